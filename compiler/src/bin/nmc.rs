@@ -1,0 +1,6 @@
+//! `nmc`: command-line shell over the compiler library.
+
+fn main() {
+    eprintln!("nmc: no commands yet");
+    std::process::exit(2);
+}

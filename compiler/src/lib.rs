@@ -1,0 +1,1 @@
+//! `nm-compiler`: the `.nm` compiler library behind the `nmc` binary.

@@ -1,0 +1,1 @@
+//! `nm-emulator`: the cycle-level chip emulator library behind the `nmemu` binary.

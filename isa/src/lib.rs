@@ -1,0 +1,17 @@
+//! `nm-isa`: everything the compiler and the emulator must agree on — the chip model, its
+//! fixed-point register formats, the learning-engine instruction set and the `program.bin` format.
+//!
+//! This crate is pure data plus the reference semantics of each learning-engine op; it depends on
+//! nothing else in the workspace. The compiler produces a [`program::Program`], the emulator runs one.
+
+pub mod chip;
+pub mod fixed_point;
+pub mod ids;
+pub mod learn;
+pub mod neuron;
+pub mod program;
+pub mod rng;
+
+pub use chip::ChipSpec;
+pub use ids::{AxonId, CoreId, NeuronId};
+pub use program::Program;

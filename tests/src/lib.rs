@@ -1,0 +1,1 @@
+//! End-to-end test support: helpers shared by the integration tests in `tests/tests/`.
