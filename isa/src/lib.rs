@@ -11,7 +11,9 @@ pub mod learn;
 pub mod neuron;
 pub mod program;
 pub mod rng;
+pub mod validate;
 
 pub use chip::ChipSpec;
 pub use ids::{AxonId, CoreId, NeuronId};
 pub use program::Program;
+pub use validate::{ValidationError, ValidationErrorKind, Where};
