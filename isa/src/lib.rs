@@ -4,6 +4,7 @@
 //! This crate is pure data plus the reference semantics of each learning-engine op; it depends on
 //! nothing else in the workspace. The compiler produces a [`program::Program`], the emulator runs one.
 
+pub mod binary;
 pub mod chip;
 pub mod fixed_point;
 pub mod ids;
