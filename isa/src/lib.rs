@@ -5,6 +5,7 @@
 //! nothing else in the workspace. The compiler produces a [`program::Program`], the emulator runs one.
 
 pub mod binary;
+pub mod builder;
 pub mod chip;
 pub mod fixed_point;
 pub mod ids;
