@@ -1,7 +1,7 @@
 //! Paper 5 float reference: the attractor count of the two-neuron plastic rate network against
 //! the plasticity gain k (ideal-chip criteria of `learning-rules.md`).
 
-use nm_tests::reference::pitchfork::{equilibrium, onset, sweep, Config};
+use nm_tests::reference::pitchfork::{critical_k, equilibrium, onset, sweep, Config};
 
 #[test]
 fn float_reference_pitchfork() {
@@ -37,4 +37,16 @@ fn float_reference_equilibria_match_the_quoted_values() {
     assert!(close(s, [0.200, 0.751, -1.257]), "{s:?}");
     let s = equilibrium(-10.0, [1.0, 0.0, -1.0], &cfg);
     assert!(close(s, [0.751, 0.200, -1.257]), "{s:?}");
+}
+
+#[test]
+fn critical_gain_is_minus_6_54() {
+    let (k, x) = critical_k(1.0);
+    eprintln!("k* = {k:.4}, x* = {x:.4}");
+    assert!((k - -6.54).abs() < 0.005, "{k}");
+    // Just above k* the sweep sees one state, just below two.
+    let cfg = Config::paper();
+    let near = |k: f64| nm_tests::reference::pitchfork::attractors(k, &cfg, 2).states.len();
+    assert_eq!(near(k + 0.1), 1);
+    assert_eq!(near(k - 0.3), 2);
 }

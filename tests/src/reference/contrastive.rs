@@ -19,6 +19,7 @@
 //! * Learning, every step, with the state `z` after this step's update:
 //!   `ΔW_ij = η g(ξ) z_i z_j` (i ≠ j), `Δb_i = η g(ξ) z_i`, `g(1) = 1/b`, `g(0) = −1/(1 − b)`,
 //!   optionally times a per-synapse learning-rate gain (mismatch).
+//! * Chip-faithful variant ([`Config::pre_lag`]): the pre-synaptic state seen one step late.
 //! * Metric: the exact `KL(target ‖ model)` by enumeration at `checkpoints` evenly spaced points;
 //!   the criterion uses the median over the last third. Also the KL of the sampler's visited
 //!   free-phase states in the last third against the target.
@@ -41,6 +42,9 @@ pub enum ClampMode {
     PerStep,
     /// One exact sample held for the whole phase.
     PerPhase,
+    /// A fresh exact sample every `m` steps of the global clock, whatever the phases do (what a
+    /// `Patterns` input with `present_steps = m` gives on the chip).
+    Every(u32),
 }
 
 /// The free-phase sampler.
@@ -71,6 +75,10 @@ pub struct Config {
     /// Per-synapse learning-rate gains, row-major `n × n` (and `n` more for the biases); `None`
     /// on an ideal chip.
     pub lr_gain: Option<Vec<f64>>,
+    /// Learn from `z_i(t) z_j(t − 1)` instead of `z_i(t) z_j(t)`: what a synapse sees when the
+    /// pre-synaptic state reaches it through a one-step synaptic delay (chip-faithful variant;
+    /// `false` in the paper's rule).
+    pub pre_lag: bool,
 }
 
 impl Config {
@@ -88,6 +96,7 @@ impl Config {
             steps,
             checkpoints: 150,
             lr_gain: None,
+            pre_lag: false,
         }
     }
 
@@ -148,6 +157,7 @@ pub fn run(cfg: &Config, seed: u64) -> Outcome {
     let mut new_phase = true;
     let mut phase_sample = 0usize;
     let mut active = Vec::with_capacity(n);
+    let mut prev_state = 0usize;
     for t in 0..cfg.steps {
         // Phase boundary.
         let boundary = match cfg.phase_mode {
@@ -166,11 +176,16 @@ pub fn run(cfg: &Config, seed: u64) -> Outcome {
                 phase_sample = data.sample(&mut d_rng);
             }
         }
+        if let ClampMode::Every(m) = cfg.clamp_mode {
+            if t % u64::from(m.max(1)) == 0 {
+                phase_sample = data.sample(&mut d_rng);
+            }
+        }
         // Network update.
         let state = if xi {
             let s = match cfg.clamp_mode {
                 ClampMode::PerStep => data.sample(&mut d_rng),
-                ClampMode::PerPhase => phase_sample,
+                ClampMode::PerPhase | ClampMode::Every(_) => phase_sample,
             };
             sampler.clamp(s);
             s
@@ -186,12 +201,14 @@ pub fn run(cfg: &Config, seed: u64) -> Outcome {
         };
         // Learning.
         let lr = cfg.eta * if xi { g1 } else { g0 };
+        let pre_state = if cfg.pre_lag { prev_state } else { state };
+        prev_state = state;
         active.clear();
         active.extend((0..n).filter(|&i| state >> i & 1 == 1));
         for &i in &active {
             model.b[i] += lr * gain[n * n + i];
-            for &j in &active {
-                if i != j {
+            for j in 0..n {
+                if i != j && pre_state >> j & 1 == 1 {
                     model.w[i * n + j] += lr * gain[i * n + j];
                 }
             }

@@ -131,3 +131,23 @@ pub fn onset(results: &[KResult]) -> Option<f64> {
 pub fn equilibrium(k: f64, s0: [f64; 3], cfg: &Config) -> [f64; 3] {
     settle(s0, k, cfg).0
 }
+
+/// The exact pitchfork point for `u = (c, c)`: on the symmetric branch `x₁ = x₂ = x`,
+/// `w = k φ(x)²`, `x = k φ(x)³ + c`; the antisymmetric mode `(δx, −δx, 0)` has eigenvalue
+/// `−1 − w φ'(x)`, so the branch loses stability where `k φ² (1 − φ²) = −1`. Solved by bisection
+/// on `φ`; returns `(k*, x*)`.
+pub fn critical_k(c: f64) -> (f64, f64) {
+    // With k = −1/(φ²(1 − φ²)): x = c − φ/(1 − φ²); find φ = tanh(x).
+    let g = |p: f64| (c - p / (1.0 - p * p)).tanh() - p;
+    let (mut lo, mut hi) = (1e-9, 1.0 - 1e-9);
+    for _ in 0..200 {
+        let m = 0.5 * (lo + hi);
+        if g(m) > 0.0 {
+            lo = m;
+        } else {
+            hi = m;
+        }
+    }
+    let p = 0.5 * (lo + hi);
+    (-1.0 / (p * p * (1.0 - p * p)), c - p / (1.0 - p * p))
+}

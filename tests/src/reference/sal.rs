@@ -227,6 +227,10 @@ pub struct CheckB {
     pub amp_sd: f64,
     /// Whether the amplitude noise also scales the SAL pairings.
     pub amp_on_sal: bool,
+    /// Whether the amplitude noise scales the whole update of the synapse, target term included
+    /// (what a per-synapse learning-rate gain on the weight write does on the chip; `false` in
+    /// the document's check, where only the STDP-measured terms carry it).
+    pub amp_on_target: bool,
     pub clip: f64,
     /// Fraction of the final epochs over which the asymmetry and the sampled KL are averaged.
     pub tail_fraction: f64,
@@ -244,6 +248,7 @@ impl CheckB {
             eta_sal: if sal { eta } else { 0.0 },
             amp_sd: 0.05,
             amp_on_sal: true,
+            amp_on_target: false,
             clip: 2.0,
             tail_fraction: 0.1,
         }
@@ -306,7 +311,8 @@ pub fn run_check_b(cfg: &CheckB, seed: u64) -> CheckBOutcome {
                 let k = i * n + j;
                 let s_hat = amp[k] * net.hebb[k] * scale;
                 let sal_amp = if cfg.amp_on_sal { amp[k] } else { 1.0 };
-                let dw = cfg.eta * (c_t[k] - s_hat) + cfg.eta_sal * sal_amp * net.sal[k] * scale;
+                let c = if cfg.amp_on_target { amp[k] * c_t[k] } else { c_t[k] };
+                let dw = cfg.eta * (c - s_hat) + cfg.eta_sal * sal_amp * net.sal[k] * scale;
                 net.w[k] = (net.w[k] + dw).clamp(-cfg.clip, cfg.clip);
             }
             let nu_tau = net.spikes[i] as f64 * scale;
