@@ -51,6 +51,8 @@ struct Net {
     spikes: Vec<u64>,
     visited: Vec<u64>,
     t: u64,
+    /// SAL pairing weights `(depression, potentiation, same-step pairs potentiate)`.
+    timing: (f64, f64, bool),
 }
 
 impl Net {
@@ -70,6 +72,7 @@ impl Net {
             spikes: vec![0; n],
             visited: vec![0; 1 << n],
             t: 0,
+            timing: (1.0, 1.0, false),
         }
     }
 
@@ -106,8 +109,10 @@ impl Net {
                         }
                         // SAL: i (post of W_ij) fires after j: depress W_ij; i (pre of W_ji)
                         // fires after j: potentiate W_ji.
-                        self.sal[i * n + j] -= self.trace[j];
-                        self.sal[j * n + i] += self.trace[j];
+                        let (dep, pot, same) = self.timing;
+                        let now = if same && self.spiked[j] { 1.0 } else { 0.0 };
+                        self.sal[i * n + j] -= dep * self.trace[j];
+                        self.sal[j * n + i] += pot * (self.trace[j] + now);
                         // Hebbian pairing with j's latest spike. A same-step pair is counted
                         // once: by the higher index, when the lower one's time is already `t`.
                         match self.last_spike[j] {
@@ -131,6 +136,17 @@ impl Net {
     }
 }
 
+/// SAL pairing weights as the chip sees them. A pre spike at `t_j` reaches the synapse at
+/// `t_j + 1`; `Pre` handlers read post traces without this step's post spikes, `Post` handlers
+/// read pre traces with this step's arrivals (`LearnRule` order). So for `Δ = t_i − t_j`:
+/// depression for `Δ ≥ 1` with `e^{−(Δ−1)/τ}` (`e^{1/τ}` times the paper's), potentiation for
+/// `Δ ≤ 0` with `e^{−(|Δ|+1)/τ}` (`e^{−1/τ}` times the paper's, and same-step pairs now
+/// potentiate both directions). Returns `(dep, pot · pot_gain, true)`.
+pub fn chip_timing(tau: u32, pot_gain: f64) -> (f64, f64, bool) {
+    let e = (1.0 / f64::from(tau)).exp();
+    (e, pot_gain / e, true)
+}
+
 /// Check A settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckA {
@@ -145,6 +161,10 @@ pub struct CheckA {
     pub freeze_w01: bool,
     /// STDP amplitude gains `(A_01, A_10)`.
     pub amp: [f64; 2],
+    /// Chip timing: `Some(pot_gain)` models the one-step synaptic delay of the chip's pre
+    /// packets and its handler order (see [`chip_timing`]), with the potentiation amplitude
+    /// multiplied by `pot_gain`; `None` is the paper's timing.
+    pub chip_timing: Option<f64>,
 }
 
 impl CheckA {
@@ -160,6 +180,7 @@ impl CheckA {
             epochs: 1500,
             freeze_w01: false,
             amp: [1.0, 1.0],
+            chip_timing: None,
         }
     }
 
@@ -198,6 +219,9 @@ impl CheckAOutcome {
 /// Run check A (stream 1 of `seed` drives the neurons).
 pub fn run_check_a(cfg: &CheckA, seed: u64) -> CheckAOutcome {
     let mut net = Net::new(2, cfg.tau, vec![0.0, cfg.w01, cfg.w10, 0.0], cfg.b.to_vec());
+    if let Some(g) = cfg.chip_timing {
+        net.timing = chip_timing(cfg.tau, g);
+    }
     let mut rng = Rng::new(seed, 1);
     let scale = cfg.eta * f64::from(cfg.tau) / f64::from(cfg.epoch_steps);
     let mut out = CheckAOutcome { w01: vec![cfg.w01], w10: vec![cfg.w10] };
