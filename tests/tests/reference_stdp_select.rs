@@ -54,3 +54,23 @@ fn mismatch_reference_selects_argmax_of_rate_times_gain() {
     eprintln!("paper 1 float + 10 % efficacy mismatch only: {e:?}");
     assert!(e.correct >= 36, "winner = argmax λg in {}/40 seeds", e.correct);
 }
+
+#[test]
+fn fixed_point_sketch_needs_a_stochastic_rescale() {
+    // The chip program of README.md in integer arithmetic. With the rescale rounded to nearest
+    // (today's `wscale`) the losers' accumulators stall near 50 units and the tail slope
+    // collapses far outside the 8-bit band [−1.1α, −0.45α]; with stochastic rounding it holds
+    // the winner and approximately the band.
+    use nm_tests::reference::stdp_select::{run_fixed_point, RescaleRounding};
+    let seeds = 0..20u64;
+    let near: Vec<Outcome> = seeds.clone().map(|s| run_fixed_point(s, RescaleRounding::Nearest)).collect();
+    let stoch: Vec<Outcome> = seeds.map(|s| run_fixed_point(s, RescaleRounding::Stochastic)).collect();
+    let (n, s) = (summarise(&near, 0.01), summarise(&stoch, 0.01));
+    eprintln!("paper 1 fixed point, wscale nearest: {n:?}");
+    eprintln!("paper 1 fixed point, wscale stochastic: {s:?}");
+    assert!(n.slope_over_alpha_min > -0.45, "nearest rescale: steepest slope {} α", n.slope_over_alpha_min);
+    assert!(s.correct >= 18, "{}", s.correct);
+    assert!(s.median_spikes_to_99 <= 1800.0);
+    let in_band = stoch.iter().filter(|o| (-1.1..=-0.45).contains(&(o.tail_slope / 0.01))).count();
+    assert!(in_band >= 16, "{in_band}/20 slopes in the 8-bit band");
+}

@@ -220,3 +220,102 @@ pub fn summarise(outcomes: &[Outcome], alpha: f64) -> Summary {
         slope_over_alpha_max: slopes.iter().copied().fold(f64::NEG_INFINITY, f64::max),
     }
 }
+
+/// How the per-post rescale rounds in [`run_fixed_point`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RescaleRounding {
+    /// `wscale` as the ISA defines it today (round to nearest).
+    Nearest,
+    /// A stochastic-rounding rescale (the proposed `wscaler`).
+    Stochastic,
+}
+
+/// A fixed-point sketch of the chip program of `README.md` (not bit-exact to the emulator: the
+/// event stream and `Z` come from [`Rng`], rounding draws from an `HwRng`): 16-bit accumulators
+/// with `w_max = 255 << 7`, an 8-bit readout (nearest) as the neuron's weight, `θ = 765`,
+/// `α(B+Z)` in Q16 (`α = 5243/2^19`), the product with the accumulator rounded stochastically,
+/// then the rescale `acc ← acc · ((w_max << 16) / max) >> 16` with `rescale` rounding. No
+/// mismatch. The tail slope is fitted over the 1000 post spikes after `p_max ≥ 0.99`, on the
+/// points where `1 − p_max > 1e−4` (above the accumulator's resolution).
+pub fn run_fixed_point(seed: u64, rescale: RescaleRounding) -> Outcome {
+    use nm_isa::fixed_point::{shift_round, Rounding};
+    use nm_isa::rng::HwRng;
+    let rates = RATES;
+    let d = rates.len();
+    let mut ev_rng = Rng::new(seed, 0);
+    let mut z_rng = Rng::new(seed, 1);
+    let mut hw = HwRng::new(seed, 2);
+    let total: f64 = rates.iter().sum();
+    let w_max_acc: i64 = 255 << 7;
+    let theta: i64 = 3 * 255;
+    let mut acc = vec![w_max_acc; d];
+    let (mut v, mut post, mut n_in) = (0i64, 0usize, 0u64);
+    let stats = |acc: &[i64]| p_stats(&acc.iter().zip(&rates).map(|(&a, l)| a as f64 * l).collect::<Vec<_>>());
+    let mut p_max = vec![stats(&acc).1];
+    let mut log_rest = vec![stats(&acc).2.ln()];
+    let mut spikes_to_99 = None;
+    let mut time_s = 0.0;
+    while post < 20_000 {
+        time_s += ev_rng.exponential(total);
+        let u = ev_rng.uniform() * total;
+        let mut src = d - 1;
+        let mut c = 0.0;
+        for (i, l) in rates.iter().enumerate() {
+            c += l;
+            if u < c {
+                src = i;
+                break;
+            }
+        }
+        n_in += 1;
+        v += shift_round(acc[src], 7, Rounding::Nearest, &mut hw);
+        if v < theta {
+            continue;
+        }
+        v = 0;
+        post += 1;
+        for (i, a) in acc.iter_mut().enumerate() {
+            let z = (z_rng.next_u64() >> 47) as i64 - 65536;
+            let bz = z + if i == src { 65536 } else { 0 };
+            let r0 = shift_round(bz * 5243, 19, Rounding::Nearest, &mut hw);
+            *a += shift_round(*a * r0, 16, Rounding::Stochastic, &mut hw);
+        }
+        let m = acc.iter().copied().max().unwrap_or(1).max(1);
+        let scale = (w_max_acc << 16) / m;
+        let r = match rescale {
+            RescaleRounding::Nearest => Rounding::Nearest,
+            RescaleRounding::Stochastic => Rounding::Stochastic,
+        };
+        for a in acc.iter_mut() {
+            *a = shift_round(*a * scale, 16, r, &mut hw);
+        }
+        let (_, pm, rest) = stats(&acc);
+        p_max.push(pm);
+        log_rest.push(rest.max(f64::MIN_POSITIVE).ln());
+        if spikes_to_99.is_none() && pm >= 0.99 {
+            spikes_to_99 = Some(post);
+        }
+        if spikes_to_99.is_some_and(|k| post >= k + 1000) {
+            break;
+        }
+    }
+    let floor = 1e-4f64.ln();
+    let tail_slope = match spikes_to_99 {
+        Some(k) => {
+            let (xs, ys): (Vec<f64>, Vec<f64>) =
+                (k..log_rest.len()).filter(|&i| log_rest[i] > floor).map(|i| (i as f64, log_rest[i])).unzip();
+            ls_slope(&xs, &ys)
+        }
+        None => f64::NAN,
+    };
+    Outcome {
+        winner: stats(&acc).0,
+        expected_winner: d - 1,
+        spikes_to_99,
+        tail_slope,
+        p_max,
+        weights: acc.iter().map(|&a| a as f64 / w_max_acc as f64).collect(),
+        time_s,
+        input_spikes: n_in,
+    }
+}
