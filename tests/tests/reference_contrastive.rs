@@ -130,3 +130,22 @@ fn chip_faithful_variant_one_step_pre_lag() {
         assert!(o.median_kl_last_third > 3.0 * held[seed as usize], "seed {seed}: {}", o.median_kl_last_third);
     }
 }
+
+#[test]
+fn chip_style_rectangular_psp_breaks_with_plastic_weights() {
+    // A current that integrates ±W_ij at state changes (the stochastic neuron with
+    // `decay_u = 0`) keeps the weight of the switch-on time until the switch-off subtracts the
+    // new one. Learning moves weights systematically during a window (up while clamped, down
+    // while free), so the error accumulates without bound and learning fails: the chip needs
+    // every-step state delivery (or a correction) for plastic rectangular PSPs.
+    let seed = 0;
+    let mut cfg = Config::paper(10, 0.5, PhaseMode::Fixed, STEPS);
+    cfg.psp_from_changes = true;
+    let o = run(&cfg, seed);
+    eprintln!(
+        "PSP from state changes: |syn − Σ W z| = {:.1}, median KL {:.3}, |W|max/target {:.1}",
+        o.psp_error, o.median_kl_last_third, o.weight_ratio
+    );
+    assert!(o.psp_error > 1.0, "{}", o.psp_error);
+    assert!(o.median_kl_last_third > 1.0, "{}", o.median_kl_last_third);
+}

@@ -163,6 +163,22 @@ impl NeuralSampler {
             let row = &w[i * n..i * n + n];
             self.u[i] = b[i] + row.iter().zip(&self.z).map(|(a, z)| a * z).sum::<f64>();
         }
+        self.draw(rng, spiked)
+    }
+
+    /// One step with the synaptic input given (`u_i = b_i + syn_i`) instead of computed from
+    /// the weights: for a chip-style current that integrates state-change packets.
+    #[inline]
+    pub fn step_with_input(&mut self, syn: &[f64], b: &[f64], rng: &mut Rng, spiked: &mut [bool]) -> usize {
+        for i in 0..self.n {
+            self.u[i] = b[i] + syn[i];
+        }
+        self.draw(rng, spiked)
+    }
+
+    #[inline]
+    fn draw(&mut self, rng: &mut Rng, spiked: &mut [bool]) -> usize {
+        let n = self.n;
         let mut state = 0;
         for i in 0..n {
             let fired = if self.counter[i] > 1 {

@@ -79,6 +79,10 @@ pub struct Config {
     /// pre-synaptic state reaches it through a one-step synaptic delay (chip-faithful variant;
     /// `false` in the paper's rule).
     pub pre_lag: bool,
+    /// Chip-style rectangular PSP: the synaptic current integrates `±W_ij` (the weight at the
+    /// time of the change) when unit `j` switches on or off, instead of being `Σ_j W_ij z_j`
+    /// with the current weights (`false` in the paper's model).
+    pub psp_from_changes: bool,
 }
 
 impl Config {
@@ -97,6 +101,7 @@ impl Config {
             checkpoints: 150,
             lr_gain: None,
             pre_lag: false,
+            psp_from_changes: false,
         }
     }
 
@@ -121,6 +126,8 @@ pub struct Outcome {
     pub sampler_kl_last_third: f64,
     /// Largest `|W_ij|` of the model divided by the target's.
     pub weight_ratio: f64,
+    /// With [`Config::psp_from_changes`]: the largest `|syn_i − Σ_j W_ij z_j|` at the end.
+    pub psp_error: f64,
     pub target: Bm,
     pub model: Bm,
 }
@@ -158,6 +165,7 @@ pub fn run(cfg: &Config, seed: u64) -> Outcome {
     let mut phase_sample = 0usize;
     let mut active = Vec::with_capacity(n);
     let mut prev_state = 0usize;
+    let mut syn = vec![0.0; n];
     for t in 0..cfg.steps {
         // Phase boundary.
         let boundary = match cfg.phase_mode {
@@ -191,6 +199,9 @@ pub fn run(cfg: &Config, seed: u64) -> Outcome {
             s
         } else {
             let s = match cfg.sampler {
+                Sampler::Neural if cfg.psp_from_changes => {
+                    sampler.step_with_input(&syn, &model.b, &mut s_rng, &mut spiked)
+                }
                 Sampler::Neural => sampler.step(&model.w, &model.b, &mut s_rng, &mut spiked),
                 Sampler::NaiveGibbs => sampler.step_naive_gibbs(&model.w, &model.b, &mut s_rng),
             };
@@ -199,6 +210,16 @@ pub fn run(cfg: &Config, seed: u64) -> Outcome {
             }
             s
         };
+        // State-change packets (delivered for the next step's current).
+        let changed = state ^ prev_state;
+        if cfg.psp_from_changes && changed != 0 {
+            for j in (0..n).filter(|&j| changed >> j & 1 == 1) {
+                let sign = if state >> j & 1 == 1 { 1.0 } else { -1.0 };
+                for i in 0..n {
+                    syn[i] += sign * model.w[i * n + j];
+                }
+            }
+        }
         // Learning.
         let lr = cfg.eta * if xi { g1 } else { g0 };
         let pre_state = if cfg.pre_lag { prev_state } else { state };
@@ -225,7 +246,14 @@ pub fn run(cfg: &Config, seed: u64) -> Outcome {
     let last: Vec<f64> = kl_trace.iter().filter(|(s, _)| *s > third).map(|&(_, k)| k).collect();
     let tw = target.w.iter().fold(0.0f64, |m, x| m.max(x.abs()));
     let mw = model.w.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    let psp_error = (0..n)
+        .map(|i| {
+            let exact: f64 = (0..n).filter(|&j| prev_state >> j & 1 == 1).map(|j| model.w[i * n + j]).sum();
+            (syn[i] - exact).abs()
+        })
+        .fold(0.0, f64::max);
     Outcome {
+        psp_error: if cfg.psp_from_changes { psp_error } else { 0.0 },
         median_kl_last_third: median(&last),
         sampler_kl_last_third: smoothed_kl(&p_target, &visited),
         weight_ratio: mw / tw,
