@@ -42,12 +42,12 @@ pub fn line_diff(a: &str, b: &str) -> String {
             ops.push((' ', a[i], i + 1));
             i += 1;
             j += 1;
-        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            ops.push(('+', b[j], j + 1));
-            j += 1;
-        } else {
+        } else if i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1]) {
             ops.push(('-', a[i], i + 1));
             i += 1;
+        } else {
+            ops.push(('+', b[j], j + 1));
+            j += 1;
         }
     }
     let near_change = |k: usize| ops[k.saturating_sub(2)..(k + 3).min(ops.len())].iter().any(|o| o.0 != ' ');
