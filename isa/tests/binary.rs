@@ -532,3 +532,32 @@ fn generator_covers_every_section() {
     assert!(ps.iter().any(|p| p.symbols.populations.iter().any(|x| !x.slices.is_empty())));
     assert!(ps.iter().any(|p| p.chip.name == "small") && ps.iter().any(|p| p.chip.name == "default"));
 }
+
+#[test]
+fn header_layout_matches_the_documentation() {
+    let p = Program::new(ChipSpec::small_profile(), "x");
+    let b = encode(&p);
+    assert_eq!(&b[0..8], b"NMPROG\0\0");
+    assert_eq!(u16::from_le_bytes([b[8], b[9]]), FORMAT_VERSION);
+    assert_eq!(u16::from_le_bytes([b[10], b[11]]), 10);
+    assert_eq!(&b[12..16], &[0, 0, 0, 0]);
+    // Section 0 (chip) starts with its name: u16 length 5, "small".
+    assert_eq!(b[16], 0);
+    assert_eq!(&b[28..35], b"\x05\x00small");
+    let (start, len) = section(&b, 0);
+    assert_eq!(u32::from_le_bytes(b[24..28].try_into().expect("4")), crc32fast::hash(&b[start..start + len]));
+    // Ten sections in id order, the file ends after the last.
+    let mut pos = 16;
+    for id in 0..10u8 {
+        assert_eq!(b[pos], id);
+        pos += SECTION_HEADER_BYTES + u32::from_le_bytes(b[pos + 4..pos + 8].try_into().expect("4")) as usize;
+    }
+    assert_eq!(pos, b.len());
+    let mut t = b.clone();
+    t.truncate(40);
+    t[20..24].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert_eq!(
+        decode(&t).expect_err("too long").to_string(),
+        "bad section length 4294967295 of the `chip` section (12 bytes remain) (at offset 0x14)"
+    );
+}
