@@ -16,11 +16,14 @@ fn isa_md_lists_every_opcode() {
     }
 }
 
+/// One row of the profile table: its label and how to print a spec's value.
+type Row = (&'static str, Box<dyn Fn(&nm_isa::chip::ChipSpec) -> String>);
+
 /// The table of every number of the built-in profiles, as it appears in `docs/chip-model.md`.
 fn profile_table() -> String {
     use nm_isa::chip::{ChipSpec, PROFILE_NAMES};
     let specs: Vec<ChipSpec> = PROFILE_NAMES.iter().filter_map(|n| ChipSpec::profile(n)).collect();
-    let mut rows: Vec<(&str, Box<dyn Fn(&ChipSpec) -> String>)> = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
     macro_rules! row {
         ($name:literal, $f:expr) => {
             rows.push(($name, Box::new($f)));
