@@ -163,7 +163,7 @@ impl ProgramBuilder {
             let offset = p.slices.iter().map(|s| s.len).sum();
             p.slices.push(Slice { core, first, len: count, offset });
         }
-        first..first + count
+        first..first.saturating_add(count)
     }
 
     /// Add a synapse group to `core`; returns its index.
