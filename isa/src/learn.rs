@@ -1,4 +1,4 @@
-//! The learning engine: its instruction set, defined in one table ([`for_each_op!`]), and the
+//! The learning engine: its instruction set, defined in one table ([`crate::for_each_op!`]), and the
 //! reference semantics of every op ([`exec`]), which the emulator runs and the tests pin down.
 //!
 //! A learning program is straight-line code (no branches: bounded, statically known cost) run by
