@@ -399,7 +399,8 @@ proptest! {
     fn valid_programs_round_trip(p in arb_program()) {
         let bytes = encode(&p);
         let text = nm_isa::disasm::disassemble(&p);
-        prop_assert!(text.contains(&format!("chip `{}`", p.chip.name)));
+        let heading = format!("chip `{}`", p.chip.name);
+        prop_assert!(text.contains(&heading), "no chip heading in the disassembly");
         prop_assert_eq!(decode(&bytes), Ok(p));
     }
 
