@@ -51,7 +51,8 @@ fn gen_instr(g: &mut G, scope: Scope) -> Instr {
     loop {
         let op = Opcode::ALL[g.below(Opcode::ALL.len())];
         let per_post = scope == Scope::PostNeuron;
-        if (per_post && op == Opcode::St) || (!per_post && matches!(op, Opcode::Red | Opcode::Wscale)) {
+        if (per_post && op == Opcode::St) || (!per_post && matches!(op, Opcode::Red | Opcode::Wscale | Opcode::Wscaler))
+        {
             continue;
         }
         let o = op.operands();

@@ -116,7 +116,7 @@ fn each_problem_is_named() {
                 p.rules[0].handlers.push(Handler {
                     trigger: Trigger::Step,
                     scope: Scope::Synapse,
-                    code: vec![Instr::new(Opcode::Nop); 220],
+                    code: vec![Instr::new(Opcode::Nop); 219],
                 })
             },
             Where::Rule(0),
