@@ -46,7 +46,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn check(file: &PathBuf, format: MessageFormat) -> ExitCode {
+fn check(file: &std::path::Path, format: MessageFormat) -> ExitCode {
     let checked = match driver::check_file(file) {
         Ok(c) => c,
         Err(e) => {
