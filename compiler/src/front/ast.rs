@@ -162,8 +162,8 @@ pub enum RuleStmtKind {
     Let { name: Ident, value: Expr },
     /// `on post: w += ...` or `every step { ... }`
     Handler { trigger: Trigger, body: Vec<Update> },
-    /// `bounds w in [lo, hi]`
-    Bounds { lo: Expr, hi: Expr },
+    /// `bounds w in [lo, hi]` (or `bounds tag in [...]`)
+    Bounds { var: Ident, lo: Expr, hi: Expr },
     /// `normalize max(w) = 1 on post`
     Normalize { norm: Ident, value: Expr, trigger: Option<Trigger> },
     /// `round stochastic`
@@ -223,15 +223,16 @@ impl AssignOp {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Record {
     pub probes: Vec<Probe>,
-    pub every: Option<Expr>,
 }
 
-/// `kind(a)` or `kind(a -> b)`.
+/// `kind(a)` or `kind(a -> b)`, optionally `every 10 ms`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Probe {
     pub kind: Ident,
     pub subject: Ident,
     pub post: Option<Ident>,
+    /// Sampling period; `None` samples every step (spikes: every spike).
+    pub every: Option<Expr>,
     pub span: Span,
 }
 

@@ -383,6 +383,8 @@ pub struct Rule {
     pub handlers: Vec<Handler>,
     /// Weight bounds in the weight unit (from `bounds`, else from the sign and initial weights).
     pub bounds: (f64, f64),
+    /// `bounds tag in [lo, hi]`: the tag is clamped to this range after every write.
+    pub tag_bounds: Option<(f64, f64)>,
     pub normalize: Option<Normalize>,
     /// Rounding of updates and of the weight readout (`round stochastic`; default nearest).
     pub rounding: nm_isa::fixed_point::Rounding,

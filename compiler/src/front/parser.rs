@@ -830,14 +830,14 @@ pub fn update<'a>(p: &'a Ctx<'a>, i: &'a str) -> PResult<'a, Update> {
 /// `bounds := "bounds" ident "in" "[" expr "," expr "]"`
 pub fn bounds<'a>(p: &'a Ctx<'a>, i: &'a str) -> PResult<'a, RuleStmtKind> {
     let (i, _) = keyword(i, "bounds")?;
-    let (i, _w) = cut(ident(p, i))?;
+    let (i, var) = cut(ident(p, i))?;
     let (i, _) = cut(keyword(i, "in"))?;
     let (i, _) = cut(sym(i, "["))?;
     let (i, lo) = cut(expr(p, i))?;
     let (i, _) = cut(sym(i, ","))?;
     let (i, hi) = cut(expr(p, i))?;
     let (i, _) = cut(sym(i, "]"))?;
-    Ok((i, RuleStmtKind::Bounds { lo, hi }))
+    Ok((i, RuleStmtKind::Bounds { var, lo, hi }))
 }
 
 /// `normalize := "normalize" ident "(" ident ")" "=" expr trigger?`
@@ -866,7 +866,7 @@ pub fn round<'a>(p: &'a Ctx<'a>, i: &'a str) -> PResult<'a, RuleStmtKind> {
     Ok((i, RuleStmtKind::Round { mode }))
 }
 
-/// `record := "record" probe ("," probe)* ("every" expr)?`
+/// `record := "record" probe ("," probe)*`
 pub fn record<'a>(p: &'a Ctx<'a>, i: &'a str) -> PResult<'a, ItemKind> {
     let (i, _) = keyword(i, "record")?;
     let (mut i, first) = cut(probe(p, i))?;
@@ -876,17 +876,10 @@ pub fn record<'a>(p: &'a Ctx<'a>, i: &'a str) -> PResult<'a, ItemKind> {
         probes.push(pr);
         i = r;
     }
-    let (i, every) = if peek_word(i) == Some("every") {
-        let (r, _) = keyword(i, "every")?;
-        let (r, e) = cut(expr(p, r))?;
-        (r, Some(e))
-    } else {
-        (i, None)
-    };
-    Ok((i, ItemKind::Record(Record { probes, every })))
+    Ok((i, ItemKind::Record(Record { probes })))
 }
 
-/// `probe := ident "(" ident ("->" ident)? ")"`
+/// `probe := ident "(" ident ("->" ident)? ")" ("every" expr)?`
 pub fn probe<'a>(p: &'a Ctx<'a>, i: &'a str) -> PResult<'a, Probe> {
     let start = ws(i);
     let (i, kind) = ident(p, start)?;
@@ -900,7 +893,14 @@ pub fn probe<'a>(p: &'a Ctx<'a>, i: &'a str) -> PResult<'a, Probe> {
         (i, None)
     };
     let (i, _) = cut(sym(i, ")"))?;
-    Ok((i, Probe { kind, subject, post, span: p.span(start, i) }))
+    let (i, every) = if peek_word(i) == Some("every") {
+        let (r, _) = keyword(i, "every")?;
+        let (r, e) = cut(expr(p, r))?;
+        (r, Some(e))
+    } else {
+        (i, None)
+    };
+    Ok((i, Probe { kind, subject, post, every, span: p.span(start, i) }))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -88,15 +88,18 @@ fn print_item(o: &mut String, it: &Item) {
             let ps: Vec<String> = r
                 .probes
                 .iter()
-                .map(|p| match &p.post {
-                    Some(b) => format!("{}({} -> {})", p.kind.name, p.subject.name, b.name),
-                    None => format!("{}({})", p.kind.name, p.subject.name),
+                .map(|p| {
+                    let mut t = match &p.post {
+                        Some(b) => format!("{}({} -> {})", p.kind.name, p.subject.name, b.name),
+                        None => format!("{}({})", p.kind.name, p.subject.name),
+                    };
+                    if let Some(e) = &p.every {
+                        let _ = write!(t, " every {}", print_expr(e));
+                    }
+                    t
                 })
                 .collect();
             o.push_str(&ps.join(", "));
-            if let Some(e) = &r.every {
-                let _ = write!(o, " every {}", print_expr(e));
-            }
         }
     }
 }
@@ -144,8 +147,8 @@ fn print_rule_stmt(o: &mut String, s: &RuleStmt) {
                 }
             }
         }
-        RuleStmtKind::Bounds { lo, hi } => {
-            let _ = write!(o, "bounds w in [{}, {}]", print_expr(lo), print_expr(hi));
+        RuleStmtKind::Bounds { var, lo, hi } => {
+            let _ = write!(o, "bounds {} in [{}, {}]", var.name, print_expr(lo), print_expr(hi));
         }
         RuleStmtKind::Normalize { norm, value, trigger } => {
             let _ = write!(o, "normalize {}(w) = {}", norm.name, print_expr(value));

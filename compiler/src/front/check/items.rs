@@ -329,10 +329,25 @@ pub fn check_pop(cx: &mut Cx<'_>, d: &ast::Decl) {
             }
             let tau = tau.unwrap_or(cx.dt);
             let span_t = a.expr("tau").map_or(c.span, |e| e.span);
-            let decay_v = check_tau(cx, if tau.is_infinite() { None } else { Some(tau) }, span_t, "`tau`");
-            if tau.is_infinite() {
-                cx.err(Diagnostic::error("E0206", "a rate neuron needs a finite `tau`").at(span_t, "here"));
-            }
+            // Graded neurons take an Euler step: dv/D = dt/τ (see nm_isa::neuron).
+            let decay_v = if !(tau.is_finite() && tau >= cx.dt * 0.999_999) {
+                cx.err(
+                    Diagnostic::error("E0206", "a rate neuron needs a finite `tau` of at least one step")
+                        .at(span_t, format!("dt = {} ms", cx.dt * 1e3))
+                        .note("its Euler step `v += (dt/tau)(-v + u + bias)` is unstable for tau < dt"),
+                );
+                full
+            } else {
+                let code = (f64::from(full) * cx.dt / tau).round().max(1.0) as u32;
+                let eff = cx.dt * f64::from(full) / f64::from(code);
+                if (eff - tau).abs() > 0.1 * tau {
+                    cx.err(
+                        Diagnostic::warning("W0502", format!("`tau` is quantized to {:.4} ms on the chip", eff * 1e3))
+                            .at(span_t, format!("Euler code {code} of {full}")),
+                    );
+                }
+                code
+            };
             let tau_syn = tau_opt(cx, &a, "tau_syn");
             let decay_u = if a.has("tau_syn") {
                 check_tau(cx, tau_syn, a.expr("tau_syn").map_or(c.span, |e| e.span), "`tau_syn`")
@@ -705,8 +720,8 @@ pub fn check_connect(cx: &mut Cx<'_>, c: &ast::Connect, span: Span) {
             }
             _ => Sign::Mixed,
         },
-        None if wlo >= 0.0 => Sign::Excitatory,
-        None if whi <= 0.0 => Sign::Inhibitory,
+        None if wlo >= 0.0 && whi > 0.0 => Sign::Excitatory,
+        None if whi <= 0.0 && wlo < 0.0 => Sign::Inhibitory,
         None => Sign::Mixed,
     };
     let mode = match clause("mode") {
@@ -1011,11 +1026,11 @@ fn check_matrix_shape(
 
 /// `record kind(x) [, ...] [every T]`
 pub fn check_record(cx: &mut Cx<'_>, r: &ast::Record) {
-    let every = match &r.every {
-        Some(e) => cx.steps(e, "every", 1).map_or(1, |s| s.min(u64::from(u32::MAX)) as u32),
-        None => 1,
-    };
     for p in &r.probes {
+        let every = match &p.every {
+            Some(e) => cx.steps(e, "every", 1).map_or(1, |s| s.min(u64::from(u32::MAX)) as u32),
+            None => 1,
+        };
         let kinds = ["spikes", "v", "u", "output", "trace0", "trace1", "weights", "signal"];
         let what = match p.kind.name.as_str() {
             k @ ("spikes" | "v" | "u" | "output" | "trace0" | "trace1") => {

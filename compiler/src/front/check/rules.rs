@@ -57,6 +57,15 @@ struct Env<'r> {
     traces: HashMap<String, (Side, usize)>,
     ranges: HashMap<Src, (f64, f64)>,
     let_stack: Vec<String>,
+    /// Unit of `w` (the post population's voltage unit); `None` when checked without a projection.
+    w_dim: Option<Dim>,
+    /// Unit of `post.v` and `post.u`.
+    v_dim: Dim,
+}
+
+/// Scale from SI to the analysis unit: voltages count in mV (so `0.6 mV` is 0.6), the rest as is.
+fn ascale(d: Dim) -> f64 {
+    1000f64.powi(i32::from(d.volt))
 }
 
 /// Instantiate the rule named by a `plastic` clause for projection `proj` (or with no projection
@@ -211,7 +220,8 @@ fn payload_range(cx: &Cx<'_>, e: Endpoint) -> (f64, f64) {
 fn post_ranges(cx: &Cx<'_>, p: usize) -> ((f64, f64), (f64, f64)) {
     match &cx.model.populations[p].neuron {
         Neuron::Lif { v_th, v_reset, v_rest, .. } => {
-            let m = 2.0 * (v_th.abs() + v_reset.abs() + v_rest.abs()).max(1e-9);
+            let s = if cx.model.populations[p].volt_unit == VoltUnit::Volt { 1000.0 } else { 1.0 };
+            let m = 2.0 * s * (v_th.abs() + v_reset.abs() + v_rest.abs()).max(1e-9);
             ((0.0, 1.0), (-m, m))
         }
         Neuron::Stochastic { .. } => ((0.0, 1.0), (-16.0, 16.0)),
@@ -228,7 +238,15 @@ fn build(cx: &mut Cx<'_>, def: &ast::Rule, params: Vec<(String, f64, Dim)>, proj
         traces: HashMap::new(),
         ranges: HashMap::new(),
         let_stack: Vec::new(),
+        w_dim: None,
+        v_dim: Dim::PLAIN,
     };
+    if let Some(p) = proj {
+        let post = cx.model.projections[p].post;
+        let d = if cx.model.populations[post].volt_unit == VoltUnit::Volt { Dim::VOLT } else { Dim::PLAIN };
+        env.w_dim = Some(d);
+        env.v_dim = d;
+    }
     let mut errors_before = cx.diags.iter().filter(|d| d.is_error()).count();
     let f = cx.spec.formats;
     // Local names: params, traces, lets must not clash.
@@ -285,6 +303,7 @@ fn build(cx: &mut Cx<'_>, def: &ast::Rule, params: Vec<(String, f64, Dim)>, proj
     let mut pre_traces: Vec<Trace> = Vec::new();
     let mut post_traces: Vec<Trace> = Vec::new();
     let mut bounds: Option<(f64, f64, Span)> = None;
+    let mut tag_bounds: Option<(f64, f64)> = None;
     let mut rounding = Rounding::Nearest;
     let mut norm: Option<(NormKind, f64, Option<ast::Trigger>, Span)> = None;
     for st in &def.body {
@@ -348,7 +367,35 @@ fn build(cx: &mut Cx<'_>, def: &ast::Rule, params: Vec<(String, f64, Dim)>, proj
                     env.lets.insert(name.name.clone(), value);
                 }
             }
-            RuleStmtKind::Bounds { lo, hi } => {
+            RuleStmtKind::Bounds { var, lo, hi } if var.name == "tag" => {
+                let l = lower_const(cx, &mut env, lo, Dim::PLAIN, "bounds");
+                let h = lower_const(cx, &mut env, hi, Dim::PLAIN, "bounds");
+                if let (Some(l), Some(h)) = (l, h) {
+                    let tmax = if f.tag_bits > 0 { ((1i64 << (f.tag_bits - 1)) - 1) as f64 } else { 0.0 };
+                    if l >= h {
+                        cx.err(
+                            Diagnostic::error("E0206", format!("empty bounds [{l}, {h}]"))
+                                .at(st.span, "lower bound must be below the upper"),
+                        );
+                    } else if l < -tmax - 1.0 || h > tmax || l.fract() != 0.0 || h.fract() != 0.0 {
+                        cx.err(
+                            Diagnostic::error(
+                                "E0501",
+                                format!("tag bounds [{l}, {h}] do not fit the chip's {}-bit tags", f.tag_bits),
+                            )
+                            .at(st.span, format!("tags hold whole numbers in [{}, {tmax}]", -tmax - 1.0)),
+                        );
+                    } else {
+                        tag_bounds = Some((l, h));
+                        env.ranges.insert(Src::Tag, (l, h));
+                    }
+                }
+            }
+            RuleStmtKind::Bounds { var, .. } if var.name != "w" => cx.err(
+                Diagnostic::error("E0403", format!("`bounds` applies to `w` or `tag`, not `{}`", var.name))
+                    .at(var.span, "not a synapse variable"),
+            ),
+            RuleStmtKind::Bounds { lo, hi, .. } => {
                 if let Some((_, _, first)) = bounds {
                     cx.err(
                         Diagnostic::error("E0104", "more than one `bounds` statement")
@@ -357,8 +404,9 @@ fn build(cx: &mut Cx<'_>, def: &ast::Rule, params: Vec<(String, f64, Dim)>, proj
                     );
                     continue;
                 }
-                let l = lower_const(cx, &mut env, lo, Dim::PLAIN, "bounds");
-                let h = lower_const(cx, &mut env, hi, Dim::PLAIN, "bounds");
+                let bd = env.w_dim.unwrap_or(Dim::PLAIN);
+                let l = lower_const(cx, &mut env, lo, bd, "bounds");
+                let h = lower_const(cx, &mut env, hi, bd, "bounds");
                 if let (Some(l), Some(h)) = (l, h) {
                     if l >= h {
                         cx.err(
@@ -391,7 +439,8 @@ fn build(cx: &mut Cx<'_>, def: &ast::Rule, params: Vec<(String, f64, Dim)>, proj
                         None
                     }
                 };
-                let v = lower_const(cx, &mut env, value, Dim::PLAIN, "normalize");
+                let nd = env.w_dim.unwrap_or(Dim::PLAIN);
+                let v = lower_const(cx, &mut env, value, nd, "normalize");
                 if let Some(v) = v {
                     if v <= 0.0 {
                         cx.err(
@@ -445,11 +494,12 @@ fn build(cx: &mut Cx<'_>, def: &ast::Rule, params: Vec<(String, f64, Dim)>, proj
         }
         (None, None) => (0.0, 1.0),
     };
-    env.ranges.insert(Src::W, (wlo, whi));
-    env.ranges.insert(Src::Wr, (wlo, whi));
+    let ws = ascale(env.w_dim.unwrap_or(Dim::PLAIN));
+    env.ranges.insert(Src::W, (wlo * ws, whi * ws));
+    env.ranges.insert(Src::Wr, (wlo * ws, whi * ws));
     // Pass 2: handlers.
     let wmax = f.weight_bits;
-    let weight_lsb = wlo.abs().max(whi.abs()) / f64::from((1u32 << wmax) - 1);
+    let weight_lsb = ws * wlo.abs().max(whi.abs()) / f64::from((1u32 << wmax) - 1);
     let frac = nm_isa::fixed_point::accumulator_frac_bits(f.accumulator_bits, f.weight_bits);
     let acc_lsb = weight_lsb / f64::from(1u32 << frac.min(30));
     let mut handlers: Vec<Handler> = Vec::new();
@@ -502,25 +552,37 @@ fn build(cx: &mut Cx<'_>, def: &ast::Rule, params: Vec<(String, f64, Dim)>, proj
                 }
             };
             let Some(l) = lower(cx, &mut env, &u.value) else { continue };
-            if l.dim != Dim::PLAIN {
-                cx.err(
-                    Diagnostic::error(
+            let want = if dst == Dst::W && u.op != AssignOp::Mul { env.w_dim } else { Some(Dim::PLAIN) };
+            if let Some(want) = want {
+                if l.dim != want {
+                    let mut d = Diagnostic::error(
                         "E0301",
-                        format!("unit mismatch: the update of `{}` is {}", u.target.name, l.dim.describe()),
+                        format!(
+                            "unit mismatch: `{} {}` needs {}, found {}",
+                            u.target.name,
+                            u.op.symbol(),
+                            want.describe(),
+                            l.dim.describe()
+                        ),
                     )
-                    .at(u.value.span, format!("this is {}", l.dim.describe()))
-                    .note("rule arithmetic is on plain numbers; a time or rate must be divided out (e.g. `dt / tau`)"),
-                );
-                continue;
+                    .at(u.value.span, format!("this is {}", l.dim.describe()));
+                    d = if want == Dim::VOLT {
+                        d.note("the weights of this projection are voltages: write the rule's amplitudes in mV")
+                    } else {
+                        d.note("rule arithmetic is on plain numbers here; a time or rate must be divided out (e.g. `dt / tau`)")
+                    };
+                    cx.err(d);
+                    continue;
+                }
             }
             if let Some(c) = l.konst() {
-                check_leaf(cx, c, l.span);
+                check_leaf(cx, c * ascale(l.dim), l.span);
             }
             if dst == Dst::W {
                 let (dlo, dhi) = match u.op {
                     AssignOp::Add => (l.lo, l.hi),
                     AssignOp::Sub => (-l.hi, -l.lo),
-                    AssignOp::Mul => mul_iv((wlo, whi), (l.lo - 1.0, l.hi - 1.0)),
+                    AssignOp::Mul => mul_iv((wlo * ws, whi * ws), (l.lo - 1.0, l.hi - 1.0)),
                     AssignOp::Set => (0.0, 0.0),
                 };
                 let dmax = dlo.abs().max(dhi.abs());
@@ -548,7 +610,7 @@ fn build(cx: &mut Cx<'_>, def: &ast::Rule, params: Vec<(String, f64, Dim)>, proj
                         .note("learning will be slow and noisy; a wider accumulator is better")
                     } else {
                         Diagnostic::error("E0504", format!("precision: this update is at most {ratio:.2e} of one weight LSB and always rounds to 0"))
-                            .at(u.value.span, format!("at most {dmax:.3e}; one weight LSB is {weight_lsb:.3e}"))
+                            .at(u.value.span, format!("changes w by at most {ratio:.2e} LSB"))
                             .note(where_)
                             .note(format!("with round-to-nearest the weights of rule `{}` never change", env.rule))
                             .help("widen the accumulator (`accumulator_bits = 16` in `target`), add `round stochastic` to the rule, or raise the learning rate")
@@ -627,6 +689,7 @@ fn build(cx: &mut Cx<'_>, def: &ast::Rule, params: Vec<(String, f64, Dim)>, proj
         post_traces,
         handlers,
         bounds: (wlo, whi),
+        tag_bounds,
         normalize,
         rounding,
     });
@@ -748,7 +811,7 @@ fn lower(cx: &mut Cx<'_>, env: &mut Env<'_>, e: &Expr) -> Option<L> {
                     (*value * f, d)
                 }
             };
-            Some(mk(RExpr::Const(v), dim, v, v, e.span))
+            Some(mk(RExpr::Const(v), dim, v * ascale(dim), v * ascale(dim), e.span))
         }
         ExprKind::Str(_) | ExprKind::List { .. } => {
             cx.err(Diagnostic::error("E0205", "a rule expression must be a number").at(e.span, "not a number"));
@@ -768,7 +831,8 @@ fn lower(cx: &mut Cx<'_>, env: &mut Env<'_>, e: &Expr) -> Option<L> {
             };
             if let Some(s) = src {
                 let (lo, hi) = env.ranges.get(&s).copied().unwrap_or((0.0, 1.0));
-                return Some(mk(RExpr::Load(s), Dim::PLAIN, lo, hi, e.span));
+                let dim = if matches!(s, Src::Yv | Src::Yu) { env.v_dim } else { Dim::PLAIN };
+                return Some(mk(RExpr::Load(s), dim, lo, hi, e.span));
             }
             if owner == "pre" && p.len() == 2 {
                 locality(
@@ -817,7 +881,7 @@ fn lower(cx: &mut Cx<'_>, env: &mut Env<'_>, e: &Expr) -> Option<L> {
             let a = lower(cx, env, x)?;
             let flagged = a.flagged;
             let mut l = match a.e {
-                RExpr::Const(c) => mk(RExpr::Const(-c), a.dim, -c, -c, e.span),
+                RExpr::Const(c) => mk(RExpr::Const(-c), a.dim, -a.hi, -a.lo, e.span),
                 other => mk(RExpr::Neg(Box::new(other)), a.dim, -a.hi, -a.lo, e.span),
             };
             range_check(cx, &mut l, flagged);
@@ -866,12 +930,12 @@ fn lower(cx: &mut Cx<'_>, env: &mut Env<'_>, e: &Expr) -> Option<L> {
                     BinOp::Mul => x * y,
                     BinOp::Div => x / y,
                 };
-                return Some(mk(RExpr::Const(v), dim, v, v, e.span));
+                return Some(mk(RExpr::Const(v), dim, v * ascale(dim), v * ascale(dim), e.span));
             }
             for side in [&a, &b] {
                 if let Some(c) = side.konst() {
-                    if side.dim == Dim::PLAIN {
-                        check_leaf(cx, c, side.span);
+                    if side.dim.time == 0 {
+                        check_leaf(cx, c * ascale(side.dim), side.span);
                     }
                 }
             }
@@ -914,7 +978,7 @@ fn lower_name(cx: &mut Cx<'_>, env: &mut Env<'_>, id: &ast::Ident, span: Span) -
         });
     }
     if let Some(&(v, dim)) = env.params.get(n) {
-        return Some(mk(RExpr::Const(v), dim, v, v));
+        return Some(mk(RExpr::Const(v), dim, v * ascale(dim), v * ascale(dim)));
     }
     if let Some(&(side, k)) = env.traces.get(n) {
         let s = match (side, k) {
@@ -934,7 +998,8 @@ fn lower_name(cx: &mut Cx<'_>, env: &mut Env<'_>, id: &ast::Ident, span: Span) -
     };
     if let Some(s) = builtin {
         let (lo, hi) = env.ranges.get(&s).copied().unwrap_or((0.0, 1.0));
-        return Some(mk(RExpr::Load(s), Dim::PLAIN, lo, hi));
+        let dim = if s == Src::W { env.w_dim.unwrap_or(Dim::PLAIN) } else { Dim::PLAIN };
+        return Some(mk(RExpr::Load(s), dim, lo, hi));
     }
     if let Some(&k) = cx.signal_ix.get(n) {
         let s = Src::Sig(k as u8);
@@ -942,7 +1007,7 @@ fn lower_name(cx: &mut Cx<'_>, env: &mut Env<'_>, id: &ast::Ident, span: Span) -
         return Some(mk(RExpr::Load(s), Dim::PLAIN, lo, hi));
     }
     if let Some(Val::Num { v, dim, .. }) = cx.consts.get(n).cloned() {
-        return Some(mk(RExpr::Const(v), dim, v, v));
+        return Some(mk(RExpr::Const(v), dim, v * ascale(dim), v * ascale(dim)));
     }
     if n == "dt" {
         return Some(mk(RExpr::Const(cx.dt), Dim::TIME, cx.dt, cx.dt));
@@ -1046,7 +1111,7 @@ fn lower_call(cx: &mut Cx<'_>, env: &mut Env<'_>, c: &Call) -> Option<L> {
                 (0.0, a.hi.max(-a.lo))
             };
             match a.konst() {
-                Some(k) => mk(RExpr::Const(k.abs()), dim, k.abs(), k.abs()),
+                Some(k) => mk(RExpr::Const(k.abs()), dim, lo, hi),
                 None => mk(RExpr::Abs(Box::new(a.e.clone())), dim, lo, hi),
             }
         }
@@ -1056,11 +1121,11 @@ fn lower_call(cx: &mut Cx<'_>, env: &mut Env<'_>, c: &Call) -> Option<L> {
             let (lo, hi) = if is_min { (a.lo.min(b.lo), a.hi.min(b.hi)) } else { (a.lo.max(b.lo), a.hi.max(b.hi)) };
             if let (Some(x), Some(y)) = (a.konst(), b.konst()) {
                 let v = if is_min { x.min(y) } else { x.max(y) };
-                mk(RExpr::Const(v), dim, v, v)
+                mk(RExpr::Const(v), dim, v * ascale(dim), v * ascale(dim))
             } else {
                 for s in [a, b] {
                     if let Some(k) = s.konst() {
-                        check_leaf(cx, k, s.span);
+                        check_leaf(cx, k * ascale(s.dim), s.span);
                     }
                 }
                 let (x, y) = (Box::new(a.e.clone()), Box::new(b.e.clone()));
@@ -1081,7 +1146,7 @@ fn lower_call(cx: &mut Cx<'_>, env: &mut Env<'_>, c: &Call) -> Option<L> {
             }
             for s in [a, b] {
                 if let Some(k) = s.konst() {
-                    check_leaf(cx, k, s.span);
+                    check_leaf(cx, k * ascale(s.dim), s.span);
                 }
             }
             let lo = x.lo.max(a.lo).min(b.hi);
