@@ -47,7 +47,8 @@ pub fn check_source(name: &str, text: &str, base_dir: Option<&Path>) -> Checked 
             diagnostics.push(d);
         }
         let (_, d) = check::check(&ast, id, &opts);
-        diagnostics.list.extend(d.list);
+        // Names of items that did not parse are unknown to the checker: leave those out.
+        diagnostics.list.extend(d.list.into_iter().filter(|d| d.code != "E0102"));
         diagnostics.sort();
         None
     };

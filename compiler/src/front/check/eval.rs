@@ -113,9 +113,9 @@ impl Cx<'_> {
                     "inf" => Some(Val::plain(f64::INFINITY)),
                     "dt" => Some(Val::Num { v: self.dt, dim: Dim::TIME, steps: false }),
                     _ => {
-                        if let Some(kind) = self.global_kind(n) {
+                        if let Some(kind) = self.global_article(n) {
                             self.err(
-                                Diagnostic::error("E0103", format!("`{n}` is a {kind}, not a constant"))
+                                Diagnostic::error("E0103", format!("`{n}` is {kind}, not a constant"))
                                     .at(e.span, "a value is expected here"),
                             );
                             return None;

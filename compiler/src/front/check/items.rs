@@ -752,6 +752,9 @@ pub fn check_connect(cx: &mut Cx<'_>, c: &ast::Connect, span: Span) {
         return;
     };
     let proj_ix = cx.model.projections.len();
+    if clause("sign").is_some() {
+        cx.explicit_sign.insert(proj_ix);
+    }
     cx.model.projections.push(Projection {
         name,
         pre,
@@ -788,14 +791,14 @@ fn endpoint_error(cx: &mut Cx<'_>, id: &ast::Ident, is_pre: bool) {
             Diagnostic::error(
                 "E0601",
                 format!(
-                    "`{}` is a {}, not a {}",
+                    "`{}` is {}, not a {}",
                     id.name,
-                    k.word(),
+                    k.article(),
                     if is_pre { "population or input" } else { "population" }
                 ),
             )
             .at(id.span, "bad projection endpoint")
-            .also(def, format!("defined here as a {}", k.word())),
+            .also(def, format!("defined here as {}", k.article())),
         ),
         None => {
             cx.unknown(id, if is_pre { "population or input" } else { "population" }, &[NameKind::Pop, NameKind::Input])
@@ -1045,9 +1048,9 @@ pub fn check_record(cx: &mut Cx<'_>, r: &ast::Record) {
                     if !cx.names.contains_key(&p.subject.name) {
                         cx.unknown(&p.subject, "population", &[NameKind::Pop]);
                     } else if cx.names.get(&p.subject.name).is_some_and(|(k, _)| *k != NameKind::Pop) {
-                        let k = cx.global_kind(&p.subject.name).unwrap_or("name");
+                        let k = cx.global_article(&p.subject.name).unwrap_or("a name");
                         cx.err(
-                            Diagnostic::error("E0103", format!("`{}` is a {k}, not a population", p.subject.name))
+                            Diagnostic::error("E0103", format!("`{}` is {k}, not a population", p.subject.name))
                                 .at(p.subject.span, "a population is expected"),
                         );
                     }

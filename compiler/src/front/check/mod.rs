@@ -32,6 +32,18 @@ pub enum NameKind {
 }
 
 impl NameKind {
+    /// The word with its article ("an input").
+    pub fn article(self) -> &'static str {
+        match self {
+            NameKind::Input => "an input",
+            NameKind::Const => "a constant",
+            NameKind::Pop => "a population",
+            NameKind::Signal => "a signal",
+            NameKind::Rule => "a rule",
+            NameKind::Projection => "a projection",
+        }
+    }
+
     pub fn word(self) -> &'static str {
         match self {
             NameKind::Const => "constant",
@@ -73,11 +85,18 @@ pub struct Cx<'a> {
     /// Instances already made: (rule name, parameter bits) → index in `model.rules`.
     pub rule_instances: HashMap<(String, Vec<u64>), usize>,
     pub used_rules: std::collections::HashSet<String>,
+    /// Projections whose `sign` the file states (otherwise a plastic one takes its rule's bounds).
+    pub explicit_sign: std::collections::HashSet<usize>,
 }
 
 impl Cx<'_> {
     pub fn err(&mut self, d: Diagnostic) {
         self.diags.push(d);
+    }
+
+    /// The kind of a global name with its article ("an input").
+    pub fn global_article(&self, name: &str) -> Option<&'static str> {
+        self.names.get(name).map(|(k, _)| k.article())
     }
 
     /// The kind of a global name, as a word ("population").
@@ -126,6 +145,7 @@ pub fn check(file: &ast::File, file_id: FileId, opts: &Options) -> (Option<Model
         rule_defs: HashMap::new(),
         rule_instances: HashMap::new(),
         used_rules: Default::default(),
+        explicit_sign: Default::default(),
     };
     collect_names(&mut cx, file);
     let mut target_seen: Option<Span> = None;
@@ -235,8 +255,8 @@ fn collect_names(cx: &mut Cx<'_>, file: &ast::File) {
             let (k, first) = (*k, *first);
             cx.err(
                 Diagnostic::error("E0101", format!("the name `{}` is defined twice", name.name))
-                    .at(name.span, format!("redefined here as a {}", kind.word()))
-                    .also(first, format!("first defined here as a {}", k.word()))
+                    .at(name.span, format!("redefined here as {}", kind.article()))
+                    .also(first, format!("first defined here as {}", k.article()))
                     .help("every population, input, signal, rule, constant and named projection needs its own name"),
             );
             continue;

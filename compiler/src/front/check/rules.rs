@@ -75,9 +75,9 @@ pub fn instantiate(cx: &mut Cx<'_>, pl: &Call, proj: Option<usize>) -> Option<us
     let Some(def) = cx.rule_defs.get(name).copied() else {
         match cx.names.get(name).map(|(k, s)| (*k, *s)) {
             Some((k, def)) if k != NameKind::Rule => cx.err(
-                Diagnostic::error("E0103", format!("`{name}` is a {}, not a rule", k.word()))
+                Diagnostic::error("E0103", format!("`{name}` is {}, not a rule", k.article()))
                     .at(pl.func.span, "a rule is expected after `plastic`")
-                    .also(def, format!("defined here as a {}", k.word())),
+                    .also(def, format!("defined here as {}", k.article())),
             ),
             _ => cx.unknown(&pl.func, "rule", &[NameKind::Rule]),
         }
@@ -462,6 +462,17 @@ fn build(cx: &mut Cx<'_>, def: &ast::Rule, params: Vec<(String, f64, Dim)>, proj
     // Bounds: declared, or from the initial weights.
     let (wlo, whi) = match (bounds, proj) {
         (Some((l, h, span)), Some(p)) => {
+            if !cx.explicit_sign.contains(&p) {
+                let (il, ih) = cx.model.projections[p].weights.range();
+                let (l2, h2) = (l.min(il), h.max(ih));
+                cx.model.projections[p].sign = if l2 >= 0.0 {
+                    Sign::Excitatory
+                } else if h2 <= 0.0 {
+                    Sign::Inhibitory
+                } else {
+                    Sign::Mixed
+                };
+            }
             let pr = &cx.model.projections[p];
             let bad = match pr.sign {
                 Sign::Excitatory => l < 0.0,
@@ -472,7 +483,7 @@ fn build(cx: &mut Cx<'_>, def: &ast::Rule, params: Vec<(String, f64, Dim)>, proj
                 cx.err(
                     Diagnostic::error("E0206", format!("bounds [{l}, {h}] cross the sign of projection `{}`", pr.name))
                         .at(span, "these bounds")
-                        .note(format!("the projection is {:?}", pr.sign).to_lowercase()),
+                        .note(format!("the projection is declared {}", format!("{:?}", pr.sign).to_lowercase())),
                 );
             }
             (l, h)
@@ -1023,11 +1034,11 @@ fn lower_name(cx: &mut Cx<'_>, env: &mut Env<'_>, id: &ast::Ident, span: Span) -
         );
         return None;
     }
-    if let Some(kind) = cx.global_kind(n) {
-        if kind == "signal" {
+    if let Some(kind) = cx.global_article(n) {
+        if kind == "a signal" {
             return None; // the signal had its own errors
         }
-        locality(cx, span, format!("`{n}` is a {kind}, a global quantity"), "not visible to a single synapse");
+        locality(cx, span, format!("`{n}` is {kind}, a global quantity"), "not visible to a single synapse");
         return None;
     }
     let mut cands: Vec<&str> =
