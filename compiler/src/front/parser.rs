@@ -849,11 +849,13 @@ pub fn normalize<'a>(p: &'a Ctx<'a>, i: &'a str) -> PResult<'a, RuleStmtKind> {
     let (i, _) = cut(sym(i, ")"))?;
     let (i, _) = cut(sym(i, "="))?;
     let (i, value) = cut(expr(p, i))?;
+    // A trigger right after the value belongs to the normalisation unless it opens a handler
+    // (`on post: ...` or `on post { ... }` on the next line).
     let (i, trig) = match peek_word(i) {
-        Some("on" | "every") => {
-            let (r, t) = cut(trigger(p, i))?;
-            (r, Some(t))
-        }
+        Some("on" | "every") => match trigger(p, i) {
+            Ok((r, t)) if !peek_sym(r, ":") && !peek_sym(r, "{") => (r, Some(t)),
+            _ => (i, None),
+        },
         _ => (i, None),
     };
     Ok((i, RuleStmtKind::Normalize { norm, value, trigger: trig }))
