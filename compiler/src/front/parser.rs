@@ -989,3 +989,60 @@ fn error_to_diag(p: &Ctx<'_>, e: &PError<'_>) -> Diagnostic {
             .help("close it with `\"`"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::front::printer::print_expr;
+
+    fn e(s: &str) -> String {
+        print_expr(&parse_expr(FileId(0), s).expect("parses"))
+    }
+
+    #[test]
+    fn precedence_and_associativity() {
+        assert_eq!(e("a + b * c"), "a + b * c");
+        assert_eq!(e("(a + b) * c"), "(a + b) * c");
+        assert_eq!(e("a - (b - c)"), "a - (b - c)");
+        assert_eq!(e("(a - b) - c"), "a - b - c");
+        assert_eq!(e("a / (b * c)"), "a / (b * c)");
+        assert_eq!(e("-(a + b)"), "-(a + b)");
+        assert_eq!(e("--a"), "--a");
+        assert_eq!(e("w[i + 1]"), "w[i + 1]");
+    }
+
+    #[test]
+    fn numbers_units_lists_calls_paths() {
+        assert_eq!(e("20ms"), "20 ms");
+        assert_eq!(e("10 %"), "10%");
+        assert_eq!(e("1.5e-3 s"), "0.0015 s");
+        assert_eq!(e("[5, 8,] Hz"), "[5, 8] Hz");
+        assert_eq!(e("f(1, k = 2 mV)"), "f(1, k = 2 mV)");
+        assert_eq!(e("pre.spike * post.value"), "pre.spike * post.value");
+        assert_eq!(e("\"a\\\"b\""), "\"a\\\"b\"");
+        // A unit only follows a number or a list: `s` alone is a name.
+        assert_eq!(e("2 * s"), "2 * s");
+    }
+
+    #[test]
+    fn spans_cover_the_source() {
+        let x = parse_expr(FileId(0), "  a +  b").expect("parses");
+        assert_eq!((x.span.start, x.span.end), (2, 8));
+    }
+
+    #[test]
+    fn recursion_budget_holds() {
+        let deep = format!("{}1{}", "(".repeat(10_000), ")".repeat(10_000));
+        let err = parse_expr(FileId(0), &deep).expect_err("too deep");
+        assert_eq!(err.code, "E0002");
+        let negs = format!("{}1", "-".repeat(10_000));
+        assert_eq!(parse_expr(FileId(0), &negs).expect_err("too deep").code, "E0002");
+    }
+
+    #[test]
+    fn recovery_reports_each_broken_item() {
+        let (f, d) = parse_file(FileId(0), "pop a = lif(\npop b = lif(n = 1)\nrecord x(\nconst c = 1\n");
+        assert_eq!(d.len(), 2);
+        assert_eq!(f.items.len(), 2);
+    }
+}
