@@ -318,3 +318,10 @@ fn precision_warning_with_stochastic_rounding() {
     assert_eq!(codes(src), vec!["W0504"]);
     assert!(ok(src).rules[0].rounding == nm_isa::fixed_point::Rounding::Stochastic);
 }
+
+#[test]
+fn nonzero_connectivity_takes_the_matrix() {
+    let m = ok("pop a = lif(n = 2, v_th = 1)\nconnect a -> a nonzero weight = [[0, 1.5], [0.5, 0]]");
+    assert_eq!(m.projections[0].connectivity, Connectivity::NonZero);
+    assert_eq!(codes("pop a = lif(n = 2, v_th = 1)\nconnect a -> a nonzero weight = 1"), vec!["E0206"]);
+}

@@ -24,7 +24,11 @@ enum Command {
         /// How to print diagnostics.
         #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
         message_format: MessageFormat,
+        /// Print the checked model (`front::model::Model`) as JSON on stdout.
+        #[arg(long)]
+        dump_model: bool,
     },
+    // `compile` (to program.bin) and `disasm` join here as the back end lands.
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -42,11 +46,11 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Check { file, message_format } => check(&file, message_format),
+        Command::Check { file, message_format, dump_model } => check(&file, message_format, dump_model),
     }
 }
 
-fn check(file: &std::path::Path, format: MessageFormat) -> ExitCode {
+fn check(file: &std::path::Path, format: MessageFormat, dump_model: bool) -> ExitCode {
     let checked = match driver::check_file(file) {
         Ok(c) => c,
         Err(e) => {
@@ -63,7 +67,9 @@ fn check(file: &std::path::Path, format: MessageFormat) -> ExitCode {
     }
     match &checked.model {
         Some(m) if !checked.diagnostics.has_errors() => {
-            if format == MessageFormat::Human {
+            if dump_model {
+                println!("{}", serde_json::to_string_pretty(m).unwrap_or_default());
+            } else if format == MessageFormat::Human {
                 println!(
                     "ok: `{}`: {} population{}, {} input{}, {} projection{}, {} rule{}, {} signal{}, {} recording{}",
                     file.display(),

@@ -302,6 +302,8 @@ pub enum Connectivity {
     },
     /// Explicit `(pre, post)` pairs.
     List(Vec<(u32, u32)>),
+    /// The pairs where the weight matrix ([`WeightInit::Matrix`]) is non-zero.
+    NonZero,
 }
 
 /// Initial weights, in the post population's voltage unit.

@@ -454,7 +454,9 @@ pub fn path<'a>(p: &'a Ctx<'a>, i: &'a str) -> PResult<'a, Expr> {
 // ---------------------------------------------------------------------------------------------
 // Items
 
-/// `file := item* EOF` — with recovery: a broken item is reported and skipped.
+/// `file := (item ";"?)* EOF`
+///
+/// With recovery: a broken item is reported and skipped up to the next line that starts an item.
 pub fn file<'a>(p: &'a Ctx<'a>, i: &'a str, errors: &mut Vec<PError<'a>>) -> File {
     let start = i;
     let mut items = Vec::new();
@@ -629,13 +631,13 @@ pub fn connect<'a>(p: &'a Ctx<'a>, i: &'a str) -> PResult<'a, ItemKind> {
     };
     let (i, _) = cut(sym(i, "->"))?;
     let (mut i, post) = cut(ident(p, i))?;
-    let mut pattern = None;
+    let mut pat = None;
     if let Some(w) = peek_word(i) {
         let after = &ws(i)[w.len()..];
         let is_clause = peek_sym(after, "=") && !peek_sym(after, "==");
         if w != "plastic" && !ITEM_KEYWORDS.contains(&w) && !is_clause {
-            let (r, c) = cut(pattern_(p, i))?;
-            pattern = Some(c);
+            let (r, c) = cut(pattern(p, i))?;
+            pat = Some(c);
             i = r;
         }
     }
@@ -650,11 +652,11 @@ pub fn connect<'a>(p: &'a Ctx<'a>, i: &'a str) -> PResult<'a, ItemKind> {
     }
     let (i, plastic) =
         if peek_word(i) == Some("plastic") { cut(plastic(p, i)).map(|(r, c)| (r, Some(c)))? } else { (i, None) };
-    Ok((i, ItemKind::Connect(Connect { name, pre, post, pattern, clauses, plastic })))
+    Ok((i, ItemKind::Connect(Connect { name, pre, post, pattern: pat, clauses, plastic })))
 }
 
 /// `pattern := call_or_name`
-fn pattern_<'a>(p: &'a Ctx<'a>, i: &'a str) -> PResult<'a, Call> {
+pub fn pattern<'a>(p: &'a Ctx<'a>, i: &'a str) -> PResult<'a, Call> {
     call_or_name(p, i)
 }
 

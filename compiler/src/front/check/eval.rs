@@ -621,7 +621,7 @@ pub fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Opt
     candidates
         .map(|c| (edit_distance(name, c), c))
         .filter(|&(d, c)| d <= 2 && d < c.len().max(name.len()))
-        .min_by_key(|&(d, _)| d)
+        .min_by_key(|&(d, c)| (d, c))
         .map(|(_, c)| c)
 }
 

@@ -250,6 +250,15 @@ fn gaussian(cx: &mut Cx<'_>, c: &Call) -> Option<(PatternSource, Vec<Vec<f64>>)>
     if too_many(cx, c, n, d) {
         return None;
     }
+    // Rotated samples cost d² per row and the basis d³: keep both bounded.
+    if rotate && (d > 256 || n.saturating_mul(d * d) > 100_000_000) {
+        cx.err(
+            Diagnostic::error("E0206", format!("a rotated Gaussian of {n} x {d} values is too costly to generate"))
+                .at(c.span, "too large")
+                .help("use `rotate = false`, fewer samples or a data file"),
+        );
+        return None;
+    }
     let last = *ev.last().unwrap_or(&1.0);
     ev.resize(d, last);
     let mut rng = Draw::new(seed);
@@ -366,7 +375,7 @@ fn boltzmann(cx: &mut Cx<'_>, c: &Call) -> Option<(PatternSource, Vec<Vec<f64>>)
         }
         (w, b)
     } else {
-        let units = a.int(cx, "units", 1, 20);
+        let units = a.int(cx, "units", 1, 16);
         if !a.has("units") {
             a.missing(cx, "units", "6");
         }
@@ -384,9 +393,9 @@ fn boltzmann(cx: &mut Cx<'_>, c: &Call) -> Option<(PatternSource, Vec<Vec<f64>>)
         (w, b)
     };
     let m = b.len();
-    if m > 20 || m == 0 {
+    if m > 16 || m == 0 {
         cx.err(
-            Diagnostic::error("E0206", "exact Boltzmann sampling supports 1 to 20 units")
+            Diagnostic::error("E0206", "exact Boltzmann sampling supports 1 to 16 units")
                 .at(c.span, format!("{m} units")),
         );
         return None;

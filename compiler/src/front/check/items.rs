@@ -406,6 +406,9 @@ pub fn check_pop(cx: &mut Cx<'_>, d: &ast::Decl) {
     }
 }
 
+/// Most channels of one input (each costs memory in the model).
+const MAX_CHANNELS: i64 = 1 << 22;
+
 const PATTERN_ARGS: &[&str] = &["data", "present", "encoding", "max_rate", "scale", "order", "seed"];
 
 /// `input name = poisson(...) | spikes(...) | patterns(...) | current(...)` (`when sig == v`)
@@ -418,7 +421,7 @@ pub fn check_input(cx: &mut Cx<'_>, i: &ast::Input) {
                 a.list(cx, "rates", Dim::RATE, "[5, 10] Hz")
             } else if a.has("rate") {
                 let r = a.quantity(cx, "rate", Dim::RATE, "15 Hz");
-                let n = a.int(cx, "n", 1, 1 << 24);
+                let n = a.int(cx, "n", 1, MAX_CHANNELS);
                 if !a.has("n") {
                     a.missing(cx, "n", "100");
                 }
@@ -444,7 +447,7 @@ pub fn check_input(cx: &mut Cx<'_>, i: &ast::Input) {
         }
         "spikes" => {
             let a = Args::new(cx, c, "`spikes`", &["n", "times"], &[]);
-            let n = a.int(cx, "n", 1, 1 << 24);
+            let n = a.int(cx, "n", 1, MAX_CHANNELS);
             if !a.has("n") {
                 a.missing(cx, "n", "2");
             }
@@ -470,7 +473,7 @@ pub fn check_input(cx: &mut Cx<'_>, i: &ast::Input) {
                 }
             } else if a.has("value") {
                 let v = a.volt(cx, "value").map(|(v, _)| v);
-                let n = a.int(cx, "n", 1, 1 << 24);
+                let n = a.int(cx, "n", 1, MAX_CHANNELS);
                 if !a.has("n") {
                     a.missing(cx, "n", "1");
                 }
@@ -695,6 +698,13 @@ pub fn check_connect(cx: &mut Cx<'_>, c: &ast::Connect, span: Span) {
         }),
         None => Some(1),
     };
+    if connectivity == Some(Connectivity::NonZero) && !matches!(weights, Some(WeightInit::Matrix(_)) | None) {
+        cx.err(
+            Diagnostic::error("E0206", "`nonzero` connectivity needs a weight matrix")
+                .at(c.pattern.as_ref().map_or(span, |p| p.span), "synapses where the matrix is non-zero")
+                .help("give `weight = file(\"w.npy\")` or `weight = [[...], ...]`"),
+        );
+    }
     let (wlo, whi) = weights.as_ref().map_or((0.0, 0.0), |w| w.range());
     let sign = match clause("sign") {
         Some(e) => match cx.word(e, "sign", &["excitatory", "inhibitory", "mixed"]).as_deref() {
@@ -873,6 +883,10 @@ fn connectivity(
             }
             n.map(|n| Connectivity::FixedInDegree { n: n as u32, seed, self_connections: s })
         }
+        "nonzero" => {
+            Args::new(cx, c, "`nonzero`", &[], &[]);
+            Some(Connectivity::NonZero)
+        }
         "list" => {
             let a = Args::new(cx, c, "`list`", &["pairs"], &["pairs"]);
             let Some(e) = a.expr("pairs") else {
@@ -905,10 +919,10 @@ fn connectivity(
             Some(Connectivity::List(out))
         }
         other => {
-            let opts = ["all_to_all", "one_to_one", "fixed_prob", "fixed_in", "list"];
+            let opts = ["all_to_all", "one_to_one", "fixed_prob", "fixed_in", "list", "nonzero"];
             let mut d = Diagnostic::error("E0102", format!("unknown connectivity `{other}`"))
                 .at(c.func.span, "not a connectivity pattern")
-                .note("patterns: all_to_all, one_to_one, fixed_prob, fixed_in, list");
+                .note("patterns: all_to_all, one_to_one, fixed_prob, fixed_in, list, nonzero");
             if let Some(s) = super::eval::suggest(other, opts.into_iter()) {
                 d = d.help(format!("did you mean `{s}`?"));
             }

@@ -346,6 +346,8 @@ fn build(cx: &mut Cx<'_>, def: &ast::Rule, params: Vec<(String, f64, Dim)>, proj
                         )
                         .at(name.span, "a third trace"),
                     );
+                    // Known to later statements, so its uses are not reported again.
+                    env.traces.insert(name.name.clone(), (*side, 1));
                     continue;
                 }
                 let idx = list.len();
