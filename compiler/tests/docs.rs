@@ -86,3 +86,13 @@ fn every_source_file_starts_with_a_module_doc_line() {
         assert!(text.starts_with("//!"), "{} does not start with `//!`", f.display());
     }
 }
+
+#[test]
+fn the_tour_program_in_the_docs_checks() {
+    let doc = std::fs::read_to_string(root().join("../docs/language.md")).expect("docs/language.md");
+    let start = doc.find("```\n# STDP between").expect("tour program") + 4;
+    let len = doc[start..].find("```").expect("end of block");
+    let c = nm_compiler::driver::check_source("tour.nm", &doc[start..start + len], None);
+    assert!(c.model.is_some(), "{:?}", c.diagnostics);
+    assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
+}

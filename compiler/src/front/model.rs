@@ -1,5 +1,8 @@
 //! The checked network: what a `.nm` file means, as plain data for the back end.
 //!
+//! Every named entity keeps the [`Span`] of its declaration, so later stages can report problems
+//! (a population too large for a core, ...) at the source with [`crate::front::diag`].
+//!
 //! Conventions, fixed here for every consumer:
 //! * Every name is resolved to an index into the vectors of [`Model`] (`pop`, `input`, `signal`,
 //!   `rule` indices are positions in `populations`, `inputs`, `signals`, `rules`).
@@ -16,6 +19,7 @@
 //!   with parameters, constants and `let`s substituted and constant sub-trees folded. Values are
 //!   in natural units: `w` in the projection's weight unit, traces in impulse units, spikes 0/1.
 
+use crate::front::span::Span;
 use nm_isa::learn::Src;
 use nm_isa::ChipSpec;
 use serde::Serialize;
@@ -64,6 +68,8 @@ pub struct Sim {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Population {
     pub name: String,
+    /// Where the name was declared (for back-end diagnostics).
+    pub span: Span,
     pub size: u32,
     pub neuron: Neuron,
     pub volt_unit: VoltUnit,
@@ -141,6 +147,7 @@ pub struct NeuronCodes {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Input {
     pub name: String,
+    pub span: Span,
     pub channels: u32,
     pub kind: InputKind,
     /// Active only while `signal == value` (`when` clause).
@@ -224,6 +231,7 @@ pub enum Encoding {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Signal {
     pub name: String,
+    pub span: Span,
     /// Signed width of its values.
     pub bits: u8,
     pub schedule: Schedule,
@@ -270,6 +278,8 @@ pub enum Endpoint {
 pub struct Projection {
     /// `name` from `connect name: a -> b`, else `a->b`.
     pub name: String,
+    /// The whole `connect` item.
+    pub span: Span,
     pub pre: Endpoint,
     pub post: usize,
     pub connectivity: Connectivity,
@@ -375,6 +385,8 @@ pub use nm_isa::learn::Trigger;
 pub struct Rule {
     /// `stdp` or `stdp#2` for a second instance with different arguments.
     pub name: String,
+    /// The rule block's name.
+    pub span: Span,
     /// The `rule` block's name.
     pub source: String,
     /// Parameter values after defaults and arguments.
@@ -459,6 +471,7 @@ pub struct Recording {
     pub what: RecordKind,
     /// Sampling period in steps (spike recordings record every spike).
     pub every_steps: u32,
+    pub span: Span,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -138,7 +138,7 @@ pub fn check_signal(cx: &mut Cx<'_>, d: &ast::Decl) {
             return;
         }
         cx.signal_ix.insert(d.name.name.clone(), cx.model.signals.len());
-        cx.model.signals.push(Signal { name: d.name.name.clone(), bits, schedule });
+        cx.model.signals.push(Signal { name: d.name.name.clone(), span: d.name.span, bits, schedule });
     }
 }
 
@@ -402,7 +402,14 @@ pub fn check_pop(cx: &mut Cx<'_>, d: &ast::Decl) {
     };
     if let Some(n) = n {
         cx.pop_ix.insert(d.name.name.clone(), cx.model.populations.len());
-        cx.model.populations.push(Population { name: d.name.name.clone(), size: n as u32, neuron, volt_unit, codes });
+        cx.model.populations.push(Population {
+            name: d.name.name.clone(),
+            span: d.name.span,
+            size: n as u32,
+            neuron,
+            volt_unit,
+            codes,
+        });
     }
 }
 
@@ -514,7 +521,7 @@ pub fn check_input(cx: &mut Cx<'_>, i: &ast::Input) {
             return;
         }
         cx.input_ix.insert(i.name.name.clone(), cx.model.inputs.len());
-        cx.model.inputs.push(Input { name: i.name.name.clone(), channels, kind, gate });
+        cx.model.inputs.push(Input { name: i.name.name.clone(), span: i.name.span, channels, kind, gate });
     }
 }
 
@@ -579,6 +586,15 @@ fn check_patterns(cx: &mut Cx<'_>, c: &Call) -> Option<(u32, InputKind)> {
             let max_rate = a.quantity(cx, "max_rate", Dim::RATE, "100 Hz");
             if !a.has("max_rate") && enc == "rate" {
                 a.missing(cx, "max_rate", "100 Hz");
+            }
+            if let Some(r) = max_rate.filter(|r| !(*r >= 0.0 && r * cx.dt <= 1.0)) {
+                cx.err(
+                    Diagnostic::error(
+                        "E0206",
+                        format!("max_rate {r} Hz is not a valid spike probability at dt = {} ms", cx.dt * 1e3),
+                    )
+                    .at(a.expr("max_rate").map_or(c.span, |e| e.span), "must be in [0, 1/dt]"),
+                );
             }
             Encoding::Rate { max_rate: max_rate.unwrap_or(0.0) }
         }
@@ -767,6 +783,7 @@ pub fn check_connect(cx: &mut Cx<'_>, c: &ast::Connect, span: Span) {
     }
     cx.model.projections.push(Projection {
         name,
+        span,
         pre,
         post,
         connectivity,
@@ -1142,6 +1159,6 @@ pub fn check_record(cx: &mut Cx<'_>, r: &ast::Record) {
                 continue;
             }
         };
-        cx.model.recordings.push(Recording { what, every_steps: every });
+        cx.model.recordings.push(Recording { what, every_steps: every, span: p.span });
     }
 }

@@ -247,7 +247,7 @@ fn build(cx: &mut Cx<'_>, def: &ast::Rule, params: Vec<(String, f64, Dim)>, proj
         env.w_dim = Some(d);
         env.v_dim = d;
     }
-    let mut errors_before = cx.diags.iter().filter(|d| d.is_error()).count();
+    let errors_before = cx.diags.iter().filter(|d| d.is_error()).count();
     let f = cx.spec.formats;
     // Local names: params, traces, lets must not clash.
     let mut local: HashMap<String, Span> = def.params.iter().map(|p| (p.name.name.clone(), p.name.span)).collect();
@@ -682,12 +682,32 @@ fn build(cx: &mut Cx<'_>, def: &ast::Rule, params: Vec<(String, f64, Dim)>, proj
         }
         Normalize { kind, value, trigger }
     });
+    // Size of the learning program: a load or op per expression node, a store per update,
+    // about six instructions per normalisation (reduce, divide, rescale).
+    fn nodes(e: &RExpr) -> usize {
+        match e {
+            RExpr::Const(_) | RExpr::Load(_) => 1,
+            RExpr::Neg(a) | RExpr::Abs(a) => 1 + nodes(a),
+            RExpr::Bin(_, a, b) | RExpr::Min(a, b) | RExpr::Max(a, b) => 1 + nodes(a) + nodes(b),
+        }
+    }
+    let instrs: usize = handlers.iter().flat_map(|h| &h.updates).map(|u| nodes(&u.value) + 2).sum::<usize>()
+        + if normalize.is_some() { 6 } else { 0 };
+    let limit = cx.spec.core.max_learning_instrs as usize;
+    if instrs > limit {
+        cx.err(
+            Diagnostic::error(
+                "E0505",
+                format!("rule `{}` needs about {instrs} learning instructions; a core holds {limit}", def.name.name),
+            )
+            .at(def.name.span, "this rule is too large for the learning engine")
+            .help("split it, or simplify its expressions"),
+        );
+    }
     let errors_now = cx.diags.iter().filter(|d| d.is_error()).count();
     if errors_now > errors_before {
         return None;
     }
-    errors_before = errors_now;
-    let _ = errors_before;
     let key = (rule_name.clone(), params.iter().map(|(_, v, _)| v.to_bits()).collect::<Vec<_>>());
     if let Some(&ix) = cx.rule_instances.get(&key) {
         return Some(ix);
@@ -696,6 +716,7 @@ fn build(cx: &mut Cx<'_>, def: &ast::Rule, params: Vec<(String, f64, Dim)>, proj
     let name = if count == 0 { rule_name.clone() } else { format!("{rule_name}#{}", count + 1) };
     cx.model.rules.push(Rule {
         name,
+        span: def.name.span,
         source: rule_name,
         params: params.into_iter().map(|(n, v, _)| (n, v)).collect(),
         pre_traces,
