@@ -688,8 +688,11 @@ pub fn check_connect(cx: &mut Cx<'_>, c: &ast::Connect, span: Span) {
     let post_unit = post.map(|p| cx.model.populations[p].volt_unit);
     let connectivity =
         connectivity(cx, c.pattern.as_ref(), pre_n, post_n, pre.zip(post).is_some_and(|(e, p)| e == Endpoint::Pop(p)));
+    let is_clamp = clause("mode").and_then(|e| e.as_name()).is_some_and(|n| n.name == "clamp");
     let weights = match clause("weight") {
         Some(e) => weight_init(cx, e, post_unit, pre_n, post_n),
+        // Clamp synapses force a state; their weight is only a placeholder.
+        None if is_clamp => Some(WeightInit::Constant(1.0)),
         None => {
             cx.err(
                 Diagnostic::error("E0202", "`connect` needs `weight = ...`")
