@@ -325,3 +325,21 @@ fn nonzero_connectivity_takes_the_matrix() {
     assert_eq!(m.projections[0].connectivity, Connectivity::NonZero);
     assert_eq!(codes("pop a = lif(n = 2, v_th = 1)\nconnect a -> a nonzero weight = 1"), vec!["E0206"]);
 }
+
+#[test]
+fn explicit_decay_codes() {
+    let m = ok(&format!("{NET}pop p = lif(n = 1, decay_v = 205, decay_u = 4096, v_th = 1)\npop r = rate(n = 1, tau = 2 ms, decay_u = 100)\nrule k {{\n trace x(decay = 410) on pre += 1\n on post: w += 0.01 * x\n bounds w in [0, 1]\n}}\nconnect src -> out weight = 0.5 plastic k"));
+    assert_eq!((m.populations[1].codes.decay_v, m.populations[1].codes.decay_u), (205, 4096));
+    let Neuron::Lif { tau_m, tau_syn, .. } = m.populations[1].neuron else { panic!() };
+    assert!((tau_m.expect("leaky") - 0.0195).abs() < 1e-3, "{tau_m:?}");
+    assert_eq!(tau_syn, None, "code 4096 clears the current every step");
+    assert_eq!(m.populations[2].codes.decay_u, 100);
+    assert_eq!(m.rules[0].pre_traces[0].decay_code, 410);
+    assert_eq!(codes("pop p = lif(n = 1, tau_m = 20 ms, decay_v = 205, v_th = 1)"), vec!["E0206"]);
+    assert_eq!(codes("pop p = lif(n = 1, decay_v = 5000, v_th = 1)"), vec!["E0206"]);
+}
+
+#[test]
+fn three_factor_rule_with_a_reward_signal() {
+    ok(&format!("{NET}signal reward = list(changes = [[2 s, 1], [2100 ms, 0]])\nrule rstdp(eta = 0.01) {{\n trace x(tau = 20 ms) on pre += 1\n trace y(tau = 20 ms) on post += 1\n on post: tag += 1\n on pre: tag -= 1\n every step: w += eta * reward * tag\n every epoch: tag = 0\n bounds w in [0, 1]\n bounds tag in [-100, 100]\n}}\nsim {{ epoch = 1 s }}\nconnect src -> out weight = 0.5 plastic rstdp"));
+}

@@ -190,10 +190,48 @@ fn pairs(cx: &mut Cx<'_>, e: &Expr, name: &str) -> Option<Vec<(Val, f64, Span)>>
     Some(out)
 }
 
-const LIF_ARGS: &[&str] =
-    &["n", "tau_m", "tau_syn", "v_th", "v_reset", "v_rest", "bias", "refractory", "v_init", "seed"];
+const LIF_ARGS: &[&str] = &[
+    "n",
+    "tau_m",
+    "tau_syn",
+    "decay_v",
+    "decay_u",
+    "v_th",
+    "v_reset",
+    "v_rest",
+    "bias",
+    "refractory",
+    "v_init",
+    "seed",
+];
 const STOCH_ARGS: &[&str] = &["n", "tau_ref", "tau_syn", "offset", "bias"];
-const RATE_ARGS: &[&str] = &["n", "tau", "tau_syn", "activation", "bias", "range"];
+const RATE_ARGS: &[&str] = &["n", "tau", "tau_syn", "decay_u", "activation", "bias", "range"];
+
+/// An explicit decay code (`decay_v = 205`) instead of a time constant: checked against
+/// `decay_bits`; returns the code and the time constant it stands for (`None`: no decay).
+fn explicit_code(cx: &mut Cx<'_>, a: &Args<'_>, code_arg: &str, tau_arg: &str) -> Option<(u32, Option<f64>)> {
+    let e = a.expr(code_arg)?;
+    if a.has(tau_arg) {
+        cx.err(
+            Diagnostic::error("E0206", format!("give `{tau_arg}` or `{code_arg}`, not both"))
+                .at(e.span, "the code")
+                .also(a.expr(tau_arg).map_or(e.span, |t| t.span), "the time constant"),
+        );
+        return None;
+    }
+    let bits = cx.spec.formats.decay_bits;
+    let full = 1i64 << bits;
+    let code = cx.int(e, code_arg, 0, full)? as u32;
+    let keep = 1.0 - f64::from(code) / full as f64;
+    let tau = if code == 0 {
+        None
+    } else if keep <= 0.0 {
+        Some(0.0)
+    } else {
+        Some(-cx.dt / keep.ln())
+    };
+    Some((code, tau))
+}
 
 /// `pop name = lif(...) | sampling(...) | binary(...) | rate(...)`
 pub fn check_pop(cx: &mut Cx<'_>, d: &ast::Decl) {
@@ -237,12 +275,19 @@ pub fn check_pop(cx: &mut Cx<'_>, d: &ast::Decl) {
     };
     let (neuron, codes) = match kind {
         "lif" => {
-            let tau_m = tau_opt(cx, &a, "tau_m");
-            let tau_syn = tau_opt(cx, &a, "tau_syn");
+            let mut tau_m = tau_opt(cx, &a, "tau_m");
+            let mut tau_syn = tau_opt(cx, &a, "tau_syn");
             let span_m = a.expr("tau_m").map_or(c.span, |e| e.span);
             let span_s = a.expr("tau_syn").map_or(c.span, |e| e.span);
-            let decay_v = if a.has("tau_m") { check_tau(cx, tau_m, span_m, "`tau_m`") } else { 0 };
-            let decay_u = if a.has("tau_syn") { check_tau(cx, tau_syn, span_s, "`tau_syn`") } else { full };
+            let mut decay_v = if a.has("tau_m") { check_tau(cx, tau_m, span_m, "`tau_m`") } else { 0 };
+            let mut decay_u = if a.has("tau_syn") { check_tau(cx, tau_syn, span_s, "`tau_syn`") } else { full };
+            if let Some((code, tau)) = explicit_code(cx, &a, "decay_v", "tau_m") {
+                (decay_v, tau_m) = (code, tau);
+            }
+            if let Some((code, tau)) = explicit_code(cx, &a, "decay_u", "tau_syn") {
+                decay_u = code;
+                tau_syn = if code == full { None } else { Some(tau.unwrap_or(f64::INFINITY)) };
+            }
             if !a.has("v_th") {
                 a.missing(cx, "v_th", "1.0");
             }
@@ -348,12 +393,16 @@ pub fn check_pop(cx: &mut Cx<'_>, d: &ast::Decl) {
                 }
                 code
             };
-            let tau_syn = tau_opt(cx, &a, "tau_syn");
-            let decay_u = if a.has("tau_syn") {
+            let mut tau_syn = tau_opt(cx, &a, "tau_syn");
+            let mut decay_u = if a.has("tau_syn") {
                 check_tau(cx, tau_syn, a.expr("tau_syn").map_or(c.span, |e| e.span), "`tau_syn`")
             } else {
                 full
             };
+            if let Some((code, tau)) = explicit_code(cx, &a, "decay_u", "tau_syn") {
+                decay_u = code;
+                tau_syn = if code == full { None } else { Some(tau.unwrap_or(f64::INFINITY)) };
+            }
             let activation = match a.word(cx, "activation", &["linear", "tanh", "sigmoid", "relu"]).as_deref() {
                 Some("tanh") => Activation::Tanh,
                 Some("sigmoid") => Activation::Sigmoid,

@@ -313,14 +313,30 @@ fn build(cx: &mut Cx<'_>, def: &ast::Rule, params: Vec<(String, f64, Dim)>, proj
                     continue;
                 }
                 let call = Call { func: name.clone(), args: args.clone(), span: st.span };
-                let a = super::eval::Args::new(cx, &call, "`trace`", &["tau"], &["tau"]);
+                let a = super::eval::Args::new(cx, &call, "`trace`", &["tau", "decay"], &["tau"]);
                 let tau = a.expr("tau").and_then(|e| lower_const(cx, &mut env, e, Dim::TIME, "tau"));
-                if !a.has("tau") {
+                if !a.has("tau") && !a.has("decay") {
                     a.missing(cx, "tau", "20 ms");
                 }
                 let tau_span = a.expr("tau").map_or(st.span, |e| e.span);
-                let tau = tau.map(|t| if t.is_infinite() { None } else { Some(t) });
-                let code = tau.map_or(0, |t| check_tau(cx, t, tau_span, "the trace's `tau`"));
+                let mut tau = tau.map(|t| if t.is_infinite() { None } else { Some(t) });
+                let mut code = tau.map_or(0, |t| check_tau(cx, t, tau_span, "the trace's `tau`"));
+                // An explicit decay code instead of a time constant.
+                if let Some(e) = a.expr("decay") {
+                    if a.has("tau") {
+                        cx.err(Diagnostic::error("E0206", "give `tau` or `decay`, not both").at(e.span, "the code"));
+                    } else if let Some(c) = cx.int(e, "decay", 0, 1i64 << f.decay_bits) {
+                        code = c as u32;
+                        let keep = 1.0 - f64::from(code) / f64::from(1u32 << f.decay_bits);
+                        tau = Some(if code == 0 {
+                            None
+                        } else if keep <= 0.0 {
+                            Some(0.0)
+                        } else {
+                            Some(-cx.dt / keep.ln())
+                        });
+                    }
+                }
                 let imp = lower_const(cx, &mut env, impulse, Dim::PLAIN, "impulse");
                 let tmax = nm_isa::fixed_point::trace_max(f.trace_int_bits, f.trace_frac_bits) as f64
                     / f64::from(1u32 << f.trace_frac_bits);
