@@ -343,3 +343,13 @@ fn explicit_decay_codes() {
 fn three_factor_rule_with_a_reward_signal() {
     ok(&format!("{NET}signal reward = list(changes = [[2 s, 1], [2100 ms, 0]])\nrule rstdp(eta = 0.01) {{\n trace x(tau = 20 ms) on pre += 1\n trace y(tau = 20 ms) on post += 1\n on post: tag += 1\n on pre: tag -= 1\n every step: w += eta * reward * tag\n every epoch: tag = 0\n bounds w in [0, 1]\n bounds tag in [-100, 100]\n}}\nsim {{ epoch = 1 s }}\nconnect src -> out weight = 0.5 plastic rstdp"));
 }
+
+#[test]
+fn nested_lets_cannot_explode() {
+    let mut body = String::from(" let a0 = pre.value\n");
+    for k in 1..40 {
+        body += &format!(" let a{k} = a{} * a{}\n", k - 1, k - 1);
+    }
+    let src = format!("{NET}rule r {{\n{body} every step: w += a39\n bounds w in [0, 1]\n}}\nconnect src -> out weight = 0.5 plastic r");
+    assert!(codes(&src).contains(&"E0505"));
+}

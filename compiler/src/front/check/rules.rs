@@ -61,7 +61,13 @@ struct Env<'r> {
     w_dim: Option<Dim>,
     /// Unit of `post.v` and `post.u`.
     v_dim: Dim,
+    /// Expression nodes this rule may still lower (`let`s can nest, and hostile ones could
+    /// otherwise expand exponentially).
+    budget: usize,
 }
+
+/// Most expression nodes one rule instance may expand to.
+const MAX_RULE_NODES: usize = 20_000;
 
 /// Scale from SI to the analysis unit: voltages count in mV (so `0.6 mV` is 0.6), the rest as is.
 fn ascale(d: Dim) -> f64 {
@@ -240,6 +246,7 @@ fn build(cx: &mut Cx<'_>, def: &ast::Rule, params: Vec<(String, f64, Dim)>, proj
         let_stack: Vec::new(),
         w_dim: None,
         v_dim: Dim::PLAIN,
+        budget: MAX_RULE_NODES,
     };
     if let Some(p) = proj {
         let post = cx.model.projections[p].post;
@@ -850,6 +857,19 @@ fn locality(cx: &mut Cx<'_>, span: Span, what: String, why: &str) {
 }
 
 fn lower(cx: &mut Cx<'_>, env: &mut Env<'_>, e: &Expr) -> Option<L> {
+    match env.budget {
+        0 => return None,
+        1 => {
+            env.budget = 0;
+            cx.err(
+                Diagnostic::error("E0505", format!("rule `{}` expands to more than {MAX_RULE_NODES} terms", env.rule))
+                    .at(e.span, "expansion stopped here")
+                    .note("every use of a `let` repeats its expression; the learning engine has no loops or calls"),
+            );
+            return None;
+        }
+        _ => env.budget -= 1,
+    }
     let mk = |e: RExpr, dim: Dim, lo: f64, hi: f64, span: Span| L { e, dim, lo, hi, span, flagged: false };
     match &e.kind {
         ExprKind::Num { value, unit } => {
@@ -1011,7 +1031,14 @@ fn lower_name(cx: &mut Cx<'_>, env: &mut Env<'_>, id: &ast::Ident, span: Span) -
     let mk = |e: RExpr, dim: Dim, lo: f64, hi: f64| L { e, dim, lo, hi, span, flagged: false };
     let n = id.name.as_str();
     if let Some(&value) = env.lets.get(n) {
-        if env.let_stack.iter().any(|s| s == n) || env.let_stack.len() as u32 >= MAX_LET_DEPTH {
+        if env.let_stack.len() as u32 >= MAX_LET_DEPTH {
+            cx.err(
+                Diagnostic::error("E0505", format!("`let`s nested more than {MAX_LET_DEPTH} deep"))
+                    .at(id.span, "nesting limit reached here"),
+            );
+            return None;
+        }
+        if env.let_stack.iter().any(|s| s == n) {
             cx.err(
                 Diagnostic::error("E0101", format!("`let {n}` refers to itself"))
                     .at(id.span, "used inside its own definition")
