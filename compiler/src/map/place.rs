@@ -171,7 +171,11 @@ fn no_room(ir: &Ir, spec: &ChipSpec, demands: &[Demand], slice: usize) -> Compil
     let bigger = nm_isa::chip::PROFILE_NAMES
         .iter()
         .filter_map(|n| ChipSpec::profile(n))
-        .find(|p| u64::from(p.total_cores()) >= need.max(cores + 1) && p.core == spec.core)
+        .filter(|p| p.name != spec.name)
+        .find(|p| {
+            let l = core_limits(p);
+            (0..RESOURCES.len()).all(|r| l.get(r) * u64::from(p.total_cores()) >= total.get(r))
+        })
         .map_or(String::new(), |p| format!("use chip profile `{}` ({} cores), or ", p.name, p.total_cores()));
     CompileError::DoesNotFit {
         limit: RESOURCES[r],

@@ -184,12 +184,13 @@ mod tests {
     #[test]
     fn exponent_keeps_largest_weight_in_range() {
         let spec = ChipSpec::default_profile();
-        for m in [1.0, 254.9, 255.0, 256.0, 3538.0, 1e6] {
+        for m in [1.0, 254.9, 255.0, 256.0, 3538.0, 30000.0] {
             let e = choose_exp(m, &spec);
             let q = m / 2f64.powi(i32::from(e));
             assert!(q <= 255.5, "m {m} e {e} q {q}");
             assert!(q > 127.0 || e == spec.formats.weight_exp_min, "m {m} e {e} q {q}");
         }
+        assert_eq!(choose_exp(1e6, &spec), spec.formats.weight_exp_max, "clamped");
     }
 
     #[test]
