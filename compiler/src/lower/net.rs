@@ -41,15 +41,24 @@ pub struct RuleSource {
     pub signal_bits: Vec<u8>,
 }
 
-/// Payload scale of a population's output.
+/// Payload scale of a population's output: the largest power of two that keeps the output range
+/// within a quarter of the payload register (graded), else 1.
 fn payload_scale(neuron: &Neuron, payload_bits: u8) -> f64 {
     match neuron {
-        Neuron::Rate { activation: Activation::Tanh | Activation::Sigmoid, .. } => {
-            2f64.powi(i32::from(payload_bits) - 2)
+        Neuron::Rate { out_range, .. } => {
+            let m = out_range.0.abs().max(out_range.1.abs()).max(1e-9);
+            2f64.powi((2f64.powi(i32::from(payload_bits) - 2) / m).log2().floor() as i32)
         }
-        Neuron::Rate { .. } => TABLE_VSCALE,
         _ => 1.0,
     }
+}
+
+/// Index shift of a graded population's activation table: the table must cover inputs up to
+/// `R = max(8, largest output)` units.
+fn rate_table_shift(out_range: (f64, f64)) -> u8 {
+    let r = out_range.0.abs().max(out_range.1.abs()).max(8.0);
+    let per_entry = 2.0 * r * TABLE_VSCALE / TABLE_LEN as f64;
+    per_entry.log2().ceil().clamp(0.0, 16.0) as u8
 }
 
 /// Payload scale of a graded or current input whose values are bounded by `vmax`.
@@ -61,12 +70,12 @@ fn input_payload_scale(vmax: f64, payload_bits: u8) -> f64 {
     2f64.powi((top / vmax).log2().floor() as i32)
 }
 
-fn table(name: &str, f: impl Fn(f64) -> f64) -> Lut {
+fn table(name: &str, shift: u8, f: impl Fn(f64) -> f64) -> Lut {
     let half = (TABLE_LEN / 2) as f64;
-    let step = f64::from(1u32 << TABLE_SHIFT) / TABLE_VSCALE;
+    let step = f64::from(1u32 << shift) / TABLE_VSCALE;
     Lut {
         name: name.into(),
-        shift: TABLE_SHIFT,
+        shift,
         entries: (0..TABLE_LEN).map(|i| f((i as f64 - half + 0.5) * step).round() as i32).collect(),
     }
 }
@@ -108,12 +117,12 @@ pub fn lower_model(m: &Model) -> Result<(Ir, Vec<Option<RuleSource>>), CompileEr
 
     // Shared tables.
     let mut lut_ids: Vec<(String, u16)> = Vec::new();
-    let mut lut_for = |ir: &mut Ir, name: &str, f: &dyn Fn(f64) -> f64| -> u16 {
+    let mut lut_for = |ir: &mut Ir, name: &str, shift: u8, f: &dyn Fn(f64) -> f64| -> u16 {
         if let Some((_, id)) = lut_ids.iter().find(|(n, _)| n == name) {
             return *id;
         }
         let id = ir.luts.len() as u16;
-        ir.luts.push(table(name, f));
+        ir.luts.push(table(name, shift, f));
         lut_ids.push((name.to_string(), id));
         id
     };
@@ -155,7 +164,7 @@ pub fn lower_model(m: &Model) -> Result<(Ir, Vec<Option<RuleSource>>), CompileEr
                         p.name
                     )));
                 }
-                let lut = lut_for(&mut ir, "sigmoid_q16", &|x| (sigmoid(x) * 65536.0).min(65536.0));
+                let lut = lut_for(&mut ir, "sigmoid_q16", TABLE_SHIFT, &|x| (sigmoid(x) * 65536.0).min(65536.0));
                 let params = NeuronParams {
                     decay_u: 0.0,
                     decay_v: 0.0,
@@ -170,14 +179,18 @@ pub fn lower_model(m: &Model) -> Result<(Ir, Vec<Option<RuleSource>>), CompileEr
                 };
                 (NeuronKind::Stochastic, params)
             }
-            Neuron::Rate { tau, tau_syn, activation, bias } => {
+            Neuron::Rate { tau, tau_syn, activation, bias, out_range } => {
                 let ps = payload_scale(&p.neuron, pb);
-                let lut = match activation {
-                    Activation::Tanh => Some(lut_for(&mut ir, "tanh", &|x| x.tanh() * ps)),
-                    Activation::Sigmoid => Some(lut_for(&mut ir, "sigmoid", &|x| sigmoid(x) * ps)),
-                    Activation::Relu => Some(lut_for(&mut ir, "relu", &|x| x.max(0.0) * ps)),
-                    Activation::Linear => None,
+                let (lo, hi) = *out_range;
+                let shift = rate_table_shift(*out_range);
+                let act: fn(f64) -> f64 = match activation {
+                    Activation::Tanh => f64::tanh,
+                    Activation::Sigmoid => sigmoid,
+                    Activation::Relu => |x| x.max(0.0),
+                    Activation::Linear => |x| x,
                 };
+                let name = format!("{activation:?}[{lo},{hi}]").to_lowercase();
+                let lut = Some(lut_for(&mut ir, &name, shift, &|x| act(x).clamp(lo, hi) * ps));
                 let params = NeuronParams {
                     decay_u: decay_fraction(dt, *tau_syn, 1.0),
                     decay_v: decay_fraction(dt, Some(*tau), 1.0),

@@ -26,11 +26,14 @@ pub struct CompileOptions {
     pub refine_passes: u32,
     /// Run the verifier after every pass (on by default in debug builds).
     pub verify: bool,
+    /// Per projection, the checked rule that the `lower_rules` pass lowers with the final
+    /// quantization scales (empty for an IR built by hand with rules already lowered).
+    pub rule_sources: Vec<Option<crate::lower::net::RuleSource>>,
 }
 
 impl CompileOptions {
     pub fn new(spec: ChipSpec) -> CompileOptions {
-        CompileOptions { spec, seed: 1, placer: Placer::Greedy, refine_passes: 8, verify: cfg!(debug_assertions) }
+        CompileOptions { spec, seed: 1, placer: Placer::Greedy, refine_passes: 8, verify: cfg!(debug_assertions), rule_sources: Vec::new() }
     }
 }
 
@@ -47,6 +50,7 @@ pub const PASSES: &[(&str, Pass)] = &[
     ("keys", pass_keys),
     ("route", pass_route),
     ("quantize", pass_quantize),
+    ("lower_rules", pass_lower_rules),
 ];
 
 /// Pass names, comma separated (for messages and `--help`).
@@ -113,6 +117,10 @@ fn pass_route(ir: Ir, ctx: &Ctx) -> Result<Ir, CompileError> {
 
 fn pass_quantize(ir: Ir, ctx: &Ctx) -> Result<Ir, CompileError> {
     crate::quant::quantize(ir, &ctx.spec)
+}
+
+fn pass_lower_rules(ir: Ir, ctx: &Ctx) -> Result<Ir, CompileError> {
+    crate::lower::net::relower_rules(ir, &ctx.rule_sources, &ctx.spec)
 }
 
 /// Run the passes up to and including `after` (all if `None`), verifying after each when asked.
