@@ -7,6 +7,7 @@
 pub mod binary;
 pub mod builder;
 pub mod chip;
+pub mod disasm;
 pub mod fixed_point;
 pub mod ids;
 pub mod learn;
