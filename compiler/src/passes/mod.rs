@@ -33,7 +33,14 @@ pub struct CompileOptions {
 
 impl CompileOptions {
     pub fn new(spec: ChipSpec) -> CompileOptions {
-        CompileOptions { spec, seed: 1, placer: Placer::Greedy, refine_passes: 8, verify: cfg!(debug_assertions), rule_sources: Vec::new() }
+        CompileOptions {
+            spec,
+            seed: 1,
+            placer: Placer::Greedy,
+            refine_passes: 8,
+            verify: cfg!(debug_assertions),
+            rule_sources: Vec::new(),
+        }
     }
 }
 
