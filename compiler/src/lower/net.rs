@@ -165,8 +165,9 @@ pub fn lower_model(m: &Model) -> Result<(Ir, Vec<Option<RuleSource>>), CompileEr
                     )));
                 }
                 let lut = lut_for(&mut ir, "sigmoid_q16", TABLE_SHIFT, &|x| (sigmoid(x) * 65536.0).min(65536.0));
+                // The current is cleared every step: active units resend their state every step.
                 let params = NeuronParams {
-                    decay_u: 0.0,
+                    decay_u: 1.0,
                     decay_v: 0.0,
                     threshold: Param::Const(*offset),
                     reset: 0.0,
