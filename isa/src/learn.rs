@@ -608,7 +608,12 @@ pub struct TraceSpec {
 /// arrivals (seeing post traces without this step's post spikes); pre-trace impulses; `Post`
 /// handlers for this step's post spikes (seeing pre traces with this step's arrivals); post-trace
 /// impulses; `Step` handlers; `Epoch` handlers on the last step of an epoch; finally every touched
-/// accumulator is clamped to `[w_min, w_max]`.
+/// accumulator is clamped to `[w_min, w_max]`. Within one trigger, the per-synapse handlers run
+/// before the per-post-neuron handlers (so a normalisation sees the updates of the same spike).
+/// Only packets flagged as spikes trigger `Pre` handlers, pre-trace impulses and `xs = 1`; `xg`
+/// is the payload of this step's packet from the synapse's pre-synaptic source (0 if none).
+/// `lastpre` marks the synapse whose packet was delivered last (in delivery order: ascending
+/// axon index within a step) to the post neuron up to and including its spiking step.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LearnRule {
     pub name: String,
