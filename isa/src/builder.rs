@@ -163,7 +163,7 @@ impl ProgramBuilder {
             let offset = p.slices.iter().map(|s| s.len).sum();
             p.slices.push(Slice { core, first, len: count, offset });
         }
-        first..first + count
+        first..first.saturating_add(count)
     }
 
     /// Add a synapse group to `core`; returns its index.
@@ -271,6 +271,7 @@ pub fn example_rule(chip: &ChipSpec) -> LearnRule {
         Instr::ldi(2, 4096),
         Instr::rrrs(O::Div, 3, 2, 1, 12),
         Instr::wscale(3, 12),
+        Instr::wscaler(3, 12),
     ];
     let h = |trigger, scope, code| Handler { trigger, scope, code };
     LearnRule {

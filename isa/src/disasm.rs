@@ -203,7 +203,7 @@ fn rule(f: &mut fmt::Formatter<'_>, chip: &ChipSpec, i: usize, r: &LearnRule) ->
     )?;
     for h in &r.handlers {
         let fixed: u32 = h.code.iter().map(|i| i.op.cycles()).sum();
-        let per_syn = h.code.iter().filter(|i| matches!(i.op, Opcode::Red | Opcode::Wscale)).count();
+        let per_syn = h.code.iter().filter(|i| matches!(i.op, Opcode::Red | Opcode::Wscale | Opcode::Wscaler)).count();
         let scope = match h.scope {
             Scope::Synapse => "per synapse",
             Scope::PostNeuron => "per post neuron",

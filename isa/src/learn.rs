@@ -1,4 +1,4 @@
-//! The learning engine: its instruction set, defined in one table ([`for_each_op!`]), and the
+//! The learning engine: its instruction set, defined in one table ([`crate::for_each_op!`]), and the
 //! reference semantics of every op ([`exec`]), which the emulator runs and the tests pin down.
 //!
 //! A learning program is straight-line code (no branches: bounded, statically known cost) run by
@@ -49,6 +49,7 @@ macro_rules! for_each_op {
             Sqrt   "sqrt"   0x17 RdRaSh    12 "rd ← floor(sqrt(max(ra, 0) << sh)).";
             Red    "red"    0x18 RdSel     8 "Per-post scope: rd ← reduction `sel` (a `Reduce`) over the post neuron's incoming accumulators in this rule's synapse group (saturated); costs 8 + 1 per synapse.";
             Wscale "wscale" 0x19 RaSh      8 "Per-post scope: every incoming accumulator ← sat(round_nearest((acc · ra) >> sh)); costs 8 + 1 per synapse.";
+            Wscaler "wscaler" 0x1a RaSh    8 "Per-post scope: every incoming accumulator ← sat(round_stochastic((acc · ra) >> sh)), one PRNG draw per synapse; costs 8 + 1 per synapse.";
         }
     };
 }
@@ -368,6 +369,9 @@ impl Instr {
     pub fn wscale(ra: Reg, sh: u8) -> Instr {
         Instr { ra, sh, ..Instr::new(Opcode::Wscale) }
     }
+    pub fn wscaler(ra: Reg, sh: u8) -> Instr {
+        Instr { ra, sh, ..Instr::new(Opcode::Wscaler) }
+    }
 
     /// True if every field is in range, every field the opcode does not use is zero, and the
     /// selector names a valid source / destination / reduction for the opcode.
@@ -428,8 +432,9 @@ pub trait LearnCtx {
     fn store(&mut self, dst: Dst, value: i32);
     /// Reduce over the post neuron's incoming accumulators; returns the value and the synapse count.
     fn reduce(&mut self, kind: Reduce) -> (i64, u32);
-    /// Rescale the post neuron's incoming accumulators; returns the synapse count.
-    fn scale_weights(&mut self, factor: i32, sh: u8) -> u32;
+    /// Rescale the post neuron's incoming accumulators, rounding with `rounding` (stochastic
+    /// rounding draws the engine's PRNG once per synapse); returns the synapse count.
+    fn scale_weights(&mut self, factor: i32, sh: u8, rounding: Rounding) -> u32;
     /// The engine's PRNG for stochastic rounding.
     fn rng(&mut self) -> &mut HwRng;
 }
@@ -537,7 +542,8 @@ pub fn step(ins: &Instr, r: &mut [i32; NUM_REGS], ctx: &mut impl LearnCtx) -> u3
                 extra = n;
             }
         }
-        Opcode::Wscale => extra = ctx.scale_weights(r[a], ins.sh & 31),
+        Opcode::Wscale => extra = ctx.scale_weights(r[a], ins.sh & 31, Rounding::Nearest),
+        Opcode::Wscaler => extra = ctx.scale_weights(r[a], ins.sh & 31, Rounding::Stochastic),
     }
     ins.op.cycles() + extra
 }
@@ -654,7 +660,7 @@ impl LearnRule {
                 let bad = match ins.op {
                     Opcode::Ld => per_post && Src::from_sel(ins.sel).is_some_and(Src::is_per_synapse),
                     Opcode::St => per_post,
-                    Opcode::Red | Opcode::Wscale => !per_post,
+                    Opcode::Red | Opcode::Wscale | Opcode::Wscaler => !per_post,
                     _ => false,
                 };
                 if bad {
@@ -773,7 +779,7 @@ pub fn isa_markdown() -> String {
     let _ = writeln!(w, "| mnemonic | opcode | operands | cycles | semantics |\n|---|---|---|---|---|");
     for op in Opcode::ALL {
         let cycles = match op {
-            Opcode::Red | Opcode::Wscale => format!("{} + 1/synapse", op.cycles()),
+            Opcode::Red | Opcode::Wscale | Opcode::Wscaler => format!("{} + 1/synapse", op.cycles()),
             _ => op.cycles().to_string(),
         };
         let operands = match op.operands().syntax() {

@@ -51,7 +51,8 @@ fn gen_instr(g: &mut G, scope: Scope) -> Instr {
     loop {
         let op = Opcode::ALL[g.below(Opcode::ALL.len())];
         let per_post = scope == Scope::PostNeuron;
-        if (per_post && op == Opcode::St) || (!per_post && matches!(op, Opcode::Red | Opcode::Wscale)) {
+        if (per_post && op == Opcode::St) || (!per_post && matches!(op, Opcode::Red | Opcode::Wscale | Opcode::Wscaler))
+        {
             continue;
         }
         let o = op.operands();
@@ -398,6 +399,9 @@ proptest! {
     #[test]
     fn valid_programs_round_trip(p in arb_program()) {
         let bytes = encode(&p);
+        let text = nm_isa::disasm::disassemble(&p);
+        let heading = format!("chip `{}`", p.chip.name);
+        prop_assert!(text.contains(&heading), "no chip heading in the disassembly");
         prop_assert_eq!(decode(&bytes), Ok(p));
     }
 
@@ -421,7 +425,7 @@ proptest! {
     }
 
     #[test]
-    fn huge_counts_are_refused(p in arb_program(), pos in any::<usize>(), value in prop_oneof![Just(u32::MAX), Just(1u32 << 30), 1u32 << 16..u32::MAX]) {
+    fn patched_counts_are_refused_or_valid(p in arb_program(), pos in any::<usize>(), value in prop_oneof![Just(u32::MAX), Just(1u32 << 30), 1u32 << 16..u32::MAX, 0u32..64]) {
         let mut bytes = encode(&p);
         let i = 16 + pos % (bytes.len() - 16 - 3);
         bytes[i..i + 4].copy_from_slice(&value.to_le_bytes());

@@ -64,10 +64,9 @@ impl LearnCtx for Ctx {
         };
         (v, self.incoming.len() as u32)
     }
-    fn scale_weights(&mut self, factor: i32, sh: u8) -> u32 {
-        let mut unused = HwRng(1);
+    fn scale_weights(&mut self, factor: i32, sh: u8, rounding: Rounding) -> u32 {
         for a in &mut self.incoming {
-            let v = shift_round(i64::from(*a) * i64::from(factor), u32::from(sh), Rounding::Nearest, &mut unused);
+            let v = shift_round(i64::from(*a) * i64::from(factor), u32::from(sh), rounding, &mut self.rng);
             *a = saturate(v, self.acc_bits);
         }
         self.incoming.len() as u32
@@ -185,6 +184,7 @@ fn cases() -> Vec<Case> {
         c("red sumsq", &[], Instr::red(0, Reduce::SumSq), Reg(0, 83), 11),
         c("wscale halves, ties away from zero", &[(2, 2048)], Instr::wscale(2, 12), Incoming(&[2, -3, 4]), 11),
         c("wscale saturates", &[(2, MAX)], Instr::wscale(2, 0), Incoming(&[32767, -32768, 32767]), 11),
+        c("wscaler keeps exact multiples exact", &[(2, 4096)], Instr::wscaler(2, 11), Incoming(&[6, -10, 14]), 11),
     ]
 }
 
@@ -301,4 +301,20 @@ fn weight_write_with_gain() {
     let mut ctx = Ctx { gain_q12: 3072, ..Ctx::new() };
     let cycles = exec(&[Instr::ldi(0, 0), Instr::st(Dst::W, 0)], &mut ctx);
     assert_eq!((ctx.acc, cycles), (250, 3));
+}
+
+/// `wscaler` rounds stochastically: over many rescalings by 1.5 the mean of a 3 → 4.5 rescale is 4.5.
+#[test]
+fn wscaler_is_unbiased() {
+    let mut ctx = Ctx::new();
+    let n = 20_000;
+    let mut sum = 0i64;
+    for _ in 0..n {
+        ctx.incoming = vec![3];
+        let code = [Instr::ldi(2, 3 << 10), Instr::wscaler(2, 11)];
+        exec(&code, &mut ctx);
+        sum += i64::from(ctx.incoming[0]);
+    }
+    let mean = sum as f64 / f64::from(n);
+    assert!((mean - 4.5).abs() < 0.02, "{mean}");
 }
