@@ -414,7 +414,7 @@ pub fn lower_rule(
         // factor = target / reduction in Q16; acc ← acc · factor >> 16.
         code.push(Instr::ldi(1, target));
         code.push(Instr::rrrs(Opcode::Div, 1, 1, 0, 16));
-        code.push(Instr::wscale(1, 16));
+        code.push(if rule.rounding == Rounding::Stochastic { Instr::wscaler(1, 16) } else { Instr::wscale(1, 16) });
         handlers.push(Handler { trigger: n.trigger, scope: Scope::PostNeuron, code });
     }
     let lo = (rule.bounds.0 / scales.w).round();
@@ -508,7 +508,7 @@ mod tests {
         fn reduce(&mut self, _: Reduce) -> (i64, u32) {
             (i64::from(self.w), 1)
         }
-        fn scale_weights(&mut self, factor: i32, sh: u8) -> u32 {
+        fn scale_weights(&mut self, factor: i32, sh: u8, _: Rounding) -> u32 {
             self.w = ((i64::from(self.w) * i64::from(factor)) >> sh) as i32;
             1
         }
