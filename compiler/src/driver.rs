@@ -61,3 +61,43 @@ pub fn check_file(path: &Path) -> Result<Checked, DriverError> {
     let text = String::from_utf8(bytes).map_err(|_| DriverError::NotUtf8 { path: path.display().to_string() })?;
     Ok(check_source(&path.display().to_string(), &text, path.parent()))
 }
+
+/// Lower a checked model and run the back end: the program and the mapping report.
+pub fn compile_model(
+    model: &Model,
+    mut opts: crate::passes::CompileOptions,
+) -> Result<(nm_isa::Program, crate::report::Report), crate::ir::CompileError> {
+    let (ir, sources) = crate::lower::net::lower_model(model)?;
+    opts.rule_sources = sources;
+    crate::passes::compile_ir(ir, &opts)
+}
+
+/// The IR of a checked model after the back-end pass `after` (`nmc compile --emit ir --after`).
+pub fn emit_ir(
+    model: &Model,
+    mut opts: crate::passes::CompileOptions,
+    after: &str,
+) -> Result<String, crate::ir::CompileError> {
+    let (ir, sources) = crate::lower::net::lower_model(model)?;
+    opts.rule_sources = sources;
+    crate::passes::emit_ir_after(ir, &opts, after)
+}
+
+/// Write `bytes` to `path` atomically: a temporary file beside it, synced, then renamed, so a
+/// failed write never leaves a half-written file in place of a good one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
