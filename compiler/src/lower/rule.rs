@@ -395,7 +395,7 @@ pub fn lower_rule(
             signal_bits,
         };
         for u in &h.updates {
-            lower_update(&mut g, u.dst, u.op, &u.value, rule.rounding)?;
+            lower_update(&mut g, u.dst, u.op, &u.value, rule.rounding, rule.tag_bounds)?;
             debug_assert_eq!(g.free.len(), NUM_REGS);
         }
         handlers.push(Handler { trigger: h.trigger, scope: Scope::Synapse, code: g.code });
@@ -438,6 +438,7 @@ fn lower_update(
     op: UpdateOp,
     value: &RExpr,
     rounding: Rounding,
+    tag_bounds: Option<(f64, f64)>,
 ) -> Result<(), RuleLowerError> {
     // Scale of the destination: accumulator units for w, raw integers for the tag.
     let sd = match dst {
@@ -461,16 +462,27 @@ fn lower_update(
     };
     let v = g.materialize(v, sd, rounding)?;
     let r = v.r;
+    // The value to store ends in `out`; a tag is clamped to its declared bounds first.
+    let clamp_tag = |g: &mut Gen<'_>, out: Reg| {
+        if let (Dst::Tag, Some((lo, hi))) = (dst, tag_bounds) {
+            g.code.push(Instr::rri(Opcode::Maxi, out, out, lo.round() as i32));
+            g.code.push(Instr::rri(Opcode::Mini, out, out, hi.round() as i32));
+        }
+    };
     match op {
         UpdateOp::Add | UpdateOp::Sub => {
             let rw = g.alloc()?;
             g.code.push(Instr::ld(rw, cur_src));
             let o = if op == UpdateOp::Add { Opcode::Add } else { Opcode::Sub };
             g.code.push(Instr::rrr(o, rw, rw, r));
+            clamp_tag(g, rw);
             g.code.push(Instr::st(dst, rw));
             g.free.push(rw);
         }
-        UpdateOp::Set | UpdateOp::Mul => g.code.push(Instr::st(dst, r)),
+        UpdateOp::Set | UpdateOp::Mul => {
+            clamp_tag(g, r);
+            g.code.push(Instr::st(dst, r));
+        }
     }
     g.free.push(r);
     Ok(())
@@ -550,6 +562,8 @@ mod tests {
     fn rule(op: UpdateOp, value: RExpr) -> Rule {
         Rule {
             name: "t".into(),
+            span: crate::front::span::Span::default(),
+            tag_bounds: None,
             source: "t".into(),
             params: vec![],
             pre_traces: vec![Trace { name: "x".into(), tau: Some(0.02), decay_code: 200, impulse: 1.0 }],
