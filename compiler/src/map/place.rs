@@ -177,6 +177,8 @@ fn no_room(ir: &Ir, spec: &ChipSpec, demands: &[Demand], slice: usize) -> Compil
             (0..RESOURCES.len()).all(|r| l.get(r) * u64::from(p.total_cores()) >= total.get(r))
         })
         .map_or(String::new(), |p| format!("use chip profile `{}` ({} cores), or ", p.name, p.total_cores()));
+    // Synapse memory is counted in synapses internally and reported in bits.
+    let unit = if r == 1 { spec.synapse_bits() } else { 1 };
     CompileError::DoesNotFit {
         limit: RESOURCES[r],
         place: format!(
@@ -185,8 +187,8 @@ fn no_room(ir: &Ir, spec: &ChipSpec, demands: &[Demand], slice: usize) -> Compil
             sl.offset,
             sl.offset + sl.len
         ),
-        needed: total.get(r),
-        available: lim.get(r) * cores,
+        needed: total.get(r) * unit,
+        available: lim.get(r) * cores * unit,
         hint: format!(
             "the network needs at least {need} cores by {}; {bigger}reduce the network (fewer neurons or \
              fewer synapses per neuron)",
