@@ -165,6 +165,9 @@ fn check_network(net: &NetSpec, chip: &ChipSpec) -> Result<(), TestCaseError> {
     let prog = generate(&done, chip).map_err(|e| TestCaseError::fail(e.to_string()))?;
     let problems = limit_problems(&prog);
     prop_assert!(problems.is_empty(), "{problems:?}");
+    if let Err(e) = prog.validate() {
+        return Err(TestCaseError::fail(format!("Program::validate: {e}")));
+    }
     prop_assert_eq!(prog.synapse_count(), ir.synapse_count());
     prop_assert_eq!(decode(&prog, &done), expected(&done, chip));
     // Routing: uncompressed and compressed tables deliver every key to exactly its destinations.
@@ -187,6 +190,7 @@ fn check_network(net: &NetSpec, chip: &ChipSpec) -> Result<(), TestCaseError> {
     // Determinism.
     let again = generate(&run_passes(ir, &opts, None).expect("second run"), chip).expect("codegen");
     prop_assert!(again == prog, "same input and seed give the same program");
+    prop_assert!(nm_isa::binary::encode(&again) == nm_isa::binary::encode(&prog), "identical bytes");
     Ok(())
 }
 
