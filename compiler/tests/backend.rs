@@ -175,8 +175,8 @@ fn check_network(net: &NetSpec, chip: &ChipSpec) -> Result<(), TestCaseError> {
     let srcs = sources(&done, chip);
     let raw = xy_entries(&grid, &srcs);
     check_delivery(&grid, &uncompressed_tables(&raw), &srcs).map_err(TestCaseError::fail)?;
-    check_delivery(&grid, &compress(&raw), &srcs).map_err(TestCaseError::fail)?;
-    prop_assert_eq!(Some(&compress(&raw)), done.routes.as_ref());
+    check_delivery(&grid, &compress(&raw, &srcs), &srcs).map_err(TestCaseError::fail)?;
+    prop_assert_eq!(Some(&compress(&raw, &srcs)), done.routes.as_ref());
     // Every synapse's key reaches the core holding it.
     for core in &prog.cores {
         for m in &core.axon_map {
