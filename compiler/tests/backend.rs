@@ -349,3 +349,76 @@ fn golden_ir_after_each_pass() {
     }
     assert!(failures.is_empty(), "golden mismatch (NM_BLESS=1 to refresh):\n{}", failures.join("\n"));
 }
+
+fn stdp_like_rule(instrs: usize) -> nm_isa::learn::LearnRule {
+    use nm_isa::learn::{Dst, Handler, Instr, LearnRule, Opcode, Scope, Src, TraceSpec, Trigger};
+    let mut code = vec![Instr::ld(0, Src::W), Instr::ld(1, Src::Y0)];
+    while code.len() + 1 < instrs {
+        code.push(Instr::rrr(Opcode::Add, 0, 0, 1));
+    }
+    code.push(Instr::st(Dst::W, 0));
+    LearnRule {
+        name: "stdp".into(),
+        x: [Some(TraceSpec { decay: 200, impulse: 256 }), None],
+        y: [Some(TraceSpec { decay: 200, impulse: 256 }), None],
+        handlers: vec![Handler { trigger: Trigger::Pre, scope: Scope::Synapse, code }],
+        w_min: 0,
+        w_max: 0,
+        readout: nm_isa::fixed_point::Rounding::Nearest,
+    }
+}
+
+fn plastic_net(instrs: usize) -> Ir {
+    use nm_compiler::ir::Plasticity;
+    let mut ir = Ir::new("plastic");
+    let inp = ir
+        .add_input(InputSource {
+            name: "in".into(),
+            channels: 50,
+            kind: InputKind::Poisson { p: vec![0.015; 50] },
+            gate: None,
+            rate: None,
+            key_base: None,
+            inject_core: None,
+        })
+        .expect("input");
+    let post = ir.add_lif("post", 300, NeuronParams::lif(4.0, 16.0, 1.0, 0.0, 1)).expect("pop");
+    for (k, (lo, hi)) in [(0.0, 0.5), (0.0, 0.5), (-0.25, 0.25)].into_iter().enumerate() {
+        let pl = Plasticity { rule_name: "stdp".into(), rule: stdp_like_rule(instrs), w_min: lo, w_max: hi };
+        let conn = Connectivity::fixed_fan_in(50, 300, 10, false, k as u64, 0.1, 1).expect("conn");
+        ir.add_projection(&format!("ff{k}"), Endpoint::Input(inp), post, conn, SynKind::Current, Some(pl), false)
+            .expect("proj");
+    }
+    ir
+}
+
+#[test]
+fn plastic_projections_share_rules_by_identity_and_bounds() {
+    let chip = ChipSpec::small_profile();
+    let (prog, _) = compile_ir(plastic_net(4), &CompileOptions::new(chip.clone())).expect("compiles");
+    prog.validate().expect("valid");
+    // ff0 and ff1 share rule and bounds; ff2 has other bounds.
+    assert_eq!(prog.rules.len(), 2);
+    let frac = accumulator_frac_bits(chip.formats.accumulator_bits, chip.formats.weight_bits);
+    let r0 = &prog.rules[0];
+    assert_eq!(r0.w_min, 0);
+    assert!(r0.w_max > 0 && r0.w_max <= chip.weight_max() << frac, "{}", r0.w_max);
+    assert!(prog.rules[1].w_min < 0);
+    for core in &prog.cores {
+        for g in &core.groups {
+            assert_eq!(g.rule.map(|r| r.0), Some(if g.proj.0 == 2 { 1 } else { 0 }));
+        }
+    }
+}
+
+#[test]
+fn learning_program_too_long_is_explained() {
+    let chip = ChipSpec::small_profile();
+    let n = chip.core.max_learning_instrs as usize + 1;
+    let err = compile_ir(plastic_net(n), &CompileOptions::new(chip)).expect_err("too long");
+    let text = err.to_string();
+    assert!(
+        text.contains("learning instructions") && text.contains("`post`") && text.contains(&n.to_string()),
+        "{text}"
+    );
+}

@@ -306,6 +306,10 @@ pub struct PlacementStats {
     pub cores_used: u32,
     pub naive_cores_used: Option<u32>,
     pub refine_moves: u64,
+    /// Expected packets per step between different cores.
+    pub inter_core_traffic: f64,
+    /// Mean mesh hops of those packets (unweighted).
+    pub mean_hops: f64,
 }
 
 /// Routing figures kept for the report.

@@ -141,16 +141,27 @@ impl SliceGraph {
 
     /// Σ traffic × weighted hops, and Σ traffic × inter-chip hops, of an assignment.
     pub fn cost(&self, grid: &Grid, core: &[u32]) -> (f64, f64) {
-        let (mut c, mut x) = (0.0, 0.0);
+        let (c, x, _, _) = self.figures(grid, core);
+        (c, x)
+    }
+
+    /// (Σ traffic × weighted hops, Σ traffic × inter-chip hops, inter-core traffic, Σ traffic × plain hops).
+    pub fn figures(&self, grid: &Grid, core: &[u32]) -> (f64, f64, f64, f64) {
+        let (mut c, mut x, mut t, mut h) = (0.0, 0.0, 0.0, 0.0);
         for (a, l) in self.adj.iter().enumerate() {
             for &(b, w) in l {
-                if (b as usize) > a {
-                    c += w * grid.dist(core[a], core[b as usize]);
-                    x += w * f64::from(grid.chip_hops(core[a], core[b as usize]));
+                let (ca, cb) = (core[a], core[b as usize]);
+                if (b as usize) > a && ca != cb {
+                    c += w * grid.dist(ca, cb);
+                    x += w * f64::from(grid.chip_hops(ca, cb));
+                    t += w;
+                    let (ax, ay, _, _) = grid.pos[ca as usize];
+                    let (bx, by, _, _) = grid.pos[cb as usize];
+                    h += w * f64::from((ax - bx).abs() + (ay - by).abs());
                 }
             }
         }
-        (c, x)
+        (c, x, t, h)
     }
 }
 
@@ -313,7 +324,7 @@ pub fn place(
     }
     let greedy_cost = g.cost(&grid, &core).0;
     let moves = refine(&g, &grid, &demands, &lim, &mut core, &mut load, &mut on_core, seed, refine_passes);
-    let (cost, inter) = g.cost(&grid, &core);
+    let (cost, inter, traffic, hops) = g.figures(&grid, &core);
     let naive = place_naive(ir, spec, &demands).ok();
     let used = |v: &[u32]| {
         let mut u: Vec<u32> = v.to_vec();
@@ -330,6 +341,8 @@ pub fn place(
         cores_used: used(&core),
         naive_cores_used: naive.as_ref().map(|v| used(v)),
         refine_moves: moves,
+        inter_core_traffic: traffic,
+        mean_hops: if traffic > 0.0 { hops / traffic } else { 0.0 },
     };
     Ok((core, stats))
 }

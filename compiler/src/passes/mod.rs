@@ -69,7 +69,7 @@ fn pass_place(mut ir: Ir, ctx: &Ctx) -> Result<Ir, CompileError> {
             let v = crate::map::place_naive(&ir, &ctx.spec, &demands)?;
             let grid = crate::map::Grid::new(&ctx.spec);
             let g = crate::map::SliceGraph::build(&ir);
-            let (cost, inter) = g.cost(&grid, &v);
+            let (cost, inter, traffic, hops) = g.figures(&grid, &v);
             let mut used = v.clone();
             used.sort_unstable();
             used.dedup();
@@ -82,6 +82,8 @@ fn pass_place(mut ir: Ir, ctx: &Ctx) -> Result<Ir, CompileError> {
                 cores_used: used.len() as u32,
                 naive_cores_used: Some(used.len() as u32),
                 refine_moves: 0,
+                inter_core_traffic: traffic,
+                mean_hops: if traffic > 0.0 { hops / traffic } else { 0.0 },
             };
             (v, stats)
         }

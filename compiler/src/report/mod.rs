@@ -46,6 +46,9 @@ pub struct Traffic {
     pub chip_hop_weight: f64,
     pub naive_cores_used: Option<u32>,
     pub refine_moves: u64,
+    /// Expected packets per step between different cores, and their mean mesh hops.
+    pub inter_core_packets: f64,
+    pub mean_hops: f64,
 }
 
 /// The whole report.
@@ -106,6 +109,8 @@ pub fn build(ir: &Ir, prog: &Program) -> Report {
         chip_hop_weight: crate::map::Grid::new(spec).chip_weight,
         naive_cores_used: p.naive_cores_used,
         refine_moves: p.refine_moves,
+        inter_core_packets: p.inter_core_traffic,
+        mean_hops: p.mean_hops,
     });
     let quantization = ir
         .proj_ids()
