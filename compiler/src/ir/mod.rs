@@ -381,6 +381,19 @@ impl Ir {
         if pop.size == 0 {
             return Err(CompileError::Invalid(format!("population `{}` has no neurons", pop.name)));
         }
+        let pr = &pop.params;
+        for (what, v) in [("threshold", &pr.threshold), ("bias", &pr.bias), ("v_init", &pr.v_init)] {
+            if let Param::Each(vals) = v {
+                if vals.len() != pop.size as usize {
+                    return Err(CompileError::Invalid(format!(
+                        "population `{}`: {what} has {} values for {} neurons",
+                        pop.name,
+                        vals.len(),
+                        pop.size
+                    )));
+                }
+            }
+        }
         pop.slices.clear();
         let id = PopId(self.pops.len() as u32);
         self.pops.push(self.graph.add_node(Node::Pop(pop)));
@@ -458,6 +471,14 @@ impl Ir {
                 "projection `{name}`: connectivity is {} -> {} neurons but the endpoints have {pre_size} -> {post_size}",
                 conn.pre_size, conn.post_size
             )));
+        }
+        for (what, n) in [("weights", conn.weight.stored()), ("delays", conn.delay.stored())] {
+            if n != 1 && n as u64 != conn.len() {
+                return Err(CompileError::Invalid(format!(
+                    "projection `{name}`: {n} {what} for {} synapses",
+                    conn.len()
+                )));
+            }
         }
         if self.projs.iter().any(|&e| self.graph[e].name == name) {
             return Err(CompileError::Invalid(format!("projection `{name}` declared twice")));

@@ -156,8 +156,11 @@ pub fn emit_ir_after(ir: Ir, ctx: &Ctx, after: &str) -> Result<String, CompileEr
 /// Compile an IR into a program and its report.
 pub fn compile_ir(ir: Ir, opts: &CompileOptions) -> Result<(Program, Report), CompileError> {
     opts.spec.validate().map_err(|e| CompileError::Invalid(e.to_string()))?;
+    // The input is always checked (cheap, linear); the passes in between only when asked.
+    check(&ir, opts, "input")?;
     let ir = run_passes(ir, opts, None)?;
     let program = crate::codegen::generate(&ir, &opts.spec)?;
+    program.validate()?;
     let report = crate::report::build(&ir, &program);
     Ok((program, report))
 }

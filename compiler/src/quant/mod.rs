@@ -86,6 +86,14 @@ pub fn quantize(mut ir: Ir, spec: &ChipSpec) -> Result<Ir, CompileError> {
                 s
             }
         };
+        if !(scale.is_finite() && scale > 0.0) {
+            return Err(CompileError::Quantization {
+                place: format!("population `{}`", pop.name),
+                message: format!(
+                    "no usable voltage scale (got {scale}) for parameters up to {vmag} and weights up to {wmax_in}"
+                ),
+            });
+        }
         if vmag * scale > smax(f.voltage_bits) as f64 {
             return Err(CompileError::Quantization {
                 place: format!("population `{}`", pop.name),

@@ -19,6 +19,15 @@ pub fn key_shift(spec: &ChipSpec) -> u32 {
 pub fn assign_keys(mut ir: Ir, spec: &ChipSpec) -> Result<Ir, CompileError> {
     let shift = key_shift(spec);
     let mut next: u64 = u64::from(spec.total_cores()) << shift;
+    if next > 1u64 << 32 {
+        return Err(CompileError::DoesNotFit {
+            limit: "key space",
+            place: format!("chip `{}`", spec.name),
+            needed: next,
+            available: 1 << 32,
+            hint: "the system's cores x neurons per core exceed 32-bit spike keys; use a smaller system".into(),
+        });
+    }
     let grid = Grid::new(spec);
     let tables = crate::map::slice_tables(&ir);
     for i in ir.input_ids().collect::<Vec<_>>() {
