@@ -1,6 +1,8 @@
 //! `nmc-bench`: back-end benchmark. Compile time and peak memory (VmHWM) for CUBA-style networks
 //! of 80 synapses per neuron, and mapping quality (traffic × hops) against the naive sequential
 //! placement on structured networks. Run `cargo run --release -p nm-compiler --bin nmc-bench -- all`.
+//! Networks above 4096 neurons draw their partners from a ring window of 512 neurons (`random`
+//! draws them from the whole network, which exceeds the chip's input axons beyond one chip).
 
 use nm_compiler::ir::{nets, Ir};
 use nm_compiler::passes::{compile_ir, CompileOptions, Placer};
@@ -30,9 +32,9 @@ fn chip_for(n: u32, big_board: bool) -> ChipSpec {
 }
 
 /// Compile one CUBA network in this process and print a `RESULT` line.
-fn compile_one(n: u32, big_board: bool) -> Result<(), String> {
+fn compile_one(n: u32, big_board: bool, random: bool) -> Result<(), String> {
     let spec = chip_for(n, big_board);
-    let window = if n <= 4096 { None } else { Some(512) };
+    let window = if n <= 4096 || random { None } else { Some(512) };
     let t0 = Instant::now();
     let ir = nets::cuba(n, 80, window, 1).map_err(|e| e.to_string())?;
     let build_s = t0.elapsed().as_secs_f64();
@@ -127,7 +129,8 @@ fn main() -> ExitCode {
     let res = match what {
         "one" => {
             let n = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(4096);
-            compile_one(n, args.get(3).is_some_and(|s| s == "big"))
+            let flag = |f: &str| args.iter().skip(3).any(|s| s == f);
+            compile_one(n, flag("big"), flag("random"))
         }
         "compile" | "all" => {
             let exe = std::env::current_exe().map_err(|e| e.to_string());
@@ -151,7 +154,7 @@ fn main() -> ExitCode {
             r
         }
         "quality" => quality(),
-        _ => Err("usage: nmc-bench [all|compile|quality|one N [big]]".into()),
+        _ => Err("usage: nmc-bench [all|compile|quality|one N [big] [random]]".into()),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -187,7 +187,10 @@ fn no_room(ir: &Ir, spec: &ChipSpec, demands: &[Demand], slice: usize) -> Compil
             let l = core_limits(p);
             (0..RESOURCES.len()).all(|r| l.get(r) * u64::from(p.total_cores()) >= total.get(r))
         })
-        .map_or(String::new(), |p| format!("use chip profile `{}` ({} cores), or ", p.name, p.total_cores()));
+        .map_or_else(
+            || "use a chip spec with more chips (`system.chips_x` x `system.chips_y`), or ".to_string(),
+            |p| format!("use chip profile `{}` ({} cores), or ", p.name, p.total_cores()),
+        );
     // Synapse memory is counted in synapses internally and reported in bits.
     let unit = if r == 1 { spec.synapse_bits() } else { 1 };
     CompileError::DoesNotFit {
@@ -322,10 +325,24 @@ pub fn place(
         on_core[c as usize].push(s);
         prev = Some(c);
     }
-    let greedy_cost = g.cost(&grid, &core).0;
+    let mut greedy_cost = g.cost(&grid, &core).0;
+    let naive = place_naive(ir, spec, &demands).ok();
+    // Never start worse than the naive placement (dense random graphs can favour it).
+    if let Some(v) = &naive {
+        let nc = g.cost(&grid, v).0;
+        if nc < greedy_cost {
+            greedy_cost = nc;
+            core.clone_from(v);
+            load.iter_mut().for_each(|l| *l = Demand::default());
+            on_core.iter_mut().for_each(Vec::clear);
+            for (s, &c) in core.iter().enumerate() {
+                load[c as usize].add(&demands[s]);
+                on_core[c as usize].push(s as u32);
+            }
+        }
+    }
     let moves = refine(&g, &grid, &demands, &lim, &mut core, &mut load, &mut on_core, seed, refine_passes);
     let (cost, inter, traffic, hops) = g.figures(&grid, &core);
-    let naive = place_naive(ir, spec, &demands).ok();
     let used = |v: &[u32]| {
         let mut u: Vec<u32> = v.to_vec();
         u.sort_unstable();
