@@ -187,6 +187,11 @@ fn check_network(net: &NetSpec, chip: &ChipSpec) -> Result<(), TestCaseError> {
             }
         }
     }
+    // The placement is never worse than the naive sequential one.
+    let st = done.placement.as_ref().expect("placed");
+    if let Some(naive) = st.naive_cost {
+        prop_assert!(st.cost <= naive + 1e-9 * naive.abs().max(1.0), "placement {} worse than naive {naive}", st.cost);
+    }
     // Determinism.
     let again = generate(&run_passes(ir, &opts, None).expect("second run"), chip).expect("codegen");
     prop_assert!(again == prog, "same input and seed give the same program");

@@ -6,7 +6,7 @@ mod place;
 
 pub use place::{place, place_naive, Grid, SliceGraph};
 
-use crate::ir::{CompileError, Endpoint, Ir, PopId, Slice, SliceId};
+use crate::ir::{CompileError, Ir, PopId, Slice, SliceId};
 use nm_isa::ChipSpec;
 
 /// What a slice (or a core, summed) needs from a core.
@@ -85,14 +85,16 @@ pub(crate) fn slice_tables(ir: &Ir) -> Vec<Vec<u32>> {
         .collect()
 }
 
-/// Learning instructions the plastic projections into `pop` need (distinct rules).
+/// Learning instructions the plastic projections into `pop` need: one program rule per
+/// distinct (identity, bounds), as code generation shares them.
 fn learn_instrs(ir: &Ir, pop: PopId) -> u64 {
-    let mut seen: Vec<&str> = Vec::new();
+    let mut seen: Vec<(&str, u64, u64)> = Vec::new();
     let mut n = 0;
     for j in ir.projs_into(pop) {
         if let Some(pl) = &ir.proj(j).plasticity {
-            if !seen.contains(&pl.rule_name.as_str()) {
-                seen.push(&pl.rule_name);
+            let id = (pl.rule_name.as_str(), pl.w_min.to_bits(), pl.w_max.to_bits());
+            if !seen.contains(&id) {
+                seen.push(id);
                 n += pl.rule.instr_count() as u64;
             }
         }
@@ -108,7 +110,8 @@ pub fn slice_demands(ir: &Ir) -> Vec<Demand> {
         .iter()
         .map(|s| Demand {
             neurons: u64::from(s.len),
-            out_axons: if ir.projs_from(Endpoint::Pop(s.pop)).is_empty() { 0 } else { u64::from(s.len) },
+            // Every neuron has a key and counts as an output axon (as `Program::validate` counts them).
+            out_axons: u64::from(s.len),
             profiles: 1,
             learn_instrs: learn_instrs(ir, s.pop),
             ..Demand::default()
@@ -187,8 +190,7 @@ pub fn partition(mut ir: Ir, spec: &ChipSpec) -> Result<Ir, CompileError> {
                     .into(),
             });
         }
-        let sends = !ir.projs_from(Endpoint::Pop(p)).is_empty();
-        let max_n = if sends { lim.neurons.min(lim.out_axons) } else { lim.neurons };
+        let max_n = lim.neurons.min(lim.out_axons);
         let ins = ir.projs_into(p);
         let mut deg = vec![0u32; n as usize];
         for &j in &ins {
