@@ -423,7 +423,8 @@ fn learning_program_too_long_is_explained() {
     let err = compile_ir(plastic_net(n), &CompileOptions::new(chip)).expect_err("too long");
     let text = err.to_string();
     assert!(
-        text.contains("learning instructions") && text.contains("`post`") && text.contains(&n.to_string()),
+        // Two distinct (rule, bounds) pairs of n instructions each.
+        text.contains("learning instructions") && text.contains("`post`") && text.contains(&(2 * n).to_string()),
         "{text}"
     );
 }
