@@ -428,3 +428,32 @@ fn learning_program_too_long_is_explained() {
         "{text}"
     );
 }
+
+#[test]
+fn degenerate_networks_compile() {
+    let opts = CompileOptions::new(ChipSpec::small_profile());
+    // Nothing at all.
+    let (prog, _) = compile_ir(Ir::new("empty"), &opts).expect("empty network");
+    assert!(prog.cores.is_empty());
+    // A population without synapses, an input without targets, an empty projection.
+    let mut ir = Ir::new("sparse");
+    let a = ir.add_lif("a", 5, NeuronParams::lif(4.0, 16.0, 1.0, 0.0, 1)).expect("pop");
+    let i = ir
+        .add_input(InputSource {
+            name: "in".into(),
+            channels: 3,
+            kind: InputKind::SpikeTimes { events: vec![(1, 0), (5, 2)] },
+            gate: None,
+            rate: None,
+            key_base: None,
+            inject_core: None,
+        })
+        .expect("input");
+    let conn = Connectivity::fixed_probability(3, 5, 0.0, 1, 0.5, 1).expect("conn");
+    ir.add_projection("none", Endpoint::Input(i), a, conn, SynKind::Current, None, false).expect("proj");
+    let (prog, report) = compile_ir(ir, &opts).expect("sparse network");
+    assert_eq!(prog.neuron_count(), 5);
+    assert_eq!(prog.synapse_count(), 0);
+    assert!(prog.routes.is_empty());
+    assert!(report.to_text().contains("0 synapses"));
+}

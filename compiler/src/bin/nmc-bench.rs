@@ -88,6 +88,16 @@ fn quality() -> Result<(), String> {
             ChipSpec::default_profile(),
         ),
         (
+            "local 2-D 256 x 256, radius 2",
+            nets::local2d(256, 2, 4).map_err(|e| e.to_string())?,
+            ChipSpec::default_profile(),
+        ),
+        (
+            "layered 8 x 16384, fan-in 40 (board)",
+            nets::layered(8, 16384, 40, 3).map_err(|e| e.to_string())?,
+            ChipSpec::board_profile(),
+        ),
+        (
             "random 12 x 1500, 24 projections",
             nets::random(12, 1500, 24, 20, 5).map_err(|e| e.to_string())?,
             ChipSpec::default_profile(),
