@@ -8,7 +8,9 @@ use nm_compiler::ir::{
 use nm_compiler::map::Grid;
 use nm_compiler::passes::{compile_ir, run_passes, CompileOptions, PASSES};
 use nm_compiler::quant::mantissa;
-use nm_compiler::route::{check_delivery, compress, key_shift, sources, uncompressed_tables, xy_entries};
+use nm_compiler::route::{
+    check_delivery, compress, compress_with, key_shift, sources, uncompressed_tables, xy_entries,
+};
 use nm_isa::fixed_point::accumulator_frac_bits;
 use nm_isa::program::{Program, SynKind};
 use nm_isa::ChipSpec;
@@ -84,6 +86,11 @@ fn small_multichip() -> ChipSpec {
     s.name = "small2x2".into();
     s.system.chips_x = 2;
     s.system.chips_y = 2;
+    // Tight cores so that random networks spread over many cores and chips.
+    s.core.max_neurons = 64;
+    s.core.synapse_memory_bits = 1 << 16;
+    s.core.max_input_axons = 512;
+    s.core.max_route_entries = 64;
     s
 }
 
@@ -176,6 +183,10 @@ fn check_network(net: &NetSpec, chip: &ChipSpec) -> Result<(), TestCaseError> {
     let raw = xy_entries(&grid, &srcs);
     check_delivery(&grid, &uncompressed_tables(&raw), &srcs).map_err(TestCaseError::fail)?;
     check_delivery(&grid, &compress(&raw, &srcs), &srcs).map_err(TestCaseError::fail)?;
+    let ordered = compress_with(&raw, &srcs, 0);
+    check_delivery(&grid, &ordered, &srcs).map_err(|e| TestCaseError::fail(format!("ordered covering: {e}")))?;
+    let count = |t: &[nm_isa::program::RouteTable]| t.iter().map(|t| t.entries.len()).sum::<usize>();
+    prop_assert!(count(&ordered) <= count(&compress_with(&raw, &srcs, usize::MAX)));
     prop_assert_eq!(Some(&compress(&raw, &srcs)), done.routes.as_ref());
     // Every synapse's key reaches the core holding it.
     for core in &prog.cores {
@@ -221,7 +232,7 @@ proptest! {
 #[test]
 fn big_network_spans_chips_of_the_multichip_system() {
     let net = NetSpec {
-        sizes: vec![250, 250, 250, 250, 250, 250],
+        sizes: vec![160, 160, 160, 160, 160, 160],
         input: Some(10),
         projs: vec![
             (0, 1, 0.05, 1),
@@ -236,7 +247,7 @@ fn big_network_spans_chips_of_the_multichip_system() {
     check_network(&net, &chip).expect("compiles and checks");
     let (prog, report) = compile_ir(build(&net, &chip), &CompileOptions::new(chip)).expect("compiles");
     let chips: std::collections::BTreeSet<u32> = prog.cores.iter().map(|c| c.id.0 / 4).collect();
-    assert!(chips.len() >= 2, "6 x 250 neurons need more than one 4-core chip");
+    assert!(chips.len() >= 4, "6 x 160 neurons need at least 15 cores of 64 neurons: all four chips");
     assert!(report.to_json().contains("\"quantization\""));
 }
 

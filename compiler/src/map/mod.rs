@@ -207,9 +207,9 @@ pub fn partition(mut ir: Ir, spec: &ChipSpec) -> Result<Ir, CompileError> {
                 hint: synapse_hint(spec),
             });
         }
-        let total: u64 = deg.iter().map(|&d| u64::from(d)).sum();
-        let k0 = (u64::from(n).div_ceil(max_n)).max(total.div_ceil(lim.synapses)).max(1);
-        let target = u64::from(n).div_ceil(k0);
+        // Slices are filled up to the core's limits (the remainder of a population then packs
+        // with other slices on a shared core), rather than balanced.
+        let target = max_n;
         // Greedy contiguous cuts by neurons, synapses and distinct pre-synaptic sources (input
         // axons, counted exactly per projection with the transposed connectivity and stamps).
         let trans: Vec<(Vec<u64>, Vec<u32>)> = ins.iter().map(|&j| transpose(&ir.proj(j).conn)).collect();

@@ -18,6 +18,18 @@ pub struct Fill {
     pub max_core: u32,
 }
 
+/// Resource use of one core.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CoreFill {
+    pub core: u32,
+    pub neurons: u64,
+    pub synapse_bits: u64,
+    pub input_axons: u64,
+    pub profiles: u64,
+    pub groups: u64,
+    pub route_entries: u64,
+}
+
 /// One row of the quantization table.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct QuantRow {
@@ -61,6 +73,8 @@ pub struct Report {
     pub neurons: u64,
     pub synapses: u64,
     pub fill: Vec<Fill>,
+    /// Per used core (JSON only; the text shows the summary).
+    pub cores: Vec<CoreFill>,
     pub traffic: Option<Traffic>,
     pub route_entries: u64,
     pub route_entries_uncompressed: u64,
@@ -129,6 +143,22 @@ pub fn build(ir: &Ir, prog: &Program) -> Report {
         })
         .collect();
     let rs = ir.route_stats.clone().unwrap_or_default();
+    let cores = prog
+        .cores
+        .iter()
+        .map(|k| CoreFill {
+            core: k.id.0,
+            neurons: k.neurons.len() as u64,
+            synapse_bits: k.synapses.len() as u64 * spec.synapse_bits(),
+            input_axons: k.axons.len() as u64,
+            profiles: k.profiles.len() as u64,
+            groups: k.groups.len() as u64,
+            route_entries: prog
+                .routes
+                .binary_search_by_key(&k.id, |t| t.core)
+                .map_or(0, |i| prog.routes[i].entries.len() as u64),
+        })
+        .collect();
     Report {
         program: prog.meta.name.clone(),
         chip: spec.name.clone(),
@@ -137,6 +167,7 @@ pub fn build(ir: &Ir, prog: &Program) -> Report {
         neurons: prog.neuron_count(),
         synapses: prog.synapse_count(),
         fill,
+        cores,
         traffic,
         route_entries: rs.entries,
         route_entries_uncompressed: rs.entries_uncompressed,

@@ -239,6 +239,20 @@ enum Tag {
 /// other regions of the mesh) are don't-cares. So every key that reaches a router matches an
 /// entry with the same outputs as before, or is passed straight on exactly as before.
 pub fn compress(raw: &[RawEntry], sources: &[Source]) -> Vec<RouteTable> {
+    compress_with(raw, sources, ORDERED_COVER_FROM)
+}
+
+/// Routers with more entries than this after exact merging also get ordered covering.
+pub const ORDERED_COVER_FROM: usize = 32;
+
+/// Most present key intervals examined for one candidate block of ordered covering.
+const SCAN_CAP: usize = 128;
+
+/// [`compress`], with ordered covering for routers that keep more than `ordered_from` entries
+/// after exact merging: an entry may grow over keys that smaller entries (earlier in the table,
+/// which is ordered by block size) already decide, so the first matching entry of every key
+/// that reaches the router keeps its outputs.
+pub fn compress_with(raw: &[RawEntry], sources: &[Source], ordered_from: usize) -> Vec<RouteTable> {
     // Per router: disjoint key intervals [lo, hi) -> tag.
     let mut by: BTreeMap<u32, BTreeMap<u64, (u64, Tag)>> = BTreeMap::new();
     let span = |key: u32, mask: u32| (u64::from(key), u64::from(key) + u64::from(!mask) + 1);
@@ -281,19 +295,98 @@ pub fn compress(raw: &[RawEntry], sources: &[Source]) -> Vec<RouteTable> {
             iv.insert(plo, (phi, Tag::Out(d)));
             work.push(plo);
         }
-        let mut entries: Vec<RouteEntry> = iv
-            .into_iter()
-            .filter_map(|(lo, (hi, t))| match t {
-                Tag::Out(d) => Some(RouteEntry { key: lo as u32, mask: !((hi - lo - 1) as u32), dirs: Dirs(d) }),
-                Tag::Straight(_) | Tag::NoMatch => None,
-            })
-            .collect();
-        entries.sort_by_key(|e| (e.key, e.mask));
+        let outs = iv.values().filter(|(_, t)| matches!(t, Tag::Out(_))).count();
+        let entries = if outs > ordered_from {
+            ordered_cover(&iv)
+        } else {
+            let mut e: Vec<RouteEntry> = iv
+                .into_iter()
+                .filter_map(|(lo, (hi, t))| match t {
+                    Tag::Out(d) => Some(RouteEntry { key: lo as u32, mask: !((hi - lo - 1) as u32), dirs: Dirs(d) }),
+                    Tag::Straight(_) | Tag::NoMatch => None,
+                })
+                .collect();
+            e.sort_by_key(|e| (e.key, e.mask));
+            e
+        };
         if !entries.is_empty() {
             out.push(RouteTable { core: CoreId(core), entries });
         }
     }
     out
+}
+
+/// Ordered covering over the required behaviour `iv` of one router (disjoint aligned intervals):
+/// returns entries sorted by block size (smallest first), then key.
+fn ordered_cover(iv: &BTreeMap<u64, (u64, Tag)>) -> Vec<RouteEntry> {
+    // (lo, size) -> outputs
+    let mut ent: BTreeMap<(u64, u64), u8> = BTreeMap::new();
+    for (&lo, &(hi, t)) in iv {
+        if let Tag::Out(d) = t {
+            ent.insert((lo, hi - lo), d);
+        }
+    }
+    // The outputs of the smallest entry of size in [size, below) containing block (lo, size).
+    let first = |ent: &BTreeMap<(u64, u64), u8>, lo: u64, size: u64, below: u64| -> Option<u8> {
+        let mut s = size;
+        while s < below {
+            if let Some(&d) = ent.get(&(lo & !(s - 1), s)) {
+                return Some(d);
+            }
+            s *= 2;
+        }
+        None
+    };
+    let mut work: Vec<(u64, u64)> = ent.keys().copied().collect();
+    while let Some((lo, size)) = work.pop() {
+        let Some(&d) = ent.get(&(lo, size)) else { continue };
+        if size >= 1 << 32 {
+            continue;
+        }
+        let (psize, plo) = (2 * size, lo & !(2 * size - 1));
+        if ent.contains_key(&(plo, psize)) {
+            continue;
+        }
+        // Every present interval inside the parent must already be decided by a smaller entry,
+        // or want these outputs.
+        let mut ok = true;
+        for (n, (&l, &(h, t))) in iv.range(plo..plo + psize).enumerate() {
+            if n >= SCAN_CAP {
+                ok = false;
+                break;
+            }
+            if first(&ent, l, h - l, psize).is_none() && t != Tag::Out(d) && t != Tag::Straight(d) {
+                ok = false;
+                break;
+            }
+        }
+        if !ok {
+            continue;
+        }
+        ent.insert((plo, psize), d);
+        // Entries inside with the same outputs whose next container says the same are redundant.
+        let mut inside: Vec<(u64, u64)> = ent
+            .range((plo, 0)..(plo + psize, 0))
+            .filter(|(&(_, s), &x)| s < psize && x == d)
+            .map(|(&k, _)| k)
+            .collect();
+        inside.sort_by_key(|&(l, s)| (s, l));
+        let mut removed = 0;
+        for (l, s) in inside {
+            if first(&ent, l, 2 * s, psize * 2) == Some(d) {
+                ent.remove(&(l, s));
+                removed += 1;
+            }
+        }
+        if removed == 0 {
+            ent.remove(&(plo, psize));
+            continue;
+        }
+        work.push((plo, psize));
+    }
+    let mut out: Vec<(u64, u64, u8)> = ent.into_iter().map(|((l, s), d)| (l, s, d)).collect();
+    out.sort_by_key(|&(l, s, _)| (s, l));
+    out.into_iter().map(|(l, s, d)| RouteEntry { key: l as u32, mask: !((s - 1) as u32), dirs: Dirs(d) }).collect()
 }
 
 /// Where a packet with `key` sent from router `src` ends up under `tables`, following the
@@ -410,5 +503,7 @@ mod tests {
         assert!(n_small < n_full, "{n_small} vs {n_full}");
         check_delivery(&grid, &full, &srcs).expect("uncompressed delivers");
         check_delivery(&grid, &small, &srcs).expect("compressed delivers");
+        let ordered = compress_with(&raw, &srcs, 0);
+        check_delivery(&grid, &ordered, &srcs).expect("ordered covering delivers");
     }
 }
