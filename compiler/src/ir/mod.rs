@@ -5,6 +5,34 @@
 //! Units are ideal and chip-independent: time in steps, decays as the fraction lost per step,
 //! voltages, thresholds, biases and weights in one arbitrary unit per post population (the
 //! quantizer picks the chip scale), rates as expected spikes per step.
+//!
+//! ```
+//! use nm_compiler::ir::{Connectivity, Endpoint, InputKind, InputSource, Ir, NeuronParams};
+//! use nm_compiler::passes::{compile_ir, CompileOptions};
+//! use nm_isa::program::SynKind;
+//!
+//! let mut ir = Ir::new("example");
+//! let stim = ir.add_input(InputSource {
+//!     name: "stim".into(),
+//!     channels: 100,
+//!     kind: InputKind::Poisson { p: vec![0.02; 100] },
+//!     gate: None,
+//!     rate: None,
+//!     key_base: None,
+//!     inject_core: None,
+//! })?;
+//! // tau_u = 5 steps, tau_v = 20 steps, threshold 1, reset 0, 2 refractory steps.
+//! let exc = ir.add_lif("exc", 800, NeuronParams::lif(5.0, 20.0, 1.0, 0.0, 2))?;
+//! let conn = Connectivity::fixed_fan_in(100, 800, 20, false, 7, 0.1, 1)?;
+//! ir.add_projection("in_exc", Endpoint::Input(stim), exc, conn, SynKind::Current, None, false)?;
+//! let rec = Connectivity::fixed_probability(800, 800, 0.05, 8, -0.05, 2)?;
+//! ir.add_projection("exc_exc", Endpoint::Pop(exc), exc, rec, SynKind::Current, None, false)?;
+//!
+//! let (program, report) = compile_ir(ir, &CompileOptions::new(nm_isa::ChipSpec::default_profile()))?;
+//! assert_eq!(program.neuron_count(), 800);
+//! assert!(report.to_text().contains("quantization"));
+//! # Ok::<(), nm_compiler::ir::CompileError>(())
+//! ```
 
 mod conn;
 mod error;
