@@ -424,7 +424,30 @@ fn plastic_projections_share_rules_by_identity_and_bounds() {
         for g in &core.groups {
             assert_eq!(g.rule.map(|r| r.0), Some(if g.proj.0 == 2 { 1 } else { 0 }));
         }
+        // Initial weight 0.1 of bounds up to 0.5: kept at accumulator precision, inside the bounds.
+        for s in &core.synapses {
+            let r = &prog.rules[core.groups[usize::from(s.group)].rule.expect("plastic").index()];
+            assert!(s.acc > 0 && s.acc >= r.w_min && s.acc <= r.w_max, "acc {} in [{}, {}]", s.acc, r.w_min, r.w_max);
+        }
     }
+}
+
+#[test]
+fn tiny_initial_weights_of_plastic_synapses_keep_accumulator_precision() {
+    use nm_compiler::ir::Plasticity;
+    let mut ir = Ir::new("tiny");
+    let a = ir.add_lif("a", 4, NeuronParams::lif(4.0, 16.0, 1.0, 0.0, 1)).expect("pop");
+    // 1/1000 of the bound is below half a weight LSB (8 bits) but not of the accumulator (15 bits).
+    let syns = vec![Syn { pre: 0, post: 1, weight: 1e-3, delay: 1 }, Syn { pre: 1, post: 0, weight: 0.5, delay: 1 }];
+    let conn = Connectivity::from_synapses(4, 4, syns).expect("conn");
+    let pl = Plasticity { rule_name: "stdp".into(), rule: stdp_like_rule(3), w_min: -1.0, w_max: 1.0 };
+    ir.add_projection("p", Endpoint::Pop(a), a, conn, SynKind::Current, Some(pl), false).expect("proj");
+    let (prog, report) = compile_ir(ir, &CompileOptions::new(ChipSpec::default_profile())).expect("compiles");
+    assert_eq!(report.quantization[0].zeroed, 0);
+    let accs: Vec<i32> = prog.cores[0].synapses.iter().map(|s| s.acc).collect();
+    assert!(accs.iter().all(|&a| a != 0), "{accs:?}");
+    let (small, big) = (accs.iter().min().copied().unwrap_or(0), accs.iter().max().copied().unwrap_or(0));
+    assert!((f64::from(big) / f64::from(small) - 500.0).abs() < 10.0, "{accs:?}");
 }
 
 #[test]
