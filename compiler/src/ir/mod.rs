@@ -363,6 +363,8 @@ pub struct Ir {
     pops: Vec<NodeIndex>,
     inputs: Vec<NodeIndex>,
     projs: Vec<EdgeIndex>,
+    /// Projection of each edge index (edges are never removed, so indices are dense).
+    edge_proj: Vec<ProjId>,
     pub luts: Vec<Lut>,
     pub signals: Vec<Signal>,
     pub probes: Vec<Probe>,
@@ -390,6 +392,7 @@ impl Ir {
             pops: Vec::new(),
             inputs: Vec::new(),
             projs: Vec::new(),
+            edge_proj: Vec::new(),
             luts: Vec::new(),
             signals: Vec::new(),
             probes: Vec::new(),
@@ -529,7 +532,12 @@ impl Ir {
         let proj =
             Projection { name: name.into(), pre, post, conn, kind, plasticity, allow_zero, sign, traffic, quant: None };
         let id = ProjId(self.projs.len() as u32);
-        self.projs.push(self.graph.add_edge(pre_node, post_node, proj));
+        let e = self.graph.add_edge(pre_node, post_node, proj);
+        if self.edge_proj.len() <= e.index() {
+            self.edge_proj.resize(e.index() + 1, ProjId(0));
+        }
+        self.edge_proj[e.index()] = id;
+        self.projs.push(e);
         Ok(id)
     }
 
@@ -631,14 +639,7 @@ impl Ir {
     }
 
     fn projs_dir(&self, n: NodeIndex, dir: Direction) -> Vec<ProjId> {
-        let mut v: Vec<ProjId> = self
-            .graph
-            .edges_directed(n, dir)
-            .map(|e| {
-                let id = e.id();
-                ProjId(self.projs.iter().position(|&x| x == id).unwrap_or(0) as u32)
-            })
-            .collect();
+        let mut v: Vec<ProjId> = self.graph.edges_directed(n, dir).map(|e| self.edge_proj[e.id().index()]).collect();
         v.sort();
         v
     }

@@ -105,6 +105,7 @@ fn learn_instrs(ir: &Ir, pop: PopId) -> u64 {
 /// The demand of every slice.
 pub fn slice_demands(ir: &Ir) -> Vec<Demand> {
     let tables = slice_tables(ir);
+    let instrs: Vec<u64> = ir.pop_ids().map(|p| learn_instrs(ir, p)).collect();
     let mut d: Vec<Demand> = ir
         .slices
         .iter()
@@ -113,7 +114,7 @@ pub fn slice_demands(ir: &Ir) -> Vec<Demand> {
             // Every neuron has a key and counts as an output axon (as `Program::validate` counts them).
             out_axons: u64::from(s.len),
             profiles: 1,
-            learn_instrs: learn_instrs(ir, s.pop),
+            learn_instrs: instrs[s.pop.index()],
             ..Demand::default()
         })
         .collect();
