@@ -446,8 +446,13 @@ impl Ir {
     /// Add an input source; its expected rate is derived from its kind when not given.
     pub fn add_input(&mut self, mut input: InputSource) -> Result<InputId, CompileError> {
         self.check_name(&input.name)?;
-        if input.channels == 0 {
-            return Err(CompileError::Invalid(format!("input `{}` has no channels", input.name)));
+        if input.channels == 0 || input.channels > nm_isa::validate::MAX_INPUT_CHANNELS {
+            return Err(CompileError::Invalid(format!(
+                "input `{}` has {} channels; 1..={} are allowed",
+                input.name,
+                input.channels,
+                nm_isa::validate::MAX_INPUT_CHANNELS
+            )));
         }
         if input.rate.is_none() {
             input.rate = Some(match &input.kind {
@@ -511,6 +516,7 @@ impl Ir {
                 )));
             }
         }
+        check_name_len(name)?;
         if self.projs.iter().any(|&e| self.graph[e].name == name) {
             return Err(CompileError::Invalid(format!("projection `{name}` declared twice")));
         }
@@ -542,6 +548,7 @@ impl Ir {
     }
 
     fn check_name(&self, name: &str) -> Result<(), CompileError> {
+        check_name_len(name)?;
         let clash =
             self.pop_ids().any(|p| self.pop(p).name == name) || self.input_ids().any(|i| self.input(i).name == name);
         if clash {
@@ -653,6 +660,18 @@ impl Ir {
     pub fn neuron_count(&self) -> u64 {
         self.pop_ids().map(|p| u64::from(self.pop(p).size)).sum()
     }
+}
+
+fn check_name_len(name: &str) -> Result<(), CompileError> {
+    if name.len() > nm_isa::validate::MAX_NAME_BYTES {
+        return Err(CompileError::Invalid(format!(
+            "name `{}…` is {} bytes long; program.bin allows {}",
+            name.chars().take(32).collect::<String>(),
+            name.len(),
+            nm_isa::validate::MAX_NAME_BYTES
+        )));
+    }
+    Ok(())
 }
 
 /// Rate assumed for traffic weighting when a population or input gives none.
