@@ -491,3 +491,32 @@ fn degenerate_networks_compile() {
     assert!(prog.routes.is_empty());
     assert!(report.to_text().contains("0 synapses"));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Hostile parameters give `Ok` or an error, never a panic.
+    #[test]
+    fn hostile_parameters_never_panic(
+        decay in prop::sample::select(vec![0.0, 0.5, 1.0, -0.1, 2.0, f64::NAN]),
+        th in prop::sample::select(vec![1.0, 0.0, -5.0, 1e30, f64::INFINITY, f64::NAN]),
+        w in prop::sample::select(vec![0.5, -0.5, 0.0, 1e-30, 1e30, f64::NAN]),
+        delay in 0u8..=255,
+        scale in prop::option::of(prop::sample::select(vec![1.0, 0.0, -1.0, 1e300])),
+        size in 1u32..40,
+    ) {
+        let mut ir = Ir::new("hostile");
+        let mut params = NeuronParams::lif(4.0, 16.0, th, 0.0, 1);
+        params.decay_u = decay;
+        params.scale = scale;
+        let a = ir.add_lif("a", size, params).expect("pop");
+        let syns = (0..size).map(|k| Syn { pre: k, post: (k * 7) % size, weight: w, delay }).collect();
+        let conn = Connectivity::from_synapses(size, size, syns).expect("conn");
+        ir.add_projection("p", Endpoint::Pop(a), a, conn, SynKind::Current, None, false).expect("proj");
+        for chip in [ChipSpec::default_profile(), ChipSpec::small_profile()] {
+            let mut opts = CompileOptions::new(chip);
+            opts.verify = false;
+            let _ = compile_ir(ir.clone(), &opts);
+        }
+    }
+}
