@@ -109,9 +109,10 @@ fn quality() -> Result<(), String> {
         ),
     ];
     println!(
-        "| network | chip | cores | naive sequential | greedy | greedy + refinement | reduction vs naive | compile s |"
+        "| network | chip | cores | naive sequential | greedy | greedy + refinement | reduction vs naive | \
+         inter-chip naive | inter-chip ours | mean hops | compile s |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for (name, ir, spec) in nets {
         let mut opts = CompileOptions::new(spec.clone());
         opts.verify = false;
@@ -121,13 +122,16 @@ fn quality() -> Result<(), String> {
         let secs = t.elapsed().as_secs_f64();
         let tr = rep.traffic.ok_or("no traffic figures")?;
         println!(
-            "| {name} | {} | {} | {} | {:.2} | {:.2} | {} | {secs:.2} |",
+            "| {name} | {} | {} | {} | {:.2} | {:.2} | {} | {} | {:.2} | {:.2} | {secs:.2} |",
             spec.name,
             rep.cores_used,
             tr.naive_cost.map_or("does not fit".into(), |c| format!("{c:.2}")),
             tr.greedy_cost,
             tr.cost,
             tr.improvement.map_or("n/a".into(), |i| format!("{:.1} %", 100.0 * i)),
+            tr.naive_inter_chip.map_or("n/a".into(), |c| format!("{c:.2}")),
+            tr.inter_chip,
+            tr.mean_hops,
         );
     }
     Ok(())
