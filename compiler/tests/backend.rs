@@ -520,3 +520,20 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn naive_placer_is_the_baseline_and_greedy_beats_it_on_a_chain() {
+    let ir = nm_compiler::ir::nets::local2d(32, 1, 1).expect("net");
+    let chip = ChipSpec::small_profile();
+    let mut opts = CompileOptions::new(chip);
+    opts.placer = nm_compiler::passes::Placer::Naive;
+    let (naive_prog, naive) = compile_ir(ir.clone(), &opts).expect("naive");
+    naive_prog.validate().expect("valid");
+    let t = naive.traffic.expect("traffic");
+    assert_eq!(Some(t.cost), t.naive_cost);
+    opts.placer = nm_compiler::passes::Placer::Greedy;
+    let (_, greedy) = compile_ir(ir, &opts).expect("greedy");
+    let g = greedy.traffic.expect("traffic");
+    // 4 slices in a chain on a 2 x 2 mesh: sequential order 0,1,2,3 puts slices 1 and 2 two hops apart.
+    assert!(g.cost < t.cost, "greedy {} vs naive {}", g.cost, t.cost);
+}
