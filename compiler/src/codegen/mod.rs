@@ -196,6 +196,26 @@ pub fn generate(ir: &Ir, spec: &ChipSpec) -> Result<Program, CompileError> {
         }
         core.synapses = syns;
     }
+    // Rules are final only now (a later lowering may have changed their length): check each
+    // core's learning memory with the names of what it holds.
+    for core in &cores {
+        let mut rules: Vec<RuleId> = core.groups.iter().filter_map(|g| g.rule).collect();
+        rules.sort();
+        rules.dedup();
+        let need: u64 = rules.iter().map(|r| prog.rules[r.index()].instr_count() as u64).sum();
+        if need > u64::from(spec.core.max_learning_instrs) {
+            let names: Vec<&str> = rules.iter().map(|r| prog.rules[r.index()].name.as_str()).collect();
+            return Err(CompileError::DoesNotFit {
+                limit: "learning instructions",
+                place: format!("{} (rules {})", core.id, names.join(", ")),
+                needed: need,
+                available: u64::from(spec.core.max_learning_instrs),
+                hint: "the plastic projections placed on this core use rules too long together; \
+                       simplify the rules or use fewer distinct rules (or weight bounds) per population"
+                    .into(),
+            });
+        }
+    }
     prog.cores = cores;
 
     // Inputs.
