@@ -537,3 +537,19 @@ fn naive_placer_is_the_baseline_and_greedy_beats_it_on_a_chain() {
     // 4 slices in a chain on a 2 x 2 mesh: sequential order 0,1,2,3 puts slices 1 and 2 two hops apart.
     assert!(g.cost < t.cost, "greedy {} vs naive {}", g.cost, t.cost);
 }
+
+#[test]
+fn routing_table_overflow_is_explained() {
+    let mut chip = small_multichip();
+    chip.core.max_route_entries = 1;
+    let net = NetSpec {
+        sizes: vec![120, 120, 120],
+        input: None,
+        projs: vec![(0, 1, 0.2, 1), (1, 2, 0.2, 2), (2, 0, 0.2, 3), (0, 2, 0.2, 4)],
+    };
+    let err = compile_ir(build(&net, &chip), &CompileOptions::new(chip)).expect_err("one entry per router is too few");
+    let CompileError::DoesNotFit { limit, place, available, .. } = &err else { panic!("wrong error {err}") };
+    assert_eq!(*limit, "routing entries");
+    assert!(place.contains("router of core"), "{place}");
+    assert_eq!(*available, 1);
+}
