@@ -112,6 +112,7 @@ pub fn sources(ir: &Ir, spec: &ChipSpec) -> Vec<Source> {
     let mut out = Vec::new();
     let mut blocks_of = |e: Endpoint, lo_idx: u32, base: u64, len: u32, src: u32, out: &mut Vec<Source>| {
         let projs = ir.projs_from(e);
+        let start = out.len();
         for (key, mask) in aligned_blocks(base, base + u64::from(len)) {
             block_id += 1;
             let size = u64::from(!mask) + 1;
@@ -132,6 +133,16 @@ pub fn sources(ir: &Ir, spec: &ChipSpec) -> Vec<Source> {
             }
             dests.sort_unstable();
             out.push(Source { key, mask, src, dests });
+        }
+        // Blocks whose destinations are most of the range's union take the union, so that their
+        // trees coincide and their entries merge (a few packets more reach cores that drop them).
+        let mut union: Vec<u32> = out[start..].iter().flat_map(|s| s.dests.iter().copied()).collect();
+        union.sort_unstable();
+        union.dedup();
+        for s in &mut out[start..] {
+            if !s.dests.is_empty() && 4 * s.dests.len() >= 3 * union.len() {
+                s.dests.clone_from(&union);
+            }
         }
     };
     for sl in &ir.slices {
