@@ -12,4 +12,7 @@ fn cuba_4k_compiles() {
     assert_eq!(prog.synapse_count(), 4000 * 80);
     println!("{}", report.to_text());
     assert!(nm_compiler::codegen::limit_problems(&prog).is_empty());
+    prog.validate().expect("valid program");
+    let bytes = nm_isa::binary::encode(&prog);
+    assert_eq!(nm_isa::binary::decode(&bytes).expect("decodes"), prog);
 }

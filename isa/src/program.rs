@@ -9,7 +9,9 @@
 //! (local core and/or the four neighbours). A router with no matching entry passes the packet
 //! straight on in the direction it was travelling (default routing); at the source core no match
 //! means the neuron has no targets. At a destination core the key is mapped to an input axon by
-//! the core's axon map, and the axon's synapses receive the packet after their delays.
+//! the core's axon map, and the axon's synapses receive the packet after their delays; a key the
+//! axon map does not list is dropped there (routing is per key block, so a core may receive keys of
+//! neurons that have no synapses on it).
 
 use crate::chip::ChipSpec;
 use crate::ids::{CoreId, PopId, ProjId, RuleId, SignalId};

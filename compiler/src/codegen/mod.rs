@@ -4,8 +4,7 @@
 //! limit of its chip, used by the tests.
 
 use crate::ir::{CompileError, Endpoint, InputKind, Ir, ProbeKind};
-use crate::quant::{mantissa, volts};
-use nm_isa::fixed_point::accumulator_frac_bits;
+use crate::quant::{initial_acc, volts};
 use nm_isa::ids::{CoreId, PopId as IsaPopId, ProjId as IsaProjId, RuleId};
 use nm_isa::learn::LearnRule;
 use nm_isa::neuron::{NeuronConfig, NeuronProfile};
@@ -31,9 +30,6 @@ pub fn generate(ir: &Ir, spec: &ChipSpec) -> Result<Program, CompileError> {
     if ir.pop_quant.len() != ir.pop_count() {
         return Err(missing("quantize"));
     }
-    let f = &spec.formats;
-    let frac = accumulator_frac_bits(f.accumulator_bits, f.weight_bits);
-    let wmax = spec.weight_max();
     let mut prog = Program::new(spec.clone(), &ir.meta.name);
     prog.meta = ir.meta.clone();
     prog.luts = ir.luts.clone();
@@ -166,12 +162,11 @@ pub fn generate(ir: &Ir, spec: &ChipSpec) -> Result<Program, CompileError> {
             for (_, syn) in pj.conn.row_indexed(pre) {
                 let s = &ir.slices[t[syn.post as usize] as usize];
                 let ci = slice_core[t[syn.post as usize] as usize];
-                let m = mantissa(syn.weight, q.scale, wmax);
                 buckets[ci].push((
                     key,
                     Synapse {
                         target: s.first + (syn.post - s.offset),
-                        acc: m << frac,
+                        acc: initial_acc(syn.weight, q, spec),
                         delay: syn.delay,
                         group: group_of[ci][&j.0],
                     },
@@ -200,6 +195,26 @@ pub fn generate(ir: &Ir, spec: &ChipSpec) -> Result<Program, CompileError> {
             syns.push(s);
         }
         core.synapses = syns;
+    }
+    // Rules are final only now (a later lowering may have changed their length): check each
+    // core's learning memory with the names of what it holds.
+    for core in &cores {
+        let mut rules: Vec<RuleId> = core.groups.iter().filter_map(|g| g.rule).collect();
+        rules.sort();
+        rules.dedup();
+        let need: u64 = rules.iter().map(|r| prog.rules[r.index()].instr_count() as u64).sum();
+        if need > u64::from(spec.core.max_learning_instrs) {
+            let names: Vec<&str> = rules.iter().map(|r| prog.rules[r.index()].name.as_str()).collect();
+            return Err(CompileError::DoesNotFit {
+                limit: "learning instructions",
+                place: format!("{} (rules {})", core.id, names.join(", ")),
+                needed: need,
+                available: u64::from(spec.core.max_learning_instrs),
+                hint: "the plastic projections placed on this core use rules too long together; \
+                       simplify the rules or use fewer distinct rules (or weight bounds) per population"
+                    .into(),
+            });
+        }
     }
     prog.cores = cores;
 

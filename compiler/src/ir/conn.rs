@@ -241,6 +241,102 @@ impl Connectivity {
         Connectivity { pre_size, post_size, row_ptr, post, weight: Values::Const(weight), delay: Values::Const(delay) }
     }
 
+    /// Each post neuron gets exactly `fan_in` *distinct* pre neurons, uniformly (Floyd's sampling;
+    /// self-connections excluded when `no_self`). Deterministic for `seed`.
+    pub fn fixed_fan_in_distinct(
+        pre_size: u32,
+        post_size: u32,
+        fan_in: u32,
+        no_self: bool,
+        seed: u64,
+        weight: f64,
+        delay: u8,
+    ) -> Result<Connectivity, CompileError> {
+        // With self excluded a recurrent post samples from the other pre_size - 1 neurons.
+        let pool = if no_self { pre_size.saturating_sub(1) } else { pre_size };
+        if fan_in > pool {
+            return Err(CompileError::Invalid(format!(
+                "fixed in-degree {fan_in} from {pool} available pre-synaptic neurons"
+            )));
+        }
+        let draw = |j: u32, out: &mut Vec<u32>| {
+            out.clear();
+            let mut rng = post_rng(seed, j);
+            // Floyd: for i in pool-k .. pool, pick t in 0..=i; insert t, or i if t was taken.
+            for i in pool - fan_in..pool {
+                let t = below(&mut rng, i + 1);
+                let v = if out.contains(&t) { i } else { t };
+                out.push(v);
+            }
+            if no_self {
+                for v in out.iter_mut() {
+                    if *v >= j {
+                        *v += 1;
+                    }
+                }
+            }
+        };
+        let mut row_ptr = vec![0u64; pre_size as usize + 1];
+        let mut buf = Vec::with_capacity(fan_in as usize);
+        for j in 0..post_size {
+            draw(j, &mut buf);
+            for &p in &buf {
+                row_ptr[p as usize + 1] += 1;
+            }
+        }
+        for i in 0..pre_size as usize {
+            row_ptr[i + 1] += row_ptr[i];
+        }
+        let mut fill: Vec<u64> = row_ptr[..pre_size as usize].to_vec();
+        let mut post = vec![0u32; row_ptr[pre_size as usize] as usize];
+        for j in 0..post_size {
+            draw(j, &mut buf);
+            for &p in &buf {
+                post[fill[p as usize] as usize] = j;
+                fill[p as usize] += 1;
+            }
+        }
+        Ok(Connectivity {
+            pre_size,
+            post_size,
+            row_ptr,
+            post,
+            weight: Values::Const(weight),
+            delay: Values::Const(delay),
+        })
+    }
+
+    /// Keep only the synapses for which `keep(syn)` holds (e.g. drop self-connections).
+    pub fn retain(&mut self, keep: impl Fn(Syn) -> bool) {
+        let mut row_ptr = vec![0u64; self.pre_size as usize + 1];
+        let mut post = Vec::with_capacity(self.post.len());
+        let each_w = matches!(self.weight, Values::Each(_));
+        let each_d = matches!(self.delay, Values::Each(_));
+        let (mut w, mut d) = (Vec::new(), Vec::new());
+        for pre in 0..self.pre_size {
+            for (i, syn) in self.row_indexed(pre) {
+                if keep(syn) {
+                    post.push(syn.post);
+                    if each_w {
+                        w.push(self.weight.get(i));
+                    }
+                    if each_d {
+                        d.push(self.delay.get(i));
+                    }
+                }
+            }
+            row_ptr[pre as usize + 1] = post.len() as u64;
+        }
+        self.row_ptr = row_ptr;
+        self.post = post;
+        if each_w {
+            self.weight = Values::Each(w);
+        }
+        if each_d {
+            self.delay = Values::Each(d);
+        }
+    }
+
     /// Each pair independently with probability `p` (geometric skipping), deterministic for `seed`.
     pub fn fixed_probability(
         pre_size: u32,
@@ -285,9 +381,10 @@ impl Connectivity {
         })
     }
 
-    /// Replace the weights by per-synapse values `f(syn)`.
-    pub fn map_weights(&mut self, f: impl Fn(Syn) -> f64) {
-        let w: Vec<f64> = self.iter().map(&f).collect();
+    /// Replace the weights by per-synapse values `f(syn)`, called in CSR order (so a seeded
+    /// generator inside `f` is deterministic).
+    pub fn map_weights(&mut self, mut f: impl FnMut(Syn) -> f64) {
+        let w: Vec<f64> = self.iter().map(&mut f).collect();
         self.weight = compact(w);
     }
 }
@@ -317,6 +414,25 @@ mod tests {
         }
         let again = Connectivity::fixed_fan_in(50, 40, 7, true, 3, 1.0, 1).expect("valid");
         assert_eq!(c, again);
+    }
+
+    #[test]
+    fn distinct_fan_in_and_retain() {
+        let c = Connectivity::fixed_fan_in_distinct(30, 20, 29, true, 5, 1.0, 1).expect("valid");
+        assert!(c.in_degrees().iter().all(|&d| d == 29));
+        for p in 0..30 {
+            assert!(!c.row_posts(p).contains(&p), "self connection");
+        }
+        let mut pairs: Vec<(u32, u32)> = c.iter().map(|s| (s.post, s.pre)).collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        assert_eq!(pairs.len(), 20 * 29, "distinct");
+        assert!(Connectivity::fixed_fan_in_distinct(30, 20, 30, true, 5, 1.0, 1).is_err());
+        let mut a = Connectivity::all_to_all(5, 5, 1.0, 1);
+        a.map_weights(|s| f64::from(s.pre * 10 + s.post));
+        a.retain(|s| s.pre != s.post);
+        assert_eq!(a.len(), 20);
+        assert!(a.iter().all(|s| s.pre != s.post && s.weight == f64::from(s.pre * 10 + s.post)));
     }
 
     #[test]

@@ -18,6 +18,11 @@ pub enum CompileError {
     /// A pass name that is not in the pass table.
     #[error("unknown pass `{0}` (passes: {1})")]
     UnknownPass(String, String),
+    /// The generated program breaks an invariant of the program format or a chip limit
+    /// (`Program::validate`): a back-end bug, or a part of the network the back end does not check
+    /// itself (signals, tables, names).
+    #[error("the generated program is invalid: {0}")]
+    Program(#[from] nm_isa::ValidationError),
     /// A pass ran before the passes it depends on.
     #[error("pass `{pass}` needs `{needs}` to have run first")]
     PassOrder { pass: &'static str, needs: &'static str },

@@ -5,6 +5,34 @@
 //! Units are ideal and chip-independent: time in steps, decays as the fraction lost per step,
 //! voltages, thresholds, biases and weights in one arbitrary unit per post population (the
 //! quantizer picks the chip scale), rates as expected spikes per step.
+//!
+//! ```
+//! use nm_compiler::ir::{Connectivity, Endpoint, InputKind, InputSource, Ir, NeuronParams};
+//! use nm_compiler::passes::{compile_ir, CompileOptions};
+//! use nm_isa::program::SynKind;
+//!
+//! let mut ir = Ir::new("example");
+//! let stim = ir.add_input(InputSource {
+//!     name: "stim".into(),
+//!     channels: 100,
+//!     kind: InputKind::Poisson { p: vec![0.02; 100] },
+//!     gate: None,
+//!     rate: None,
+//!     key_base: None,
+//!     inject_core: None,
+//! })?;
+//! // tau_u = 5 steps, tau_v = 20 steps, threshold 1, reset 0, 2 refractory steps.
+//! let exc = ir.add_lif("exc", 800, NeuronParams::lif(5.0, 20.0, 1.0, 0.0, 2))?;
+//! let conn = Connectivity::fixed_fan_in(100, 800, 20, false, 7, 0.1, 1)?;
+//! ir.add_projection("in_exc", Endpoint::Input(stim), exc, conn, SynKind::Current, None, false)?;
+//! let rec = Connectivity::fixed_probability(800, 800, 0.05, 8, -0.05, 2)?;
+//! ir.add_projection("exc_exc", Endpoint::Pop(exc), exc, rec, SynKind::Current, None, false)?;
+//!
+//! let (program, report) = compile_ir(ir, &CompileOptions::new(nm_isa::ChipSpec::default_profile()))?;
+//! assert_eq!(program.neuron_count(), 800);
+//! assert!(report.to_text().contains("quantization"));
+//! # Ok::<(), nm_compiler::ir::CompileError>(())
+//! ```
 
 mod conn;
 mod error;
@@ -306,6 +334,10 @@ pub struct PlacementStats {
     pub cores_used: u32,
     pub naive_cores_used: Option<u32>,
     pub refine_moves: u64,
+    /// Expected packets per step between different cores.
+    pub inter_core_traffic: f64,
+    /// Mean mesh hops of those packets (unweighted).
+    pub mean_hops: f64,
 }
 
 /// Routing figures kept for the report.
@@ -331,6 +363,8 @@ pub struct Ir {
     pops: Vec<NodeIndex>,
     inputs: Vec<NodeIndex>,
     projs: Vec<EdgeIndex>,
+    /// Projection of each edge index (edges are never removed, so indices are dense).
+    edge_proj: Vec<ProjId>,
     pub luts: Vec<Lut>,
     pub signals: Vec<Signal>,
     pub probes: Vec<Probe>,
@@ -358,6 +392,7 @@ impl Ir {
             pops: Vec::new(),
             inputs: Vec::new(),
             projs: Vec::new(),
+            edge_proj: Vec::new(),
             luts: Vec::new(),
             signals: Vec::new(),
             probes: Vec::new(),
@@ -376,6 +411,19 @@ impl Ir {
         self.check_name(&pop.name)?;
         if pop.size == 0 {
             return Err(CompileError::Invalid(format!("population `{}` has no neurons", pop.name)));
+        }
+        let pr = &pop.params;
+        for (what, v) in [("threshold", &pr.threshold), ("bias", &pr.bias), ("v_init", &pr.v_init)] {
+            if let Param::Each(vals) = v {
+                if vals.len() != pop.size as usize {
+                    return Err(CompileError::Invalid(format!(
+                        "population `{}`: {what} has {} values for {} neurons",
+                        pop.name,
+                        vals.len(),
+                        pop.size
+                    )));
+                }
+            }
         }
         pop.slices.clear();
         let id = PopId(self.pops.len() as u32);
@@ -398,8 +446,13 @@ impl Ir {
     /// Add an input source; its expected rate is derived from its kind when not given.
     pub fn add_input(&mut self, mut input: InputSource) -> Result<InputId, CompileError> {
         self.check_name(&input.name)?;
-        if input.channels == 0 {
-            return Err(CompileError::Invalid(format!("input `{}` has no channels", input.name)));
+        if input.channels == 0 || input.channels > nm_isa::validate::MAX_INPUT_CHANNELS {
+            return Err(CompileError::Invalid(format!(
+                "input `{}` has {} channels; 1..={} are allowed",
+                input.name,
+                input.channels,
+                nm_isa::validate::MAX_INPUT_CHANNELS
+            )));
         }
         if input.rate.is_none() {
             input.rate = Some(match &input.kind {
@@ -455,6 +508,15 @@ impl Ir {
                 conn.pre_size, conn.post_size
             )));
         }
+        for (what, n) in [("weights", conn.weight.stored()), ("delays", conn.delay.stored())] {
+            if n != 1 && n as u64 != conn.len() {
+                return Err(CompileError::Invalid(format!(
+                    "projection `{name}`: {n} {what} for {} synapses",
+                    conn.len()
+                )));
+            }
+        }
+        check_name_len(name)?;
         if self.projs.iter().any(|&e| self.graph[e].name == name) {
             return Err(CompileError::Invalid(format!("projection `{name}` declared twice")));
         }
@@ -476,11 +538,17 @@ impl Ir {
         let proj =
             Projection { name: name.into(), pre, post, conn, kind, plasticity, allow_zero, sign, traffic, quant: None };
         let id = ProjId(self.projs.len() as u32);
-        self.projs.push(self.graph.add_edge(pre_node, post_node, proj));
+        let e = self.graph.add_edge(pre_node, post_node, proj);
+        if self.edge_proj.len() <= e.index() {
+            self.edge_proj.resize(e.index() + 1, ProjId(0));
+        }
+        self.edge_proj[e.index()] = id;
+        self.projs.push(e);
         Ok(id)
     }
 
     fn check_name(&self, name: &str) -> Result<(), CompileError> {
+        check_name_len(name)?;
         let clash =
             self.pop_ids().any(|p| self.pop(p).name == name) || self.input_ids().any(|i| self.input(i).name == name);
         if clash {
@@ -578,14 +646,7 @@ impl Ir {
     }
 
     fn projs_dir(&self, n: NodeIndex, dir: Direction) -> Vec<ProjId> {
-        let mut v: Vec<ProjId> = self
-            .graph
-            .edges_directed(n, dir)
-            .map(|e| {
-                let id = e.id();
-                ProjId(self.projs.iter().position(|&x| x == id).unwrap_or(0) as u32)
-            })
-            .collect();
+        let mut v: Vec<ProjId> = self.graph.edges_directed(n, dir).map(|e| self.edge_proj[e.id().index()]).collect();
         v.sort();
         v
     }
@@ -599,6 +660,18 @@ impl Ir {
     pub fn neuron_count(&self) -> u64 {
         self.pop_ids().map(|p| u64::from(self.pop(p).size)).sum()
     }
+}
+
+fn check_name_len(name: &str) -> Result<(), CompileError> {
+    if name.len() > nm_isa::validate::MAX_NAME_BYTES {
+        return Err(CompileError::Invalid(format!(
+            "name `{}…` is {} bytes long; program.bin allows {}",
+            name.chars().take(32).collect::<String>(),
+            name.len(),
+            nm_isa::validate::MAX_NAME_BYTES
+        )));
+    }
+    Ok(())
 }
 
 /// Rate assumed for traffic weighting when a population or input gives none.

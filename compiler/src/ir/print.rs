@@ -4,9 +4,18 @@
 use super::{Endpoint, InputKind, Ir, Param, Values};
 use std::fmt::Write;
 
+/// A float with 9 significant digits (stable across platforms' last-bit differences in `exp`/`ln`).
+pub fn num(x: f64) -> String {
+    if !x.is_finite() || x == 0.0 {
+        return format!("{x}");
+    }
+    let r: f64 = format!("{x:.8e}").parse().unwrap_or(x);
+    format!("{r}")
+}
+
 fn param(p: &Param) -> String {
     match p {
-        Param::Const(v) => format!("{v}"),
+        Param::Const(v) => num(*v),
         Param::Each(v) => format!("each[{}]", v.len()),
     }
 }
@@ -29,10 +38,10 @@ pub fn print_ir(ir: &Ir) -> String {
             pop.name,
             pop.kind.mnemonic(),
             pop.size,
-            pr.decay_u,
-            pr.decay_v,
+            num(pr.decay_u),
+            num(pr.decay_v),
             param(&pr.threshold),
-            pr.reset,
+            num(pr.reset),
             param(&pr.bias),
             param(&pr.v_init),
             pr.refractory
@@ -44,10 +53,10 @@ pub fn print_ir(ir: &Ir) -> String {
             s.push_str(" noisy");
         }
         if let Some(r) = pop.rate {
-            let _ = write!(s, " rate={r}");
+            let _ = write!(s, " rate={}", num(r));
         }
         if let Some(q) = ir.pop_quant.get(p.index()) {
-            let _ = write!(s, " | scale={} du={} dv={}", q.scale, q.decay_u, q.decay_v);
+            let _ = write!(s, " | scale={} du={} dv={}", num(q.scale), q.decay_u, q.decay_v);
         }
         s.push('\n');
         for &sl in &pop.slices {
@@ -66,7 +75,13 @@ pub fn print_ir(ir: &Ir) -> String {
             InputKind::SpikeTimes { .. } => "spike_times",
             InputKind::Patterns { .. } => "patterns",
         };
-        let _ = write!(s, "input {i} `{}` {kind} channels={} rate={}", inp.name, inp.channels, inp.rate.unwrap_or(0.0));
+        let _ = write!(
+            s,
+            "input {i} `{}` {kind} channels={} rate={}",
+            inp.name,
+            inp.channels,
+            num(inp.rate.unwrap_or(0.0))
+        );
         if let (Some(k), Some(c)) = (inp.key_base, inp.inject_core) {
             let _ = write!(s, " | key_base={k:#x} inject={c}");
         }
@@ -78,8 +93,8 @@ pub fn print_ir(ir: &Ir) -> String {
             Endpoint::Pop(_) | Endpoint::Input(_) => pj.pre.to_string(),
         };
         let w = match &pj.conn.weight {
-            Values::Const(w) => format!("{w}"),
-            Values::Each(_) => format!("each(max |w| {})", pj.conn.max_abs_weight()),
+            Values::Const(w) => num(*w),
+            Values::Each(_) => format!("each(max |w| {})", num(pj.conn.max_abs_weight())),
         };
         let d = match &pj.conn.delay {
             Values::Const(d) => format!("{d}"),
@@ -93,10 +108,10 @@ pub fn print_ir(ir: &Ir) -> String {
             pj.kind,
             pj.conn.len(),
             pj.sign,
-            pj.traffic
+            num(pj.traffic)
         );
         if let Some(pl) = &pj.plasticity {
-            let _ = write!(s, " plastic={} [{}, {}]", pl.rule_name, pl.w_min, pl.w_max);
+            let _ = write!(s, " plastic={} [{}, {}]", pl.rule_name, num(pl.w_min), num(pl.w_max));
         }
         if pj.allow_zero {
             s.push_str(" allow_zero");
@@ -105,7 +120,11 @@ pub fn print_ir(ir: &Ir) -> String {
             let _ = write!(
                 s,
                 " | exp={} scale={} max_err={:.6} mean_err={:.6} zeroed={}",
-                q.weight_exp, q.scale, q.max_rel_error, q.mean_rel_error, q.zeroed
+                q.weight_exp,
+                num(q.scale),
+                q.max_rel_error,
+                q.mean_rel_error,
+                q.zeroed
             );
             if let Some((lo, hi)) = q.acc_bounds {
                 let _ = write!(s, " acc_bounds=[{lo}, {hi}]");

@@ -97,6 +97,16 @@ pub fn verify(ir: &Ir, spec: &ChipSpec) -> Vec<String> {
             }
         }
     }
+    for (k, pr) in ir.probes.iter().enumerate() {
+        let ok = match pr.kind {
+            super::ProbeKind::Spikes(p) | super::ProbeKind::State(p, _) => p.index() < ir.pop_count(),
+            super::ProbeKind::Weights(j) => j.index() < ir.proj_count(),
+            super::ProbeKind::Signal(s) => ir.signals.iter().any(|x| x.id == s),
+        };
+        if !ok {
+            bad(format!("probe {k} `{}`: refers to something that does not exist", pr.name));
+        }
+    }
     if !ir.slices.is_empty() {
         for p in ir.pop_ids() {
             let pop = ir.pop(p);

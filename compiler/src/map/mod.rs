@@ -6,7 +6,7 @@ mod place;
 
 pub use place::{place, place_naive, Grid, SliceGraph};
 
-use crate::ir::{CompileError, Endpoint, Ir, PopId, Slice, SliceId};
+use crate::ir::{CompileError, Ir, PopId, Slice, SliceId};
 use nm_isa::ChipSpec;
 
 /// What a slice (or a core, summed) needs from a core.
@@ -85,14 +85,16 @@ pub(crate) fn slice_tables(ir: &Ir) -> Vec<Vec<u32>> {
         .collect()
 }
 
-/// Learning instructions the plastic projections into `pop` need (distinct rules).
+/// Learning instructions the plastic projections into `pop` need: one program rule per
+/// distinct (identity, bounds), as code generation shares them.
 fn learn_instrs(ir: &Ir, pop: PopId) -> u64 {
-    let mut seen: Vec<&str> = Vec::new();
+    let mut seen: Vec<(&str, u64, u64)> = Vec::new();
     let mut n = 0;
     for j in ir.projs_into(pop) {
         if let Some(pl) = &ir.proj(j).plasticity {
-            if !seen.contains(&pl.rule_name.as_str()) {
-                seen.push(&pl.rule_name);
+            let id = (pl.rule_name.as_str(), pl.w_min.to_bits(), pl.w_max.to_bits());
+            if !seen.contains(&id) {
+                seen.push(id);
                 n += pl.rule.instr_count() as u64;
             }
         }
@@ -103,14 +105,16 @@ fn learn_instrs(ir: &Ir, pop: PopId) -> u64 {
 /// The demand of every slice.
 pub fn slice_demands(ir: &Ir) -> Vec<Demand> {
     let tables = slice_tables(ir);
+    let instrs: Vec<u64> = ir.pop_ids().map(|p| learn_instrs(ir, p)).collect();
     let mut d: Vec<Demand> = ir
         .slices
         .iter()
         .map(|s| Demand {
             neurons: u64::from(s.len),
-            out_axons: if ir.projs_from(Endpoint::Pop(s.pop)).is_empty() { 0 } else { u64::from(s.len) },
+            // Every neuron has a key and counts as an output axon (as `Program::validate` counts them).
+            out_axons: u64::from(s.len),
             profiles: 1,
-            learn_instrs: learn_instrs(ir, s.pop),
+            learn_instrs: instrs[s.pop.index()],
             ..Demand::default()
         })
         .collect();
@@ -187,8 +191,7 @@ pub fn partition(mut ir: Ir, spec: &ChipSpec) -> Result<Ir, CompileError> {
                     .into(),
             });
         }
-        let sends = !ir.projs_from(Endpoint::Pop(p)).is_empty();
-        let max_n = if sends { lim.neurons.min(lim.out_axons) } else { lim.neurons };
+        let max_n = lim.neurons.min(lim.out_axons);
         let ins = ir.projs_into(p);
         let mut deg = vec![0u32; n as usize];
         for &j in &ins {
@@ -205,23 +208,57 @@ pub fn partition(mut ir: Ir, spec: &ChipSpec) -> Result<Ir, CompileError> {
                 hint: synapse_hint(spec),
             });
         }
-        let total: u64 = deg.iter().map(|&d| u64::from(d)).sum();
-        let k0 = (u64::from(n).div_ceil(max_n)).max(total.div_ceil(lim.synapses)).max(1);
-        let target = u64::from(n).div_ceil(k0);
-        // Greedy contiguous cuts by neurons and synapses.
+        // Slices are filled up to the core's limits (the remainder of a population then packs
+        // with other slices on a shared core), rather than balanced.
+        let target = max_n;
+        // Greedy contiguous cuts by neurons, synapses and distinct pre-synaptic sources (input
+        // axons, counted exactly per projection with the transposed connectivity and stamps).
+        let trans: Vec<(Vec<u64>, Vec<u32>)> = ins.iter().map(|&j| transpose(&ir.proj(j).conn)).collect();
+        let mut stamps: Vec<Vec<u32>> =
+            ins.iter().map(|&j| vec![u32::MAX; ir.proj(j).conn.pre_size as usize]).collect();
+        let fresh = |stamps: &mut Vec<Vec<u32>>, i: usize, cur: u32| -> u64 {
+            let mut new = 0;
+            for ((ptr, pres), st) in trans.iter().zip(stamps.iter_mut()) {
+                for &pre in &pres[ptr[i] as usize..ptr[i + 1] as usize] {
+                    if st[pre as usize] != cur {
+                        st[pre as usize] = cur;
+                        new += 1;
+                    }
+                }
+            }
+            new
+        };
         let mut cuts: Vec<(u32, u32)> = Vec::new();
-        let (mut start, mut syn) = (0u32, 0u64);
+        let (mut start, mut syn, mut ax, mut cur) = (0u32, 0u64, 0u64, 0u32);
         for i in 0..n {
             let d = u64::from(deg[i as usize]);
             let len = u64::from(i - start);
-            if len > 0 && (len >= target || syn + d > lim.synapses) {
+            let mut new = fresh(&mut stamps, i as usize, cur);
+            if len > 0 && (len >= target || syn + d > lim.synapses || ax + new > lim.in_axons) {
                 cuts.push((start, i - start));
                 start = i;
                 syn = 0;
+                ax = 0;
+                cur += 1;
+                new = fresh(&mut stamps, i as usize, cur);
+            }
+            if new > lim.in_axons {
+                return Err(CompileError::DoesNotFit {
+                    limit: "input axons",
+                    place: format!("population `{}` neuron {i}", ir.pop(p).name),
+                    needed: new,
+                    available: lim.in_axons,
+                    hint: "the neuron has more distinct pre-synaptic sources than a core has input axons; \
+                           reduce its fan-in or use a chip profile with more input axons"
+                        .into(),
+                });
             }
             syn += d;
+            ax += new;
         }
         cuts.push((start, n - start));
+        drop(trans);
+        drop(stamps);
         // Split slices whose distinct pre-synaptic sources exceed the input axons.
         for _round in 0..40 {
             let axons = count_axons(&ir, &ins, n, &cuts);
@@ -277,6 +314,26 @@ pub fn partition(mut ir: Ir, spec: &ChipSpec) -> Result<Ir, CompileError> {
     ir.slices = all;
     ir.placement = None;
     Ok(ir)
+}
+
+/// Post → pre index of a projection: `(col_ptr, pres)`, pres of post `j` at `col_ptr[j]..col_ptr[j + 1]`.
+fn transpose(c: &crate::ir::Connectivity) -> (Vec<u64>, Vec<u32>) {
+    let mut ptr = vec![0u64; c.post_size as usize + 1];
+    for &post in &c.post {
+        ptr[post as usize + 1] += 1;
+    }
+    for j in 0..c.post_size as usize {
+        ptr[j + 1] += ptr[j];
+    }
+    let mut fill = ptr.clone();
+    let mut pres = vec![0u32; c.post.len()];
+    for pre in 0..c.pre_size {
+        for &post in c.row_posts(pre) {
+            pres[fill[post as usize] as usize] = pre;
+            fill[post as usize] += 1;
+        }
+    }
+    (ptr, pres)
 }
 
 /// Distinct pre-synaptic sources per candidate slice `cuts` of a population of `n` neurons.

@@ -141,16 +141,27 @@ impl SliceGraph {
 
     /// Σ traffic × weighted hops, and Σ traffic × inter-chip hops, of an assignment.
     pub fn cost(&self, grid: &Grid, core: &[u32]) -> (f64, f64) {
-        let (mut c, mut x) = (0.0, 0.0);
+        let (c, x, _, _) = self.figures(grid, core);
+        (c, x)
+    }
+
+    /// (Σ traffic × weighted hops, Σ traffic × inter-chip hops, inter-core traffic, Σ traffic × plain hops).
+    pub fn figures(&self, grid: &Grid, core: &[u32]) -> (f64, f64, f64, f64) {
+        let (mut c, mut x, mut t, mut h) = (0.0, 0.0, 0.0, 0.0);
         for (a, l) in self.adj.iter().enumerate() {
             for &(b, w) in l {
-                if (b as usize) > a {
-                    c += w * grid.dist(core[a], core[b as usize]);
-                    x += w * f64::from(grid.chip_hops(core[a], core[b as usize]));
+                let (ca, cb) = (core[a], core[b as usize]);
+                if (b as usize) > a && ca != cb {
+                    c += w * grid.dist(ca, cb);
+                    x += w * f64::from(grid.chip_hops(ca, cb));
+                    t += w;
+                    let (ax, ay, _, _) = grid.pos[ca as usize];
+                    let (bx, by, _, _) = grid.pos[cb as usize];
+                    h += w * f64::from((ax - bx).abs() + (ay - by).abs());
                 }
             }
         }
-        (c, x)
+        (c, x, t, h)
     }
 }
 
@@ -176,7 +187,12 @@ fn no_room(ir: &Ir, spec: &ChipSpec, demands: &[Demand], slice: usize) -> Compil
             let l = core_limits(p);
             (0..RESOURCES.len()).all(|r| l.get(r) * u64::from(p.total_cores()) >= total.get(r))
         })
-        .map_or(String::new(), |p| format!("use chip profile `{}` ({} cores), or ", p.name, p.total_cores()));
+        .map_or_else(
+            || "use a chip spec with more chips (`system.chips_x` x `system.chips_y`), or ".to_string(),
+            |p| format!("use chip profile `{}` ({} cores), or ", p.name, p.total_cores()),
+        );
+    // Synapse memory is counted in synapses internally and reported in bits.
+    let unit = if r == 1 { spec.synapse_bits() } else { 1 };
     CompileError::DoesNotFit {
         limit: RESOURCES[r],
         place: format!(
@@ -185,8 +201,8 @@ fn no_room(ir: &Ir, spec: &ChipSpec, demands: &[Demand], slice: usize) -> Compil
             sl.offset,
             sl.offset + sl.len
         ),
-        needed: total.get(r),
-        available: lim.get(r) * cores,
+        needed: total.get(r) * unit,
+        available: lim.get(r) * cores * unit,
         hint: format!(
             "the network needs at least {need} cores by {}; {bigger}reduce the network (fewer neurons or \
              fewer synapses per neuron)",
@@ -309,10 +325,24 @@ pub fn place(
         on_core[c as usize].push(s);
         prev = Some(c);
     }
-    let greedy_cost = g.cost(&grid, &core).0;
-    let moves = refine(&g, &grid, &demands, &lim, &mut core, &mut load, &mut on_core, seed, refine_passes);
-    let (cost, inter) = g.cost(&grid, &core);
+    let mut greedy_cost = g.cost(&grid, &core).0;
     let naive = place_naive(ir, spec, &demands).ok();
+    // Never start worse than the naive placement (dense random graphs can favour it).
+    if let Some(v) = &naive {
+        let nc = g.cost(&grid, v).0;
+        if nc < greedy_cost {
+            greedy_cost = nc;
+            core.clone_from(v);
+            load.iter_mut().for_each(|l| *l = Demand::default());
+            on_core.iter_mut().for_each(Vec::clear);
+            for (s, &c) in core.iter().enumerate() {
+                load[c as usize].add(&demands[s]);
+                on_core[c as usize].push(s as u32);
+            }
+        }
+    }
+    let moves = refine(&g, &grid, &demands, &lim, &mut core, &mut load, &mut on_core, seed, refine_passes);
+    let (cost, inter, traffic, hops) = g.figures(&grid, &core);
     let used = |v: &[u32]| {
         let mut u: Vec<u32> = v.to_vec();
         u.sort_unstable();
@@ -328,6 +358,8 @@ pub fn place(
         cores_used: used(&core),
         naive_cores_used: naive.as_ref().map(|v| used(v)),
         refine_moves: moves,
+        inter_core_traffic: traffic,
+        mean_hops: if traffic > 0.0 { hops / traffic } else { 0.0 },
     };
     Ok((core, stats))
 }

@@ -80,7 +80,7 @@ fn pass_place(mut ir: Ir, ctx: &Ctx) -> Result<Ir, CompileError> {
             let v = crate::map::place_naive(&ir, &ctx.spec, &demands)?;
             let grid = crate::map::Grid::new(&ctx.spec);
             let g = crate::map::SliceGraph::build(&ir);
-            let (cost, inter) = g.cost(&grid, &v);
+            let (cost, inter, traffic, hops) = g.figures(&grid, &v);
             let mut used = v.clone();
             used.sort_unstable();
             used.dedup();
@@ -93,6 +93,8 @@ fn pass_place(mut ir: Ir, ctx: &Ctx) -> Result<Ir, CompileError> {
                 cores_used: used.len() as u32,
                 naive_cores_used: Some(used.len() as u32),
                 refine_moves: 0,
+                inter_core_traffic: traffic,
+                mean_hops: if traffic > 0.0 { hops / traffic } else { 0.0 },
             };
             (v, stats)
         }
@@ -169,8 +171,11 @@ pub fn emit_ir_after(ir: Ir, ctx: &Ctx, after: &str) -> Result<String, CompileEr
 /// Compile an IR into a program and its report.
 pub fn compile_ir(ir: Ir, opts: &CompileOptions) -> Result<(Program, Report), CompileError> {
     opts.spec.validate().map_err(|e| CompileError::Invalid(e.to_string()))?;
+    // The input is always checked (cheap, linear); the passes in between only when asked.
+    check(&ir, opts, "input")?;
     let ir = run_passes(ir, opts, None)?;
     let program = crate::codegen::generate(&ir, &opts.spec)?;
+    program.validate()?;
     let report = crate::report::build(&ir, &program);
     Ok((program, report))
 }

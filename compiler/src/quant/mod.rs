@@ -42,6 +42,23 @@ pub fn mantissa(w: f64, scale: f64, wmax: i32) -> i32 {
     round_away(w * scale).clamp(-f64::from(wmax), f64::from(wmax)) as i32
 }
 
+/// The raw accumulator of a synapse of weight `w` (ideal units) in a projection quantized as `q`:
+/// a static synapse holds its weight mantissa shifted into accumulator position; a plastic one
+/// keeps the initial weight at accumulator precision, clamped to its bounds.
+pub fn initial_acc(w: f64, q: &ProjQuant, spec: &ChipSpec) -> i32 {
+    let f = &spec.formats;
+    let frac = accumulator_frac_bits(f.accumulator_bits, f.weight_bits);
+    let wmax = spec.weight_max();
+    match q.acc_bounds {
+        None => mantissa(w, q.scale, wmax) << frac,
+        Some((lo, hi)) => {
+            let lim = f64::from(wmax) * 2f64.powi(frac as i32);
+            let a = round_away(w * q.scale * 2f64.powi(frac as i32)).clamp(-lim, lim) as i32;
+            a.clamp(lo, hi.max(lo))
+        }
+    }
+}
+
 /// Chip voltage value of `v` ideal units, saturated to the voltage register.
 pub fn volts(v: f64, scale: f64, spec: &ChipSpec) -> i32 {
     let b = spec.formats.voltage_bits;
@@ -86,6 +103,14 @@ pub fn quantize(mut ir: Ir, spec: &ChipSpec) -> Result<Ir, CompileError> {
                 s
             }
         };
+        if !(scale.is_finite() && scale > 0.0) {
+            return Err(CompileError::Quantization {
+                place: format!("population `{}`", pop.name),
+                message: format!(
+                    "no usable voltage scale (got {scale}) for parameters up to {vmag} and weights up to {wmax_in}"
+                ),
+            });
+        }
         if vmag * scale > smax(f.voltage_bits) as f64 {
             return Err(CompileError::Quantization {
                 place: format!("population `{}`", pop.name),
@@ -118,12 +143,14 @@ pub fn quantize(mut ir: Ir, spec: &ChipSpec) -> Result<Ir, CompileError> {
         let e = choose_exp(m * vscale, spec);
         let scale = vscale / 2f64.powi(i32::from(e));
         let (mut max_err, mut sum_err, mut nz, mut zeroed, mut saturated) = (0.0f64, 0.0f64, 0u64, 0u64, 0u64);
+        // Plastic synapses keep their initial weight at accumulator precision.
+        let unit = if pj.plasticity.is_some() { 2f64.powi(frac as i32) } else { 1.0 };
         for w in pj.conn.weight.stored_iter() {
             if w == 0.0 {
                 continue;
             }
-            let q = mantissa(w, scale, wmax);
-            let err = ((f64::from(q) / scale) - w).abs() / w.abs();
+            let q = round_away(w * scale * unit).clamp(-f64::from(wmax) * unit, f64::from(wmax) * unit);
+            let err = ((q / (scale * unit)) - w).abs() / w.abs();
             let mult = match &pj.conn.weight {
                 crate::ir::Values::Const(_) => pj.conn.len(),
                 crate::ir::Values::Each(_) => 1,
@@ -131,7 +158,7 @@ pub fn quantize(mut ir: Ir, spec: &ChipSpec) -> Result<Ir, CompileError> {
             max_err = max_err.max(err);
             sum_err += err * mult as f64;
             nz += mult;
-            if q == 0 {
+            if q == 0.0 {
                 zeroed += mult;
             }
             if (w * scale).abs() > f64::from(wmax) + 0.5 {

@@ -18,6 +18,18 @@ pub struct Fill {
     pub max_core: u32,
 }
 
+/// Resource use of one core.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CoreFill {
+    pub core: u32,
+    pub neurons: u64,
+    pub synapse_bits: u64,
+    pub input_axons: u64,
+    pub profiles: u64,
+    pub groups: u64,
+    pub route_entries: u64,
+}
+
 /// One row of the quantization table.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct QuantRow {
@@ -46,6 +58,9 @@ pub struct Traffic {
     pub chip_hop_weight: f64,
     pub naive_cores_used: Option<u32>,
     pub refine_moves: u64,
+    /// Expected packets per step between different cores, and their mean mesh hops.
+    pub inter_core_packets: f64,
+    pub mean_hops: f64,
 }
 
 /// The whole report.
@@ -58,6 +73,8 @@ pub struct Report {
     pub neurons: u64,
     pub synapses: u64,
     pub fill: Vec<Fill>,
+    /// Per used core (JSON only; the text shows the summary).
+    pub cores: Vec<CoreFill>,
     pub traffic: Option<Traffic>,
     pub route_entries: u64,
     pub route_entries_uncompressed: u64,
@@ -106,6 +123,8 @@ pub fn build(ir: &Ir, prog: &Program) -> Report {
         chip_hop_weight: crate::map::Grid::new(spec).chip_weight,
         naive_cores_used: p.naive_cores_used,
         refine_moves: p.refine_moves,
+        inter_core_packets: p.inter_core_traffic,
+        mean_hops: p.mean_hops,
     });
     let quantization = ir
         .proj_ids()
@@ -124,6 +143,22 @@ pub fn build(ir: &Ir, prog: &Program) -> Report {
         })
         .collect();
     let rs = ir.route_stats.clone().unwrap_or_default();
+    let cores = prog
+        .cores
+        .iter()
+        .map(|k| CoreFill {
+            core: k.id.0,
+            neurons: k.neurons.len() as u64,
+            synapse_bits: k.synapses.len() as u64 * spec.synapse_bits(),
+            input_axons: k.axons.len() as u64,
+            profiles: k.profiles.len() as u64,
+            groups: k.groups.len() as u64,
+            route_entries: prog
+                .routes
+                .binary_search_by_key(&k.id, |t| t.core)
+                .map_or(0, |i| prog.routes[i].entries.len() as u64),
+        })
+        .collect();
     Report {
         program: prog.meta.name.clone(),
         chip: spec.name.clone(),
@@ -132,6 +167,7 @@ pub fn build(ir: &Ir, prog: &Program) -> Report {
         neurons: prog.neuron_count(),
         synapses: prog.synapse_count(),
         fill,
+        cores,
         traffic,
         route_entries: rs.entries,
         route_entries_uncompressed: rs.entries_uncompressed,

@@ -8,7 +8,7 @@ use crate::map::Grid;
 use nm_isa::ids::CoreId;
 use nm_isa::program::{Dirs, RouteEntry, RouteTable};
 use nm_isa::ChipSpec;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// Bits of the local neuron index in a key.
 pub fn key_shift(spec: &ChipSpec) -> u32 {
@@ -19,6 +19,15 @@ pub fn key_shift(spec: &ChipSpec) -> u32 {
 pub fn assign_keys(mut ir: Ir, spec: &ChipSpec) -> Result<Ir, CompileError> {
     let shift = key_shift(spec);
     let mut next: u64 = u64::from(spec.total_cores()) << shift;
+    if next > 1u64 << 32 {
+        return Err(CompileError::DoesNotFit {
+            limit: "key space",
+            place: format!("chip `{}`", spec.name),
+            needed: next,
+            available: 1 << 32,
+            hint: "the system's cores x neurons per core exceed 32-bit spike keys; use a smaller system".into(),
+        });
+    }
     let grid = Grid::new(spec);
     let tables = crate::map::slice_tables(&ir);
     for i in ir.input_ids().collect::<Vec<_>>() {
@@ -93,7 +102,7 @@ pub fn aligned_blocks(lo: u64, hi: u64) -> Vec<(u32, u32)> {
     out
 }
 
-/// Every routed key block of the IR with its destination cores.
+/// Every key block of the IR with its destination cores (empty for neurons without targets).
 pub fn sources(ir: &Ir, spec: &ChipSpec) -> Vec<Source> {
     let shift = ir.key_shift.unwrap_or_else(|| key_shift(spec));
     let tables = crate::map::slice_tables(ir);
@@ -103,6 +112,7 @@ pub fn sources(ir: &Ir, spec: &ChipSpec) -> Vec<Source> {
     let mut out = Vec::new();
     let mut blocks_of = |e: Endpoint, lo_idx: u32, base: u64, len: u32, src: u32, out: &mut Vec<Source>| {
         let projs = ir.projs_from(e);
+        let start = out.len();
         for (key, mask) in aligned_blocks(base, base + u64::from(len)) {
             block_id += 1;
             let size = u64::from(!mask) + 1;
@@ -121,9 +131,17 @@ pub fn sources(ir: &Ir, spec: &ChipSpec) -> Vec<Source> {
                     }
                 }
             }
-            if !dests.is_empty() {
-                dests.sort_unstable();
-                out.push(Source { key, mask, src, dests });
+            dests.sort_unstable();
+            out.push(Source { key, mask, src, dests });
+        }
+        // Blocks whose destinations are most of the range's union take the union, so that their
+        // trees coincide and their entries merge (a few packets more reach cores that drop them).
+        let mut union: Vec<u32> = out[start..].iter().flat_map(|s| s.dests.iter().copied()).collect();
+        union.sort_unstable();
+        union.dedup();
+        for s in &mut out[start..] {
+            if !s.dests.is_empty() && 4 * s.dests.len() >= 3 * union.len() {
+                s.dests.clone_from(&union);
             }
         }
     };
@@ -214,61 +232,172 @@ pub fn uncompressed_tables(raw: &[RawEntry]) -> Vec<RouteTable> {
         .collect()
 }
 
-/// Compressed tables: entries that only pass a packet straight on are left to default routing,
-/// then entries with the same outputs whose key sets are buddies (same mask, one differing key
-/// bit) are merged repeatedly. Every step keeps each router's matched key set exactly, so no
-/// entry ever captures a default-routed packet.
-pub fn compress(raw: &[RawEntry]) -> Vec<RouteTable> {
-    let mut by: BTreeMap<u32, BTreeMap<(u8, u32), BTreeSet<u32>>> = BTreeMap::new();
+/// What a key block at a router must keep doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tag {
+    /// Matched by an entry with these outputs.
+    Out(u8),
+    /// Passes straight on in direction `d` by default routing; may also match an entry `Out(d)`.
+    Straight(u8),
+    /// Arrives at its source router without targets: must match nothing.
+    NoMatch,
+}
+
+/// Compressed tables. Entries that only pass a packet straight on are left to default routing;
+/// then each entry grows to its parent block (one more don't-care bit) whenever every key of
+/// that block that can reach the router is matched by an entry with the same outputs, absorbing
+/// them. Keys that never reach a router (unused neuron indices, padding of input ranges, keys of
+/// other regions of the mesh) are don't-cares. So every key that reaches a router matches an
+/// entry with the same outputs as before, or is passed straight on exactly as before.
+pub fn compress(raw: &[RawEntry], sources: &[Source]) -> Vec<RouteTable> {
+    compress_with(raw, sources, ORDERED_COVER_FROM)
+}
+
+/// Routers with more entries than this after exact merging also get ordered covering.
+pub const ORDERED_COVER_FROM: usize = 32;
+
+/// Most present key intervals examined for one candidate block of ordered covering.
+const SCAN_CAP: usize = 128;
+
+/// [`compress`], with ordered covering for routers that keep more than `ordered_from` entries
+/// after exact merging: an entry may grow over keys that smaller entries (earlier in the table,
+/// which is ordered by block size) already decide, so the first matching entry of every key
+/// that reaches the router keeps its outputs.
+pub fn compress_with(raw: &[RawEntry], sources: &[Source], ordered_from: usize) -> Vec<RouteTable> {
+    // Per router: disjoint key intervals [lo, hi) -> tag.
+    let mut by: BTreeMap<u32, BTreeMap<u64, (u64, Tag)>> = BTreeMap::new();
+    let span = |key: u32, mask: u32| (u64::from(key), u64::from(key) + u64::from(!mask) + 1);
     for r in raw {
-        if r.arriving.is_some_and(|d| r.entry.dirs == d) {
-            continue;
-        }
-        by.entry(r.core).or_default().entry((r.entry.dirs.0, r.entry.mask)).or_default().insert(r.entry.key);
+        let (lo, hi) = span(r.entry.key, r.entry.mask);
+        let tag = match r.arriving {
+            Some(d) if r.entry.dirs == d => Tag::Straight(d.0),
+            _ => Tag::Out(r.entry.dirs.0),
+        };
+        by.entry(r.core).or_default().insert(lo, (hi, tag));
+    }
+    for s in sources.iter().filter(|s| s.dests.is_empty()) {
+        let (lo, hi) = span(s.key, s.mask);
+        by.entry(s.src).or_default().insert(lo, (hi, Tag::NoMatch));
     }
     let mut out = Vec::new();
-    for (core, mut groups) in by {
-        loop {
-            let mut changed = false;
-            let keys: Vec<(u8, u32)> = groups.keys().copied().collect();
-            for (dirs, mask) in keys {
-                let Some(set) = groups.get(&(dirs, mask)) else { continue };
-                // Lowest mask bit first: merging grows blocks in key order.
-                let free = mask & mask.wrapping_neg();
-                if free == 0 {
-                    continue;
-                }
-                let mut merged = BTreeSet::new();
-                let mut rest = BTreeSet::new();
-                for &k in set {
-                    if k & free == 0 && set.contains(&(k | free)) {
-                        merged.insert(k);
-                    } else if k & free != 0 && set.contains(&(k & !free)) {
-                        // merged with its lower buddy
-                    } else {
-                        rest.insert(k);
-                    }
-                }
-                if merged.is_empty() {
-                    continue;
-                }
-                changed = true;
-                groups.insert((dirs, mask), rest);
-                groups.entry((dirs, mask & !free)).or_default().extend(merged);
+    for (core, mut iv) in by {
+        let mut work: Vec<u64> = iv.iter().filter(|(_, (_, t))| matches!(t, Tag::Out(_))).map(|(&lo, _)| lo).collect();
+        while let Some(lo) = work.pop() {
+            let Some(&(hi, Tag::Out(d))) = iv.get(&lo) else { continue };
+            let size = hi - lo;
+            if size >= 1 << 32 {
+                continue;
             }
-            groups.retain(|_, s| !s.is_empty());
-            if !changed {
+            let plo = lo & !(2 * size - 1);
+            let phi = plo + 2 * size;
+            // Every interval meeting the parent block must be inside it with the same outputs.
+            let ok = iv
+                .range(..phi)
+                .rev()
+                .take_while(|(_, &(h, _))| h > plo)
+                .all(|(&l, &(h, t))| l >= plo && h <= phi && (t == Tag::Out(d) || t == Tag::Straight(d)));
+            if !ok {
+                continue;
+            }
+            let inside: Vec<u64> = iv.range(plo..phi).map(|(&l, _)| l).collect();
+            for l in inside {
+                iv.remove(&l);
+            }
+            iv.insert(plo, (phi, Tag::Out(d)));
+            work.push(plo);
+        }
+        let outs = iv.values().filter(|(_, t)| matches!(t, Tag::Out(_))).count();
+        let entries = if outs > ordered_from {
+            ordered_cover(&iv)
+        } else {
+            let mut e: Vec<RouteEntry> = iv
+                .into_iter()
+                .filter_map(|(lo, (hi, t))| match t {
+                    Tag::Out(d) => Some(RouteEntry { key: lo as u32, mask: !((hi - lo - 1) as u32), dirs: Dirs(d) }),
+                    Tag::Straight(_) | Tag::NoMatch => None,
+                })
+                .collect();
+            e.sort_by_key(|e| (e.key, e.mask));
+            e
+        };
+        if !entries.is_empty() {
+            out.push(RouteTable { core: CoreId(core), entries });
+        }
+    }
+    out
+}
+
+/// Ordered covering over the required behaviour `iv` of one router (disjoint aligned intervals):
+/// returns entries sorted by block size (smallest first), then key.
+fn ordered_cover(iv: &BTreeMap<u64, (u64, Tag)>) -> Vec<RouteEntry> {
+    // (lo, size) -> outputs
+    let mut ent: BTreeMap<(u64, u64), u8> = BTreeMap::new();
+    for (&lo, &(hi, t)) in iv {
+        if let Tag::Out(d) = t {
+            ent.insert((lo, hi - lo), d);
+        }
+    }
+    // The outputs of the smallest entry of size in [size, below) containing block (lo, size).
+    let first = |ent: &BTreeMap<(u64, u64), u8>, lo: u64, size: u64, below: u64| -> Option<u8> {
+        let mut s = size;
+        while s < below {
+            if let Some(&d) = ent.get(&(lo & !(s - 1), s)) {
+                return Some(d);
+            }
+            s *= 2;
+        }
+        None
+    };
+    let mut work: Vec<(u64, u64)> = ent.keys().copied().collect();
+    while let Some((lo, size)) = work.pop() {
+        let Some(&d) = ent.get(&(lo, size)) else { continue };
+        if size >= 1 << 32 {
+            continue;
+        }
+        let (psize, plo) = (2 * size, lo & !(2 * size - 1));
+        if ent.contains_key(&(plo, psize)) {
+            continue;
+        }
+        // Every present interval inside the parent must already be decided by a smaller entry,
+        // or want these outputs.
+        let mut ok = true;
+        for (n, (&l, &(h, t))) in iv.range(plo..plo + psize).enumerate() {
+            if n >= SCAN_CAP {
+                ok = false;
+                break;
+            }
+            if first(&ent, l, h - l, psize).is_none() && t != Tag::Out(d) && t != Tag::Straight(d) {
+                ok = false;
                 break;
             }
         }
-        let mut entries: Vec<RouteEntry> = groups
-            .into_iter()
-            .flat_map(|((d, mask), set)| set.into_iter().map(move |key| RouteEntry { key, mask, dirs: Dirs(d) }))
+        if !ok {
+            continue;
+        }
+        ent.insert((plo, psize), d);
+        // Entries inside with the same outputs whose next container says the same are redundant.
+        let mut inside: Vec<(u64, u64)> = ent
+            .range((plo, 0)..(plo + psize, 0))
+            .filter(|(&(_, s), &x)| s < psize && x == d)
+            .map(|(&k, _)| k)
             .collect();
-        entries.sort_by_key(|e| (e.key, e.mask));
-        out.push(RouteTable { core: CoreId(core), entries });
+        inside.sort_by_key(|&(l, s)| (s, l));
+        let mut removed = 0;
+        for (l, s) in inside {
+            if first(&ent, l, 2 * s, psize * 2) == Some(d) {
+                ent.remove(&(l, s));
+                removed += 1;
+            }
+        }
+        if removed == 0 {
+            ent.remove(&(plo, psize));
+            continue;
+        }
+        work.push((plo, psize));
     }
-    out
+    let mut out: Vec<(u64, u64, u8)> = ent.into_iter().map(|((l, s), d)| (l, s, d)).collect();
+    out.sort_by_key(|&(l, s, _)| (s, l));
+    out.into_iter().map(|(l, s, d)| RouteEntry { key: l as u32, mask: !((s - 1) as u32), dirs: Dirs(d) }).collect()
 }
 
 /// Where a packet with `key` sent from router `src` ends up under `tables`, following the
@@ -331,7 +460,7 @@ pub fn route(mut ir: Ir, spec: &ChipSpec) -> Result<Ir, CompileError> {
     let grid = Grid::new(spec);
     let srcs = sources(&ir, spec);
     let raw = xy_entries(&grid, &srcs);
-    let tables = compress(&raw);
+    let tables = compress(&raw, &srcs);
     let entries: u64 = tables.iter().map(|t| t.entries.len() as u64).sum();
     let max = tables.iter().map(|t| t.entries.len()).max().unwrap_or(0) as u32;
     if let Some(t) = tables.iter().find(|t| t.entries.len() as u64 > u64::from(spec.core.max_route_entries)) {
@@ -379,11 +508,13 @@ mod tests {
         ];
         let raw = xy_entries(&grid, &srcs);
         let full = uncompressed_tables(&raw);
-        let small = compress(&raw);
+        let small = compress(&raw, &srcs);
         let n_full: usize = full.iter().map(|t| t.entries.len()).sum();
         let n_small: usize = small.iter().map(|t| t.entries.len()).sum();
         assert!(n_small < n_full, "{n_small} vs {n_full}");
         check_delivery(&grid, &full, &srcs).expect("uncompressed delivers");
         check_delivery(&grid, &small, &srcs).expect("compressed delivers");
+        let ordered = compress_with(&raw, &srcs, 0);
+        check_delivery(&grid, &ordered, &srcs).expect("ordered covering delivers");
     }
 }
