@@ -368,7 +368,7 @@ pub fn lower_model(m: &Model) -> Result<(Ir, Vec<Option<RuleSource>>), CompileEr
                     Connectivity::fixed_probability(pre_size, post_pop.size, *p, *seed, 1.0, delay)?
                 }
             }
-            MConn::FixedInDegree { n, seed, self_connections } => Connectivity::fixed_fan_in(
+            MConn::FixedInDegree { n, seed, self_connections } => Connectivity::fixed_fan_in_distinct(
                 pre_size,
                 post_pop.size,
                 *n,
