@@ -37,7 +37,7 @@ fn target_profiles_and_overrides() {
     assert_eq!(m.target.chip_seed, 9);
     assert_eq!(m.target.spec.mesh.width, 2);
     let m = ok("target board { mismatch_weight = 0.2 }");
-    assert_eq!(m.target.spec.system.chips_x, 4);
+    assert_eq!(m.target.spec.system.chips_x, 8);
     assert_eq!(m.target.spec.mismatch.weight_gain_rsd, 0.2);
     assert_eq!(m.target.spec.mismatch.leak_rsd, 0.1);
     // No target: the default profile.

@@ -246,11 +246,12 @@ impl ChipSpec {
         s
     }
 
-    /// A board of 4 x 4 default chips (2048 cores, 2M neurons) for networks larger than one chip.
+    /// A board of 8 x 4 default chips (4096 cores, 4M neurons, about 130M synapses; the size of
+    /// Intel's 32-chip Nahuku board) for networks larger than one chip.
     pub fn board_profile() -> ChipSpec {
         let mut s = Self::default_profile();
         s.name = "board".into();
-        s.system.chips_x = 4;
+        s.system.chips_x = 8;
         s.system.chips_y = 4;
         s
     }

@@ -24,9 +24,9 @@ fn chip_for(n: u32, big_board: bool) -> ChipSpec {
         ChipSpec::board_profile()
     } else {
         let mut s = ChipSpec::board_profile();
-        s.name = "board8x4".into();
+        s.name = "board8x8".into();
         s.system.chips_x = 8;
-        s.system.chips_y = 4;
+        s.system.chips_y = 8;
         s
     }
 }
@@ -149,7 +149,7 @@ fn main() -> ExitCode {
         "compile" | "all" => {
             let exe = std::env::current_exe().map_err(|e| e.to_string());
             let mut r = exe.and_then(|exe| {
-                for (n, big) in [(4096u32, false), (65536, false), (1 << 20, false), (1 << 20, true)] {
+                for (n, big) in [(4096u32, false), (65536, false), (1 << 20, false)] {
                     let mut cmd = Command::new(&exe);
                     cmd.arg("one").arg(n.to_string());
                     if big {
