@@ -1,0 +1,102 @@
+//! Benchmark networks built directly as programs (until the compiler emits them), shared by
+//! the `nmemu-bench` binary and the tests.
+//!
+//! CUBA (Vogels & Abbott 2005, as in /work/shared/bench/README.md) on the chip: voltage unit
+//! `2^-14 mV` with `v = 0` at `V_r`, `dt = 0.1 ms`, `τ_m = 20 ms` (decay code 20), threshold
+//! 10 mV, bias giving a rest at `E_l = −49 mV`, refractory 50 steps, delay 1. The chip has one
+//! synaptic current per neuron, so both synapse types share `τ_e = 5 ms` (decay code 82) and the
+//! inhibitory weight is scaled by `τ_i/τ_e = 2` to keep the charge per spike (a contract gap:
+//! Brian2's CUBA has two current time constants).
+
+use crate::netbuild::{lif_profile, NetBuilder, NeuronRef, Pre};
+use nm_isa::neuron::{NeuronConfig, NeuronKind};
+use nm_isa::program::{ProbeKind, Program, SynKind};
+use nm_isa::rng::HwRng;
+use nm_isa::ChipSpec;
+
+/// Parameters of the CUBA network.
+#[derive(Clone, Copy, Debug)]
+pub struct Cuba {
+    pub n: u32,
+    /// Fan-in (80 at N = 4000: p = 0.02).
+    pub fan_in: u32,
+    pub seed: u64,
+    pub steps: u64,
+}
+
+impl Default for Cuba {
+    fn default() -> Cuba {
+        Cuba { n: 4000, fan_in: 80, seed: 1, steps: 10_000 }
+    }
+}
+
+/// Build the CUBA program on the default chip (board profile above one chip's neurons).
+pub fn cuba(c: Cuba) -> Program {
+    let per_core = 250u32; // 250 · 80 synapses fit the default 1 Mbit synapse memory
+    let cores = c.n.div_ceil(per_core);
+    let chip = if cores <= 128 { ChipSpec::default_profile() } else { ChipSpec::board_profile() };
+    let mut b = NetBuilder::new(chip, "cuba", 100_000);
+    b.program.meta.steps = c.steps;
+    let s = 16384.0; // units per mV
+    let dv = 20u32;
+    let du = 82u32;
+    let bias = (11.0 * s * f64::from(dv) / 4096.0).round() as i32;
+    let vth = (10.0 * s) as i32;
+    let mut rng = HwRng::new(c.seed, 77);
+    let mut neurons = Vec::with_capacity(c.n as usize);
+    let mut groups = Vec::new();
+    for k in 0..cores {
+        let pr = b.add_profile(k, lif_profile(du, dv, 50, 0));
+        let ge = b.add_group(k, 0, SynKind::Current, None, 0);
+        let gi = b.add_group(k, 3, SynKind::Current, None, 1);
+        groups.push((ge, gi));
+        let here = per_core.min(c.n - k * per_core);
+        for _ in 0..here {
+            let v_init = ((u64::from(rng.next_u32()) * vth as u64) >> 32) as i32;
+            neurons.push(b.add_neuron(k, NeuronConfig { profile: pr, bias, v_th: vth, v_init }));
+        }
+    }
+    let n_exc = c.n * 4 / 5;
+    // Weights: we = 1.62 mV, wi = -9 mV (x2 for the shared tau); per-step current = w * dt / tau_m.
+    let we = (1.62 * s * 0.1 / 20.0).round() as i32; // 133
+    let wi = (-9.0 * 2.0 * s * 0.1 / 20.0 / 8.0).round() as i32; // -184 (exp 3)
+    let acc_shift = 16 - 9; // default accumulator 16 bits, weight 8 bits
+                            // Fixed fan-in: each post draws `fan_in` distinct pre neurons (p = fan_in / N).
+    let p_q32 = ((f64::from(c.fan_in) / f64::from(c.n)) * 4_294_967_296.0) as u64;
+    for post in 0..c.n {
+        let pn: NeuronRef = neurons[post as usize];
+        let (ge, gi) = groups[pn.core as usize];
+        for pre in 0..c.n {
+            if u64::from(rng.next_u32()) < p_q32 {
+                let (w, g) = if pre < n_exc { (we, ge) } else { (wi, gi) };
+                b.connect(Pre::Neuron(neurons[pre as usize]), pn, w << acc_shift, 1, g);
+            }
+        }
+    }
+    let pop = b.add_population("neurons", NeuronKind::Lif, &neurons);
+    b.probe("spikes", ProbeKind::Spikes { pop }, 1);
+    b.build()
+}
+
+/// Mean rate (Hz) and mean CV of inter-spike intervals from spike times (steps) and ids.
+pub fn rate_and_cv(times: &[i64], ids: &[i32], n: usize, steps: u64, dt_s: f64) -> (f64, f64) {
+    let rate = times.len() as f64 / (n as f64 * steps as f64 * dt_s);
+    let mut per: Vec<Vec<i64>> = vec![Vec::new(); n];
+    for (&t, &i) in times.iter().zip(ids) {
+        if let Some(v) = per.get_mut(i as usize) {
+            v.push(t);
+        }
+    }
+    let mut cvs = Vec::new();
+    for v in &per {
+        if v.len() < 3 {
+            continue;
+        }
+        let isi: Vec<f64> = v.windows(2).map(|w| (w[1] - w[0]) as f64).collect();
+        let m = isi.iter().sum::<f64>() / isi.len() as f64;
+        let sd = (isi.iter().map(|x| (x - m).powi(2)).sum::<f64>() / isi.len() as f64).sqrt();
+        cvs.push(sd / m);
+    }
+    let cv = if cvs.is_empty() { 0.0 } else { cvs.iter().sum::<f64>() / cvs.len() as f64 };
+    (rate, cv)
+}

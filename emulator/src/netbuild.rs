@@ -1,0 +1,269 @@
+//! A small network builder that lays a network out as a [`Program`] directly: neurons placed
+//! by hand on cores, one axon per (source, destination core), one axon-map entry per source core
+//! or input, and dimension-ordered (x then y) multicast routes on one chip. Used by the tests
+//! and the benchmark binary until programs come from the compiler; it is not a compiler.
+
+use nm_isa::ids::{CoreCoord, PopId, ProjId};
+use nm_isa::learn::LearnRule;
+use nm_isa::neuron::{NeuronConfig, NeuronKind, NeuronProfile};
+use nm_isa::program::{
+    Axon, AxonMapEntry, Core, Dirs, InputKind, InputSource, PopInfo, Probe, ProbeKind, Program, ProjInfo, RouteEntry,
+    RouteTable, Slice, SynGroup, SynKind, Synapse,
+};
+use nm_isa::{ChipSpec, CoreId};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A neuron: core id and local index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NeuronRef {
+    pub core: u32,
+    pub idx: u32,
+}
+
+/// The pre-synaptic side of a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Pre {
+    Neuron(NeuronRef),
+    /// Input source index and channel.
+    Input(u32, u32),
+}
+
+#[derive(Clone, Debug, Default)]
+struct Draft {
+    profiles: Vec<NeuronProfile>,
+    neurons: Vec<NeuronConfig>,
+    groups: Vec<SynGroup>,
+    /// (pre, target, acc, delay, group)
+    syns: Vec<(Pre, u32, i32, u8, u16)>,
+}
+
+/// Builds a [`Program`] from neurons, groups and connections.
+#[derive(Clone, Debug)]
+pub struct NetBuilder {
+    pub program: Program,
+    drafts: BTreeMap<u32, Draft>,
+}
+
+const INPUT_KEY: u32 = 0x8000;
+
+impl NetBuilder {
+    pub fn new(chip: ChipSpec, name: &str, dt_ns: u64) -> NetBuilder {
+        let mut program = Program::new(chip, name);
+        program.meta.dt_ns = dt_ns;
+        NetBuilder { program, drafts: BTreeMap::new() }
+    }
+
+    pub fn add_profile(&mut self, core: u32, p: NeuronProfile) -> u8 {
+        let d = self.drafts.entry(core).or_default();
+        d.profiles.push(p);
+        (d.profiles.len() - 1) as u8
+    }
+
+    pub fn add_neuron(&mut self, core: u32, n: NeuronConfig) -> NeuronRef {
+        let d = self.drafts.entry(core).or_default();
+        d.neurons.push(n);
+        NeuronRef { core, idx: d.neurons.len() as u32 - 1 }
+    }
+
+    pub fn add_group(&mut self, core: u32, weight_exp: i8, kind: SynKind, rule: Option<u16>, proj: u32) -> u16 {
+        let d = self.drafts.entry(core).or_default();
+        d.groups.push(SynGroup { weight_exp, kind, rule: rule.map(nm_isa::ids::RuleId), proj: ProjId(proj) });
+        (d.groups.len() - 1) as u16
+    }
+
+    pub fn add_rule(&mut self, rule: LearnRule) -> u16 {
+        self.program.rules.push(rule);
+        (self.program.rules.len() - 1) as u16
+    }
+
+    /// A synapse `pre → post` with accumulator value `acc`, `delay` steps, in `group` of post's core.
+    pub fn connect(&mut self, pre: Pre, post: NeuronRef, acc: i32, delay: u8, group: u16) {
+        self.drafts.entry(post.core).or_default().syns.push((pre, post.idx, acc, delay, group));
+    }
+
+    /// An input source (its key base and injection core are assigned here).
+    pub fn add_input(&mut self, name: &str, channels: u32, kind: InputKind, inject_core: u32) -> u32 {
+        let k = self.program.inputs.len() as u32;
+        self.program.inputs.push(InputSource {
+            name: name.into(),
+            channels,
+            key_base: (INPUT_KEY + k) << 16,
+            inject_core: CoreId(inject_core),
+            kind,
+            gate: None,
+        });
+        k
+    }
+
+    pub fn add_population(&mut self, name: &str, kind: NeuronKind, neurons: &[NeuronRef]) -> PopId {
+        let mut slices: Vec<Slice> = Vec::new();
+        for (k, n) in neurons.iter().enumerate() {
+            if let Some(last) = slices.last_mut() {
+                if last.core.0 == n.core && last.first + last.len == n.idx && last.offset + last.len == k as u32 {
+                    last.len += 1;
+                    continue;
+                }
+            }
+            slices.push(Slice { core: CoreId(n.core), first: n.idx, len: 1, offset: k as u32 });
+        }
+        self.program.symbols.populations.push(PopInfo { name: name.into(), kind, size: neurons.len() as u32, slices });
+        PopId(self.program.symbols.populations.len() as u32 - 1)
+    }
+
+    pub fn add_projection(&mut self, name: &str, post: PopId) -> u32 {
+        self.program.symbols.projections.push(ProjInfo {
+            name: name.into(),
+            pre: nm_isa::program::Endpoint::Pop(post),
+            post,
+            synapses: 0,
+        });
+        self.program.symbols.projections.len() as u32 - 1
+    }
+
+    pub fn probe(&mut self, name: &str, kind: ProbeKind, every: u32) {
+        self.program.probes.push(Probe { name: name.into(), kind, every });
+    }
+
+    /// Lay everything out.
+    pub fn build(mut self) -> Program {
+        let spec = self.program.chip.clone();
+        let key_of = |pre: Pre| -> u32 {
+            match pre {
+                Pre::Neuron(n) => (n.core << 16) | n.idx,
+                Pre::Input(k, c) => ((INPUT_KEY + k) << 16) | c,
+            }
+        };
+        let src_core = |pre: Pre, inputs: &[InputSource]| -> u32 {
+            match pre {
+                Pre::Neuron(n) => n.core,
+                Pre::Input(k, _) => inputs[k as usize].inject_core.0,
+            }
+        };
+        // Destination cores of every source block (source core or input).
+        let mut dests: BTreeMap<(u8, u32), (u32, BTreeSet<u32>)> = BTreeMap::new();
+        for (&core, d) in &self.drafts {
+            for &(pre, ..) in &d.syns {
+                let block = match pre {
+                    Pre::Neuron(n) => (0u8, n.core),
+                    Pre::Input(k, _) => (1u8, k),
+                };
+                dests
+                    .entry(block)
+                    .or_insert_with(|| (src_core(pre, &self.program.inputs), BTreeSet::new()))
+                    .1
+                    .insert(core);
+            }
+        }
+        // Cores.
+        let all: BTreeSet<u32> = self.drafts.keys().copied().collect();
+        for &cid in &all {
+            let d = self.drafts.remove(&cid).unwrap_or_default();
+            let mut core = Core {
+                id: CoreId(cid),
+                profiles: d.profiles,
+                neurons: d.neurons,
+                key_base: cid << 16,
+                groups: d.groups,
+                axon_map: Vec::new(),
+                axons: Vec::new(),
+                synapses: Vec::new(),
+            };
+            // One axon per source key, blocks of axons per source block.
+            let mut by_key: BTreeMap<u32, Vec<(u32, i32, u8, u16)>> = BTreeMap::new();
+            let mut blocks: BTreeMap<u32, u32> = BTreeMap::new(); // key base of block -> size
+            for &(pre, t, acc, delay, g) in &d.syns {
+                by_key.entry(key_of(pre)).or_default().push((t, acc, delay, g));
+                let (base, size) = match pre {
+                    Pre::Neuron(n) => (n.core << 16, self.drafts_len(n.core, cid, &core)),
+                    Pre::Input(k, _) => ((INPUT_KEY + k) << 16, self.program.inputs[k as usize].channels),
+                };
+                blocks.insert(base, size);
+            }
+            for (&base, &size) in &blocks {
+                let axon_base = core.axons.len() as u32;
+                core.axon_map.push(AxonMapEntry { key_base: base, count: size, axon_base });
+                for k in 0..size {
+                    let first = core.synapses.len() as u32;
+                    let list = by_key.get(&(base + k)).cloned().unwrap_or_default();
+                    for (t, acc, delay, g) in &list {
+                        core.synapses.push(Synapse { target: *t, acc: *acc, delay: *delay, group: *g });
+                    }
+                    core.axons.push(Axon { first, count: list.len() as u32 });
+                }
+            }
+            self.program.cores.push(core);
+        }
+        // Routes: x along the source row, then y along each destination column.
+        let mut tables: BTreeMap<u32, Vec<RouteEntry>> = BTreeMap::new();
+        let coord = |id: u32| CoreId(id).coord(&spec).unwrap_or(CoreCoord { chip_x: 0, chip_y: 0, x: 0, y: 0 });
+        for (&(kind, b), (src, dset)) in &dests {
+            let key = if kind == 0 { b << 16 } else { (INPUT_KEY + b) << 16 };
+            let s = coord(*src);
+            let dc: Vec<CoreCoord> = dset.iter().map(|&d| coord(d)).collect();
+            let mut add = |x: u16, y: u16, dirs: u8| {
+                if dirs != 0 {
+                    let id = CoreId::from_coord(CoreCoord { chip_x: 0, chip_y: 0, x, y }, &spec).0;
+                    tables.entry(id).or_default().push(RouteEntry { key, mask: 0xFFFF_0000, dirs: Dirs(dirs) });
+                }
+            };
+            let xmin = dc.iter().map(|c| c.x).min().unwrap_or(s.x).min(s.x);
+            let xmax = dc.iter().map(|c| c.x).max().unwrap_or(s.x).max(s.x);
+            for x in xmin..=xmax {
+                let mut dirs = 0u8;
+                if x >= s.x && dc.iter().any(|c| c.x > x) {
+                    dirs |= Dirs::EAST.0;
+                }
+                if x <= s.x && dc.iter().any(|c| c.x < x) {
+                    dirs |= Dirs::WEST.0;
+                }
+                if dc.iter().any(|c| c.x == x && c.y > s.y) {
+                    dirs |= Dirs::NORTH.0;
+                }
+                if dc.iter().any(|c| c.x == x && c.y < s.y) {
+                    dirs |= Dirs::SOUTH.0;
+                }
+                if dc.iter().any(|c| c.x == x && c.y == s.y) {
+                    dirs |= Dirs::LOCAL.0;
+                }
+                add(x, s.y, dirs);
+                let col: Vec<u16> = dc.iter().filter(|c| c.x == x && c.y != s.y).map(|c| c.y).collect();
+                let (ymin, ymax) = (col.iter().copied().min().unwrap_or(s.y), col.iter().copied().max().unwrap_or(s.y));
+                for y in ymin..=ymax {
+                    if y == s.y {
+                        continue;
+                    }
+                    let mut dirs = 0u8;
+                    if y > s.y && ymax > y {
+                        dirs |= Dirs::NORTH.0;
+                    }
+                    if y < s.y && ymin < y {
+                        dirs |= Dirs::SOUTH.0;
+                    }
+                    if col.contains(&y) {
+                        dirs |= Dirs::LOCAL.0;
+                    }
+                    // Pass-through routers need no entry (default routing), but an explicit one is harmless.
+                    add(x, y, dirs);
+                }
+            }
+        }
+        self.program.routes = tables.into_iter().map(|(c, entries)| RouteTable { core: CoreId(c), entries }).collect();
+        self.program
+    }
+
+    fn drafts_len(&self, src: u32, this: u32, this_core: &Core) -> u32 {
+        if src == this {
+            this_core.neurons.len() as u32
+        } else {
+            self.drafts.get(&src).map_or_else(
+                || self.program.cores.iter().find(|c| c.id.0 == src).map_or(0, |c| c.neurons.len() as u32),
+                |d| d.neurons.len() as u32,
+            )
+        }
+    }
+}
+
+/// Convenience: a LIF profile.
+pub fn lif_profile(decay_u: u32, decay_v: u32, refractory: u16, v_reset: i32) -> NeuronProfile {
+    NeuronProfile { kind: NeuronKind::Lif, decay_u, decay_v, refractory, v_reset, lut: None, noisy: false }
+}
