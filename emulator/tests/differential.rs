@@ -97,7 +97,7 @@ fn reference(prog: &Program, stdp: bool) -> (Vec<u32>, f64) {
     let mut packets = Vec::new();
     for t in 0..STEPS {
         // Arrivals of the packets sent at t − 1.
-        let mut input = vec![0.0; N_OUT];
+        let mut input = [0.0; N_OUT];
         for &c in &arriving {
             for j in 0..N_OUT {
                 input[j] += w[c as usize][j];

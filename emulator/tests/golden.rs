@@ -25,7 +25,7 @@ fn lif_integrates_decays_fires_and_charges_cycles() {
     let mut b = NetBuilder::new(ChipSpec::default_profile(), "golden-lif", 1_000_000);
     let p = b.add_profile(0, lif_profile(2048, 1024, 2, -7));
     let n0 = b.add_neuron(0, neuron(p, 100, 1000, 500));
-    let n1 = b.add_neuron(0, neuron(p, 100, 1000, 999));
+    b.add_neuron(0, neuron(p, 100, 1000, 999));
     let g = b.add_group(0, 2, SynKind::Current, None, 0);
     let input = b.add_input("in", 1, InputKind::SpikeTimes { events: vec![(0, 0)] }, 0);
     b.connect(Pre::Input(input, 0), n0, acc(10), 1, g);
