@@ -93,7 +93,7 @@ fn random_program(seed: u64, cores: u32) -> Program {
     for &post in &all {
         let (gs, gp) = groups[core_idx(post)];
         for ch in 0..8 {
-            if r.next_u32() % 3 == 0 {
+            if r.next_u32().is_multiple_of(3) {
                 b.connect(
                     Pre::Input(inp, ch),
                     post,
@@ -104,7 +104,7 @@ fn random_program(seed: u64, cores: u32) -> Program {
             }
         }
         for &pre in &all {
-            if r.next_u32() % 5 == 0 {
+            if r.next_u32().is_multiple_of(5) {
                 let w = (r.next_u32() % 200) as i32 - 80;
                 let g = if w > 0 { gp } else { gs };
                 b.connect(Pre::Neuron(pre), post, w << 7, 1 + (r.next_u32() % 6) as u8, g);
