@@ -4,6 +4,8 @@
 //! This crate is pure data plus the reference semantics of each learning-engine op; it depends on
 //! nothing else in the workspace. The compiler produces a [`program::Program`], the emulator runs one.
 
+pub mod binary;
+pub mod builder;
 pub mod chip;
 pub mod fixed_point;
 pub mod ids;
@@ -11,7 +13,9 @@ pub mod learn;
 pub mod neuron;
 pub mod program;
 pub mod rng;
+pub mod validate;
 
 pub use chip::ChipSpec;
 pub use ids::{AxonId, CoreId, NeuronId};
 pub use program::Program;
+pub use validate::{ValidationError, ValidationErrorKind, Where};

@@ -1,1 +1,3 @@
 //! End-to-end test support: helpers shared by the integration tests in `tests/tests/`.
+
+pub mod reference;
