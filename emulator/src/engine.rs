@@ -86,6 +86,7 @@ impl Emulator {
     /// Load `program` onto the chip instance of `cfg`.
     pub fn new(program: &Program, cfg: RunConfig) -> Result<Emulator, EmuError> {
         program.chip.validate().map_err(|e| EmuError::Program(e.to_string()))?;
+        program.validate().map_err(|e| EmuError::Program(e.to_string()))?;
         let spec = &program.chip;
         let seed = cfg.seed.unwrap_or(program.meta.seed);
         let costs = CostTable::new(spec);

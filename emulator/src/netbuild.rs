@@ -248,6 +248,26 @@ impl NetBuilder {
             }
         }
         self.program.routes = tables.into_iter().map(|(c, entries)| RouteTable { core: CoreId(c), entries }).collect();
+        // Every projection a group names must exist in the symbols: add placeholders.
+        let max_proj =
+            self.program.cores.iter().flat_map(|c| c.groups.iter().map(|g| g.proj.0 as usize + 1)).max().unwrap_or(0);
+        if max_proj > self.program.symbols.projections.len() {
+            if self.program.symbols.populations.is_empty() {
+                let all: Vec<NeuronRef> = self
+                    .program
+                    .cores
+                    .iter()
+                    .flat_map(|c| (0..c.neurons.len() as u32).map(move |idx| NeuronRef { core: c.id.0, idx }))
+                    .collect();
+                let kind =
+                    self.program.cores.first().and_then(|c| c.profiles.first()).map_or(NeuronKind::Lif, |p| p.kind);
+                self.add_population("all", kind, &all);
+            }
+            while self.program.symbols.projections.len() < max_proj {
+                let k = self.program.symbols.projections.len();
+                self.add_projection(&format!("proj{k}"), PopId(0));
+            }
+        }
         self.program
     }
 

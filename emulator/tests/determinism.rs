@@ -112,6 +112,8 @@ fn random_program(seed: u64, cores: u32) -> Program {
         }
     }
     let pop = b.add_population("all", NeuronKind::Lif, &all);
+    b.add_projection("static", pop);
+    b.add_projection("plastic", pop);
     b.probe("spikes", ProbeKind::Spikes { pop }, 1);
     b.probe("v", ProbeKind::State { pop, var: StateVar::V }, 7);
     b.build()

@@ -71,21 +71,37 @@ fn current_wraps_and_voltage_saturates() {
     chip.formats.current_bits = 8;
     chip.formats.voltage_bits = 8;
     let mut b = NetBuilder::new(chip, "golden-wrap", 1_000_000);
-    let p = b.add_profile(0, lif_profile(4096, 4096, 0, 0));
+    let p = b.add_profile(0, lif_profile(4096, 0, 0, 0));
+    let graded = b.add_profile(
+        0,
+        nm_isa::neuron::NeuronProfile {
+            kind: nm_isa::neuron::NeuronKind::Graded,
+            decay_u: 4096,
+            decay_v: 4096,
+            refractory: 0,
+            v_reset: 0,
+            lut: None,
+            noisy: false,
+        },
+    );
     let n0 = b.add_neuron(0, neuron(p, 0, 127, 0));
-    b.add_neuron(0, neuron(p, 200, 1000, 0));
-    b.add_neuron(0, neuron(p, -300, 100, 0));
+    b.add_neuron(0, neuron(p, -100, 100, -100));
+    let n2 = b.add_neuron(0, neuron(graded, 127, 100, 0));
     let g = b.add_group(0, 0, SynKind::Current, None, 0);
     let input = b.add_input("in", 1, InputKind::SpikeTimes { events: vec![(0, 0)] }, 0);
     b.connect(Pre::Input(input, 0), n0, acc(100), 1, g);
     b.connect(Pre::Input(input, 0), n0, acc(100), 1, g);
+    b.connect(Pre::Input(input, 0), n2, acc(100), 1, g);
     let prog = b.build();
     let mut emu = Emulator::new(&prog, IDEAL).unwrap();
-    emu.run(2);
+    emu.step();
+    // Step 0: v1 = −100 − 100 saturates at −128; graded v2 = sat(0 + (0 + 127)) = 127.
+    assert_eq!(emu.neuron_state(0).unwrap().1, &[0, -128, 127]);
+    emu.step();
     let (u, v, _) = emu.neuron_state(0).unwrap();
-    // 100 + 100 = 200 wraps to 200 − 256 = −56 in 8 bits; v saturates at 127 and −128.
-    assert_eq!(u[0], -56);
-    assert_eq!(v, &[-56, 127, -128]);
+    // 100 + 100 = 200 wraps to 200 − 256 = −56 in 8 bits; graded (100 + 127) saturates at 127.
+    assert_eq!(u, &[-56, 0, 100]);
+    assert_eq!(v, &[-56, -128, 127]);
 }
 
 #[test]
