@@ -394,6 +394,30 @@ impl Emulator {
         Some((&r.x[0], &r.y[0]))
     }
 
+    /// The value of `var` of neuron `i` of core index `ci` after the last step.
+    pub fn neuron_value(&self, ci: usize, i: usize, var: nm_isa::program::StateVar) -> Option<i32> {
+        let (p, s) = (self.params.get(ci)?, self.states.get(ci)?);
+        (i < p.n).then(|| crate::record::neuron_value(p, s, i, var, self.g.t.saturating_sub(1)))
+    }
+
+    /// The latched value of the signal with id `id` in the last step (0 if none).
+    pub fn signal_value(&self, id: u8) -> i32 {
+        self.g.signals.value_of(&self.program.signals, id)
+    }
+
+    /// `(core index, local neuron)` of every neuron of the population named `name`, in order.
+    pub fn population_neurons(&self, name: &str) -> Option<Vec<(usize, u32)>> {
+        let pop = self.program.symbols.populations.iter().find(|p| p.name == name)?;
+        let mut out = vec![(usize::MAX, 0); pop.size as usize];
+        for sl in &pop.slices {
+            let ci = self.program.cores.iter().position(|c| c.id == sl.core)?;
+            for k in 0..sl.len {
+                *out.get_mut((sl.offset + k) as usize)? = (ci, sl.first + k);
+            }
+        }
+        Some(out)
+    }
+
     /// Neurons of core index `ci` that spiked in the last step.
     pub fn last_spikes(&self, ci: usize) -> &[u32] {
         self.states.get(ci).map_or(&[], |s| &s.spikes)

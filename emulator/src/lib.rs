@@ -7,6 +7,7 @@
 //! [`stats`], [`output`] (npy/csv/json files).
 
 pub mod bench;
+pub mod calibrate;
 pub mod checkpoint;
 pub mod core;
 pub mod engine;
@@ -15,11 +16,14 @@ pub mod inputs;
 pub mod learning;
 pub mod mismatch;
 pub mod netbuild;
+pub mod output;
+pub mod plot;
 pub mod record;
 pub mod route;
 pub mod signals;
 pub mod stats;
 pub mod timing;
+pub mod vcd;
 
 pub use engine::{Emulator, RunConfig};
 pub use error::EmuError;
