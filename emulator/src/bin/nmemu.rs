@@ -145,7 +145,7 @@ fn drive(mut emu: Emulator, steps: u64, common: &Common) -> Result<(), EmuError>
     };
     let ckpt = out.join("checkpoint.ckpt");
     let every = common.checkpoint_every.filter(|&n| n > 0);
-    let chunk = if vcd.is_some() { 1 } else { every.unwrap_or(steps).min(1000).max(1) };
+    let chunk = if vcd.is_some() { 1 } else { every.unwrap_or(steps).clamp(1, 1000) };
     let mut done = 0u64;
     while done < steps {
         let mut n = chunk.min(steps - done);
@@ -158,7 +158,7 @@ fn drive(mut emu: Emulator, steps: u64, common: &Common) -> Result<(), EmuError>
             v.sample(&emu)?;
         }
         if let Some(e) = every {
-            if emu.time() % e == 0 {
+            if emu.time().is_multiple_of(e) {
                 checkpoint::save(&emu, &ckpt)?;
             }
         }
