@@ -32,9 +32,18 @@ impl Default for Cuba {
 
 /// Build the CUBA program on the default chip (board profile above one chip's neurons).
 pub fn cuba(c: Cuba) -> Program {
-    let per_core = 250u32; // 250 · 80 synapses fit the default 1 Mbit synapse memory
+    // 250 · 80 synapses fit the default 1 Mbit synapse memory; above 4k neurons the distinct
+    // sources a core hears must stay below its 4096 input axons: N·(1 − e^(−fan_in·k/N)) ≤ 3800.
+    let frac = (3800.0 / f64::from(c.n)).min(0.999);
+    let by_axons = (-(1.0 - frac).ln() * f64::from(c.n) / f64::from(c.fan_in.max(1))).floor() as u32;
+    // With at most 4096 neurons every core can hear all of them.
+    let per_core = if c.n <= 4096 { 250 } else { by_axons.clamp(1, 250) };
     let cores = c.n.div_ceil(per_core);
-    let chip = if cores <= 128 { ChipSpec::default_profile() } else { ChipSpec::board_profile() };
+    let chip = if cores <= ChipSpec::default_profile().total_cores() {
+        ChipSpec::default_profile()
+    } else {
+        ChipSpec::board_profile()
+    };
     let mut b = NetBuilder::new(chip, "cuba", 100_000);
     b.program.meta.steps = c.steps;
     let s = 16384.0; // units per mV

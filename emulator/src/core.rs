@@ -74,6 +74,20 @@ impl std::ops::DerefMut for Prng {
     }
 }
 
+/// A packet at a destination core: the axon it reached, that axon's synapse range (resolved at
+/// load so delivery does not look the axon up) and its payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Packet {
+    pub axon: u32,
+    pub first: u32,
+    /// Synapse count; bit 31 set when the axon is plain (fast payload-1 delivery).
+    pub count: u32,
+    pub payload: i32,
+}
+
+/// Bit of [`Packet::count`] marking a plain axon.
+pub const PLAIN: u32 = 1 << 31;
+
 /// `w · 2^e` with an arithmetic shift for negative `e`, wrapped to 32 bits.
 #[inline]
 pub fn shift_exp(x: i64, e: i8) -> i32 {
@@ -202,10 +216,10 @@ pub struct CoreState {
     pub noise_rng: Prng,
     pub meter: CoreMeter,
     /// Packets reaching this core's axons at the next step: `(axon, payload)`.
-    pub inbox_next: Vec<(u32, i32)>,
+    pub inbox_next: Vec<Packet>,
     /// Packets reaching this core's axons this step.
     #[serde(skip)]
-    pub inbox: Vec<(u32, i32)>,
+    pub inbox: Vec<Packet>,
     /// Neurons that spiked this step.
     #[serde(skip)]
     pub spikes: Vec<u32>,
@@ -521,16 +535,17 @@ pub fn deliver(p: &CoreParams, s: &mut CoreState, t: u64, costs: &CostTable) {
     let learning = !p.rules.is_empty();
     let mut events = 0u64;
     let inbox = std::mem::take(&mut s.inbox);
-    for &(axon, payload) in &inbox {
-        let a = axon as usize;
-        let (first, count) = (p.axon_first[a] as usize, p.axon_count[a] as usize);
+    for pkt in &inbox {
+        let payload = pkt.payload;
+        let (first, count) = (pkt.first as usize, (pkt.count & !PLAIN) as usize);
         events += count as u64;
         if learning {
+            let a = pkt.axon as usize;
             s.arr_step[a] = t1;
             s.arr_payload[a] = payload;
         }
         let range = first..first + count;
-        if payload == 1 && p.axon_plain[a] {
+        if payload == 1 && pkt.count & PLAIN != 0 {
             let pe = &s.pe[range];
             if mask == 0 {
                 let ring = &mut s.ring[..n];

@@ -143,6 +143,12 @@ impl Emulator {
             base += src.channels as usize;
         }
         let routing_dropped = router.dropped;
+        for d in 0..fanout.dest_core.len() {
+            let p = &params[fanout.dest_core[d] as usize];
+            let a = fanout.dest_axon[d] as usize;
+            fanout.dest_first.push(p.axon_first[a]);
+            fanout.dest_count.push(p.axon_count[a] | if p.axon_plain[a] { crate::core::PLAIN } else { 0 });
+        }
         for (k, src) in program.inputs.iter().enumerate() {
             if let Some(g) = src.gate {
                 if !program.signals.iter().any(|s| s.id == g.signal) {
@@ -280,7 +286,12 @@ impl Emulator {
                 return;
             }
             for d in a..b {
-                states[fan.dest_core[d] as usize].inbox_next.push((fan.dest_axon[d], payload));
+                states[fan.dest_core[d] as usize].inbox_next.push(crate::core::Packet {
+                    axon: fan.dest_axon[d],
+                    first: fan.dest_first[d],
+                    count: fan.dest_count[d],
+                    payload,
+                });
             }
             let mc = &fan.mesh[src];
             let routers = &fan.routers[mc.routers_first as usize..(mc.routers_first + mc.routers_len) as usize];
@@ -474,7 +485,13 @@ impl Emulator {
             if !same {
                 return Err(format!("state of core {k} does not match the program"));
             }
-            if new.inbox_next.iter().any(|&(a, _)| a as usize >= old.arr_step.len()) {
+            let p = &self.params[k];
+            if new.inbox_next.iter().any(|pk| {
+                let a = pk.axon as usize;
+                a >= old.arr_step.len()
+                    || pk.first != p.axon_first[a]
+                    || pk.count != p.axon_count[a] | if p.axon_plain[a] { crate::core::PLAIN } else { 0 }
+            }) {
                 return Err(format!("pending packets of core {k} name missing axons"));
             }
         }

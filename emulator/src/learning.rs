@@ -168,7 +168,7 @@ pub struct LearnEnv<'a> {
 }
 
 /// Run the learning phase of one core for step `t`. `arrivals` are this step's packets.
-pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[(u32, i32)], env: &LearnEnv<'_>) {
+pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::core::Packet], env: &LearnEnv<'_>) {
     if p.rules.is_empty() {
         return;
     }
@@ -196,7 +196,7 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[(u32, i
         }
         // Pre handlers.
         if slot.has[Trigger::Pre.code() as usize] {
-            for &(axon, _) in arrivals {
+            for &crate::core::Packet { axon, .. } in arrivals {
                 let a = axon as usize;
                 let first = p.axon_first[a] as usize;
                 for si in first..first + p.axon_count[a] as usize {
@@ -213,7 +213,7 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[(u32, i
         for k in 0..2 {
             if let Some(ts) = rule.x[k] {
                 let xs = &mut s.rules[ri].x[k];
-                for &(axon, _) in arrivals {
+                for &crate::core::Packet { axon, .. } in arrivals {
                     let x = &mut xs[axon as usize];
                     *x = trace_add(*x, ts.impulse, env.fm.trace_max);
                 }

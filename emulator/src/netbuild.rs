@@ -168,82 +168,96 @@ impl NetBuilder {
                 axons: Vec::new(),
                 synapses: Vec::new(),
             };
-            // One axon per source key, blocks of axons per source block.
+            // One axon per used source key; one axon-map entry per run of consecutive keys.
             let mut by_key: BTreeMap<u32, Vec<(u32, i32, u8, u16)>> = BTreeMap::new();
-            let mut blocks: BTreeMap<u32, u32> = BTreeMap::new(); // key base of block -> size
             for &(pre, t, acc, delay, g) in &d.syns {
                 by_key.entry(key_of(pre)).or_default().push((t, acc, delay, g));
-                let (base, size) = match pre {
-                    Pre::Neuron(n) => (n.core << 16, self.drafts_len(n.core, cid, &core)),
-                    Pre::Input(k, _) => ((INPUT_KEY + k) << 16, self.program.inputs[k as usize].channels),
-                };
-                blocks.insert(base, size);
             }
-            for (&base, &size) in &blocks {
-                let axon_base = core.axons.len() as u32;
-                core.axon_map.push(AxonMapEntry { key_base: base, count: size, axon_base });
-                for k in 0..size {
-                    let first = core.synapses.len() as u32;
-                    let list = by_key.get(&(base + k)).cloned().unwrap_or_default();
-                    for (t, acc, delay, g) in &list {
-                        core.synapses.push(Synapse { target: *t, acc: *acc, delay: *delay, group: *g });
-                    }
-                    core.axons.push(Axon { first, count: list.len() as u32 });
+            for (&key, list) in &by_key {
+                let axon = core.axons.len() as u32;
+                match core.axon_map.last_mut() {
+                    Some(m) if m.key_base + m.count == key && m.key_base >> 16 == key >> 16 => m.count += 1,
+                    _ => core.axon_map.push(AxonMapEntry { key_base: key, count: 1, axon_base: axon }),
                 }
+                let first = core.synapses.len() as u32;
+                for &(t, acc, delay, g) in list {
+                    core.synapses.push(Synapse { target: t, acc, delay, group: g });
+                }
+                core.axons.push(Axon { first, count: list.len() as u32 });
             }
             self.program.cores.push(core);
         }
         // Routes: x along the source row, then y along each destination column.
         let mut tables: BTreeMap<u32, Vec<RouteEntry>> = BTreeMap::new();
-        let coord = |id: u32| CoreId(id).coord(&spec).unwrap_or(CoreCoord { chip_x: 0, chip_y: 0, x: 0, y: 0 });
+        let (w, h) = (u32::from(spec.mesh.width), u32::from(spec.mesh.height));
+        let gcoord = |id: u32| -> (u32, u32) {
+            let c = CoreId(id).coord(&spec).unwrap_or(CoreCoord { chip_x: 0, chip_y: 0, x: 0, y: 0 });
+            (u32::from(c.chip_x) * w + u32::from(c.x), u32::from(c.chip_y) * h + u32::from(c.y))
+        };
+        let gid = |gx: u32, gy: u32| -> u32 {
+            let c =
+                CoreCoord { chip_x: (gx / w) as u16, chip_y: (gy / h) as u16, x: (gx % w) as u16, y: (gy % h) as u16 };
+            CoreId::from_coord(c, &spec).0
+        };
         for (&(kind, b), (src, dset)) in &dests {
             let key = if kind == 0 { b << 16 } else { (INPUT_KEY + b) << 16 };
-            let s = coord(*src);
-            let dc: Vec<CoreCoord> = dset.iter().map(|&d| coord(d)).collect();
-            let mut add = |x: u16, y: u16, dirs: u8| {
+            let (sx, sy) = gcoord(*src);
+            let dc: Vec<(u32, u32)> = dset.iter().map(|&d| gcoord(d)).collect();
+            let mut add = |x: u32, y: u32, dirs: u8| {
                 if dirs != 0 {
-                    let id = CoreId::from_coord(CoreCoord { chip_x: 0, chip_y: 0, x, y }, &spec).0;
-                    tables.entry(id).or_default().push(RouteEntry { key, mask: 0xFFFF_0000, dirs: Dirs(dirs) });
+                    tables.entry(gid(x, y)).or_default().push(RouteEntry { key, mask: 0xFFFF_0000, dirs: Dirs(dirs) });
                 }
             };
-            let xmin = dc.iter().map(|c| c.x).min().unwrap_or(s.x).min(s.x);
-            let xmax = dc.iter().map(|c| c.x).max().unwrap_or(s.x).max(s.x);
+            let xmin = dc.iter().map(|c| c.0).min().unwrap_or(sx).min(sx);
+            let xmax = dc.iter().map(|c| c.0).max().unwrap_or(sx).max(sx);
             for x in xmin..=xmax {
                 let mut dirs = 0u8;
-                if x >= s.x && dc.iter().any(|c| c.x > x) {
+                if x >= sx && dc.iter().any(|c| c.0 > x) {
                     dirs |= Dirs::EAST.0;
                 }
-                if x <= s.x && dc.iter().any(|c| c.x < x) {
+                if x <= sx && dc.iter().any(|c| c.0 < x) {
                     dirs |= Dirs::WEST.0;
                 }
-                if dc.iter().any(|c| c.x == x && c.y > s.y) {
+                if dc.iter().any(|c| c.0 == x && c.1 > sy) {
                     dirs |= Dirs::NORTH.0;
                 }
-                if dc.iter().any(|c| c.x == x && c.y < s.y) {
+                if dc.iter().any(|c| c.0 == x && c.1 < sy) {
                     dirs |= Dirs::SOUTH.0;
                 }
-                if dc.iter().any(|c| c.x == x && c.y == s.y) {
+                if dc.iter().any(|c| c.0 == x && c.1 == sy) {
                     dirs |= Dirs::LOCAL.0;
                 }
-                add(x, s.y, dirs);
-                let col: Vec<u16> = dc.iter().filter(|c| c.x == x && c.y != s.y).map(|c| c.y).collect();
-                let (ymin, ymax) = (col.iter().copied().min().unwrap_or(s.y), col.iter().copied().max().unwrap_or(s.y));
+                // A router that only passes the packet straight on needs no entry (default routing).
+                let straight = if x > sx {
+                    Dirs::EAST.0
+                } else if x < sx {
+                    Dirs::WEST.0
+                } else {
+                    0
+                };
+                if dirs != straight {
+                    add(x, sy, dirs);
+                }
+                let col: Vec<u32> = dc.iter().filter(|c| c.0 == x && c.1 != sy).map(|c| c.1).collect();
+                let (ymin, ymax) = (col.iter().copied().min().unwrap_or(sy), col.iter().copied().max().unwrap_or(sy));
                 for y in ymin..=ymax {
-                    if y == s.y {
+                    if y == sy {
                         continue;
                     }
                     let mut dirs = 0u8;
-                    if y > s.y && ymax > y {
+                    if y > sy && ymax > y {
                         dirs |= Dirs::NORTH.0;
                     }
-                    if y < s.y && ymin < y {
+                    if y < sy && ymin < y {
                         dirs |= Dirs::SOUTH.0;
                     }
                     if col.contains(&y) {
                         dirs |= Dirs::LOCAL.0;
                     }
-                    // Pass-through routers need no entry (default routing), but an explicit one is harmless.
-                    add(x, y, dirs);
+                    let straight = if y > sy { Dirs::NORTH.0 } else { Dirs::SOUTH.0 };
+                    if dirs != straight {
+                        add(x, y, dirs);
+                    }
                 }
             }
         }
@@ -269,17 +283,6 @@ impl NetBuilder {
             }
         }
         self.program
-    }
-
-    fn drafts_len(&self, src: u32, this: u32, this_core: &Core) -> u32 {
-        if src == this {
-            this_core.neurons.len() as u32
-        } else {
-            self.drafts.get(&src).map_or_else(
-                || self.program.cores.iter().find(|c| c.id.0 == src).map_or(0, |c| c.neurons.len() as u32),
-                |d| d.neurons.len() as u32,
-            )
-        }
     }
 }
 

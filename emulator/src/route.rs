@@ -26,6 +26,10 @@ pub struct FanoutTable {
     /// Runtime core index (position in `Program::cores`) of each destination.
     pub dest_core: Vec<u32>,
     pub dest_axon: Vec<u32>,
+    /// Synapse range of each destination axon (filled by the engine once cores are loaded);
+    /// `dest_count` carries [`crate::core::PLAIN`].
+    pub dest_first: Vec<u32>,
+    pub dest_count: Vec<u32>,
     pub mesh: Vec<MeshCost>,
     pub routers: Vec<u32>,
     pub links: Vec<u32>,
@@ -81,6 +85,36 @@ impl Geometry {
     }
 }
 
+/// A router's table indexed for lookup: per distinct mask, masked key → first entry index, so
+/// that the first entry (in table order) with `key & mask == entry.key` is found by hashing.
+#[derive(Debug)]
+struct RouteIndex {
+    entries: Vec<RouteEntry>,
+    by_mask: Vec<(u32, HashMap<u32, usize>)>,
+}
+
+impl RouteIndex {
+    fn new(entries: &[RouteEntry]) -> RouteIndex {
+        let mut by_mask: Vec<(u32, HashMap<u32, usize>)> = Vec::new();
+        for (i, e) in entries.iter().enumerate() {
+            let slot = match by_mask.iter().position(|(m, _)| *m == e.mask) {
+                Some(k) => k,
+                None => {
+                    by_mask.push((e.mask, HashMap::new()));
+                    by_mask.len() - 1
+                }
+            };
+            by_mask[slot].1.entry(e.key).or_insert(i);
+        }
+        RouteIndex { entries: entries.to_vec(), by_mask }
+    }
+
+    fn lookup(&self, key: u32) -> Option<&RouteEntry> {
+        let first = self.by_mask.iter().filter_map(|(m, h)| h.get(&(key & m)).copied()).min()?;
+        self.entries.get(first)
+    }
+}
+
 /// Direction bits 1..=4 as `(bit, dx, dy)`.
 const CARDINALS: [(u8, i64, i64); 4] =
     [(Dirs::NORTH.0, 0, 1), (Dirs::EAST.0, 1, 0), (Dirs::SOUTH.0, 0, -1), (Dirs::WEST.0, -1, 0)];
@@ -90,9 +124,12 @@ const CARDINALS: [(u8, i64, i64); 4] =
 pub struct Router<'p> {
     spec: &'p ChipSpec,
     geo: Geometry,
-    tables: HashMap<u32, &'p [RouteEntry]>,
+    tables: HashMap<u32, RouteIndex>,
     /// Core id → runtime core index.
     core_index: HashMap<u32, u32>,
+    /// Per runtime core: axon-map entries sorted by key as `(key_base, count, axon_base)`, or
+    /// `None` when entries overlap (then the first match in program order decides, by a scan).
+    sorted_maps: Vec<Option<Vec<(u32, u32, u32)>>>,
     program: &'p Program,
     costs: CostTable,
     /// Packets dropped (off the system edge or no axon mapping) while resolving.
@@ -101,13 +138,25 @@ pub struct Router<'p> {
 
 impl<'p> Router<'p> {
     pub fn new(program: &'p Program, costs: CostTable) -> Router<'p> {
-        let tables = program.routes.iter().map(|t| (t.core.0, t.entries.as_slice())).collect();
+        let tables = program.routes.iter().map(|t| (t.core.0, RouteIndex::new(&t.entries))).collect();
         let core_index = program.cores.iter().enumerate().map(|(i, c)| (c.id.0, i as u32)).collect();
+        let sorted_maps = program
+            .cores
+            .iter()
+            .map(|c| {
+                let mut v: Vec<(u32, u32, u32)> =
+                    c.axon_map.iter().map(|m| (m.key_base, m.count, m.axon_base)).collect();
+                v.sort_unstable();
+                let disjoint = v.windows(2).all(|w| u64::from(w[0].0) + u64::from(w[0].1) <= u64::from(w[1].0));
+                disjoint.then_some(v)
+            })
+            .collect();
         Router {
             spec: &program.chip,
             geo: Geometry::new(&program.chip),
             tables,
             core_index,
+            sorted_maps,
             program,
             costs,
             dropped: 0,
@@ -115,6 +164,11 @@ impl<'p> Router<'p> {
     }
 
     fn axon_of(&self, core_idx: u32, key: u32) -> Option<u32> {
+        if let Some(Some(v)) = self.sorted_maps.get(core_idx as usize) {
+            let i = v.partition_point(|e| e.0 <= key);
+            let &(base, count, axon) = v.get(i.checked_sub(1)?)?;
+            return (key - base < count).then(|| axon + (key - base));
+        }
         let core = &self.program.cores[core_idx as usize];
         core.axon_map.iter().find_map(|m| {
             let off = key.checked_sub(m.key_base)?;
@@ -147,7 +201,7 @@ impl<'p> Router<'p> {
                 )));
             }
             let id = self.geo.id(self.spec, gx, gy);
-            let entry = self.tables.get(&id.0).and_then(|es| es.iter().find(|e| key & e.mask == e.key));
+            let entry = self.tables.get(&id.0).and_then(|t| t.lookup(key));
             let dirs = match entry {
                 Some(e) => e.dirs,
                 None if dir == 0 => continue, // no targets at the source
