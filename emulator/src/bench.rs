@@ -9,8 +9,9 @@
 //! Brian2's CUBA has two current time constants).
 
 use crate::netbuild::{lif_profile, NetBuilder, NeuronRef, Pre};
+use nm_isa::learn::{Dst, Handler, Instr, LearnRule, Opcode, Scope, Src, TraceSpec, Trigger};
 use nm_isa::neuron::{NeuronConfig, NeuronKind};
-use nm_isa::program::{ProbeKind, Program, SynKind};
+use nm_isa::program::{InputKind, ProbeKind, Program, SynKind};
 use nm_isa::rng::HwRng;
 use nm_isa::ChipSpec;
 
@@ -108,4 +109,88 @@ pub fn rate_and_cv(times: &[i64], ids: &[i32], n: usize, steps: u64, dt_s: f64) 
     }
     let cv = if cvs.is_empty() { 0.0 } else { cvs.iter().sum::<f64>() / cvs.len() as f64 };
     (rate, cv)
+}
+
+/// Parameters of the STDP benchmark (Song, Miller & Abbott 2000, as in Brian2's example).
+#[derive(Clone, Copy, Debug)]
+pub struct Stdp {
+    pub n_in: u32,
+    pub n_post: u32,
+    pub rate_hz: f64,
+    pub seed: u64,
+}
+
+impl Default for Stdp {
+    fn default() -> Stdp {
+        Stdp { n_in: 1000, n_post: 100, rate_hz: 15.0, seed: 1 }
+    }
+}
+
+/// Largest weight code (`gmax`): `197 · 2^-1 ≈ 98` current units per spike.
+pub const STDP_WMAX: i32 = 197;
+
+/// Build the STDP benchmark on the default chip. Current-based approximation of the
+/// conductance-based original (`ge·(E_e − v_r)` taken at the reset voltage): voltage unit
+/// `2^-14 mV` above `E_l = −74 mV`, threshold 20 mV, reset 14 mV, `τ_m = 10 ms` (code 41),
+/// `τ_e = 5 ms` (code 82), pair STDP with traces of `τ = 20 ms` (code 20), `ΔA_pre = 0.01 gmax`,
+/// `ΔA_post = −1.05 ΔA_pre`, weights in `[0, gmax]`, uniform initial weights.
+pub fn stdp(c: Stdp) -> Program {
+    let per_core = 25u32;
+    let mut b = NetBuilder::new(ChipSpec::default_profile(), "stdp", 100_000);
+    let s = 16384.0;
+    let (vth, vreset) = ((20.0 * s) as i32, (14.0 * s) as i32);
+    // ΔA in accumulator units: 0.01 · gmax weight LSBs · 128, per trace unit of 256.
+    let k_post = (0.01 * f64::from(STDP_WMAX) * 128.0 / 256.0 * 65536.0).round() as i32;
+    let k_pre = (1.05 * f64::from(k_post)).round() as i32;
+    let rule = b.add_rule(LearnRule {
+        name: "song_stdp".into(),
+        x: [Some(TraceSpec { decay: 20, impulse: 256 }), None],
+        y: [Some(TraceSpec { decay: 20, impulse: 256 }), None],
+        handlers: vec![
+            Handler {
+                trigger: Trigger::Pre,
+                scope: Scope::Synapse,
+                code: vec![
+                    Instr::ld(0, Src::W),
+                    Instr::ld(1, Src::Y0),
+                    Instr::rris(Opcode::Muli, 1, 1, k_pre, 16),
+                    Instr::rrr(Opcode::Sub, 0, 0, 1),
+                    Instr::st(Dst::W, 0),
+                ],
+            },
+            Handler {
+                trigger: Trigger::Post,
+                scope: Scope::Synapse,
+                code: vec![
+                    Instr::ld(0, Src::W),
+                    Instr::ld(1, Src::X0),
+                    Instr::rris(Opcode::Muli, 1, 1, k_post, 16),
+                    Instr::rrr(Opcode::Add, 0, 0, 1),
+                    Instr::st(Dst::W, 0),
+                ],
+            },
+        ],
+        w_min: 0,
+        w_max: STDP_WMAX << 7,
+        readout: nm_isa::fixed_point::Rounding::Nearest,
+    });
+    let p_q32 = vec![(c.rate_hz * 1e-4 * 4_294_967_296.0) as u32; c.n_in as usize];
+    let inp = b.add_input("poisson", c.n_in, InputKind::Poisson { p_q32 }, 0);
+    let mut rng = HwRng::new(c.seed, 78);
+    let mut posts = Vec::new();
+    for k in 0..c.n_post.div_ceil(per_core) {
+        let pr = b.add_profile(k, lif_profile(82, 41, 0, vreset));
+        let g = b.add_group(k, -1, SynKind::Current, Some(rule), 0);
+        for _ in 0..per_core.min(c.n_post - k * per_core) {
+            let n = b.add_neuron(k, NeuronConfig { profile: pr, bias: 0, v_th: vth, v_init: vreset });
+            posts.push(n);
+            for ch in 0..c.n_in {
+                let w = ((u64::from(rng.next_u32()) * (STDP_WMAX << 7) as u64) >> 32) as i32;
+                b.connect(Pre::Input(inp, ch), n, w, 1, g);
+            }
+        }
+    }
+    let pop = b.add_population("post", NeuronKind::Lif, &posts);
+    b.probe("spikes", ProbeKind::Spikes { pop }, 1);
+    b.build()
 }

@@ -230,6 +230,9 @@ pub struct CoreState {
     pub touched: Vec<u32>,
     #[serde(skip)]
     pub fired: Vec<i32>,
+    /// Scratch list of learning events.
+    #[serde(skip)]
+    pub events: Vec<(u32, u32, u32)>,
     #[serde(skip)]
     pub touched_flag: Vec<bool>,
 }

@@ -167,6 +167,9 @@ pub struct LearnEnv<'a> {
     pub costs: &'a CostTable,
 }
 
+/// A learning event: `(synapse or u32::MAX for a per-post invocation, post neuron, axon or u32::MAX)`.
+type Event = (u32, u32, u32);
+
 /// Run the learning phase of one core for step `t`. `arrivals` are this step's packets.
 pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::core::Packet], env: &LearnEnv<'_>) {
     if p.rules.is_empty() {
@@ -174,8 +177,12 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
     }
     let t1 = t + 1;
     let epoch_end = env.epoch_steps > 0 && t1.is_multiple_of(u64::from(env.epoch_steps));
+    let mut ev: Vec<Event> = std::mem::take(&mut s.events);
     for (ri, slot) in p.rules.iter().enumerate() {
         let rule = &env.rules[slot.rule];
+        let codes = |trig: Trigger, scope: Scope| -> Vec<&[nm_isa::learn::Instr]> {
+            rule.handlers.iter().filter(|h| h.trigger == trig && h.scope == scope).map(|h| h.code.as_slice()).collect()
+        };
         // Traces decay.
         {
             let rs = &mut s.rules[ri];
@@ -194,48 +201,56 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
                 }
             }
         }
-        // Pre handlers.
+        // Pre handlers: per arriving axon, per synapse of the rule (then its per-post handlers).
         if slot.has[Trigger::Pre.code() as usize] {
-            for &crate::core::Packet { axon, .. } in arrivals {
-                let a = axon as usize;
+            let (cs, cp) = (codes(Trigger::Pre, Scope::Synapse), codes(Trigger::Pre, Scope::PostNeuron));
+            ev.clear();
+            for pk in arrivals {
+                let a = pk.axon as usize;
                 let first = p.axon_first[a] as usize;
                 for si in first..first + p.axon_count[a] as usize {
                     if usize::from(p.syn_rule[si]) != ri {
                         continue;
                     }
-                    let post = (p.syn_packed[si] & 0xFFFF) as usize;
-                    run(p, s, ri, slot, rule, Trigger::Pre, Scope::Synapse, si, post, a, t1, env);
-                    run(p, s, ri, slot, rule, Trigger::Pre, Scope::PostNeuron, usize::MAX, post, a, t1, env);
+                    let post = p.syn_packed[si] & 0xFFFF;
+                    ev.push((si as u32, post, pk.axon));
+                    if !cp.is_empty() {
+                        ev.push((u32::MAX, post, pk.axon));
+                    }
                 }
             }
+            run_events(p, s, ri, slot, &cs, &cp, &ev, t1, env);
         }
         // Pre-trace impulses.
         for k in 0..2 {
             if let Some(ts) = rule.x[k] {
                 let xs = &mut s.rules[ri].x[k];
-                for &crate::core::Packet { axon, .. } in arrivals {
-                    let x = &mut xs[axon as usize];
+                for pk in arrivals {
+                    let x = &mut xs[pk.axon as usize];
                     *x = trace_add(*x, ts.impulse, env.fm.trace_max);
                 }
             }
         }
-        // Post handlers.
+        // Post handlers: per spiking neuron, its synapses of the rule, then its per-post handlers.
         if slot.has[Trigger::Post.code() as usize] {
-            let spikes = std::mem::take(&mut s.spikes);
-            for &i in &spikes {
+            let (cs, cp) = (codes(Trigger::Post, Scope::Synapse), codes(Trigger::Post, Scope::PostNeuron));
+            ev.clear();
+            for &i in &s.spikes {
                 let post = i as usize;
                 let (a, b) = (slot.post_start[post] as usize, slot.post_start[post + 1] as usize);
                 if a == b {
                     continue;
                 }
-                for k in a..b {
-                    let si = slot.post_syn[k] as usize;
-                    let axon = usize::MAX;
-                    run(p, s, ri, slot, rule, Trigger::Post, Scope::Synapse, si, post, axon, t1, env);
+                if !cs.is_empty() {
+                    for &si in &slot.post_syn[a..b] {
+                        ev.push((si, i, p.syn_axon[si as usize]));
+                    }
                 }
-                run(p, s, ri, slot, rule, Trigger::Post, Scope::PostNeuron, usize::MAX, post, usize::MAX, t1, env);
+                if !cp.is_empty() {
+                    ev.push((u32::MAX, i, u32::MAX));
+                }
             }
-            s.spikes = spikes;
+            run_events(p, s, ri, slot, &cs, &cp, &ev, t1, env);
         }
         // Post-trace impulses.
         for k in 0..2 {
@@ -252,14 +267,19 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
             if !on || !slot.has[trig.code() as usize] {
                 continue;
             }
-            for &si in &slot.syns {
-                let si = si as usize;
-                let post = (p.syn_packed[si] & 0xFFFF) as usize;
-                run(p, s, ri, slot, rule, trig, Scope::Synapse, si, post, usize::MAX, t1, env);
+            let (cs, cp) = (codes(trig, Scope::Synapse), codes(trig, Scope::PostNeuron));
+            ev.clear();
+            if !cs.is_empty() {
+                for &si in &slot.syns {
+                    ev.push((si, p.syn_packed[si as usize] & 0xFFFF, p.syn_axon[si as usize]));
+                }
             }
-            for &post in &slot.posts {
-                run(p, s, ri, slot, rule, trig, Scope::PostNeuron, usize::MAX, post as usize, usize::MAX, t1, env);
+            if !cp.is_empty() {
+                for &post in &slot.posts {
+                    ev.push((u32::MAX, post, u32::MAX));
+                }
             }
+            run_events(p, s, ri, slot, &cs, &cp, &ev, t1, env);
         }
         // Clamp and refresh the touched synapses.
         let touched = std::mem::take(&mut s.touched);
@@ -274,51 +294,63 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
         s.touched = touched;
         s.touched.clear();
     }
+    ev.clear();
+    s.events = ev;
 }
 
+/// Run the handlers `syn_codes` (per-synapse events) or `post_codes` (per-post events) for every
+/// event in order, over one context, and charge every invocation.
 #[allow(clippy::too_many_arguments)]
-fn run(
+fn run_events(
     p: &CoreParams,
     s: &mut CoreState,
     ri: usize,
     slot: &RuleSlot,
-    rule: &LearnRule,
-    trig: Trigger,
-    scope: Scope,
-    si: usize,
-    post: usize,
-    axon: usize,
+    syn_codes: &[&[nm_isa::learn::Instr]],
+    post_codes: &[&[nm_isa::learn::Instr]],
+    events: &[Event],
     t1: u64,
     env: &LearnEnv<'_>,
 ) {
-    for h in rule.handlers.iter().filter(|h| h.trigger == trig && h.scope == scope) {
-        let axon = if scope == Scope::Synapse && axon == usize::MAX { p.syn_axon[si] as usize } else { axon };
-        let mut ctx = Ctx {
-            syn: si,
-            post,
-            axon,
-            t1,
-            slot,
-            rs: &s.rules[ri],
-            acc: &mut s.acc,
-            wr: &s.wr,
-            tag: &mut s.tag,
-            lgain: &p.syn_lgain,
-            touched: &mut s.touched,
-            touched_flag: &mut s.touched_flag,
-            kind: &p.kind,
-            u: &s.u,
-            v: &s.v,
-            y: &s.y,
-            spike_step: &s.spike_step,
-            arr_step: &s.arr_step,
-            arr_payload: &s.arr_payload,
-            lastpre_at_spike: &s.lastpre_at_spike,
-            signals: env.signals,
-            rng: &mut s.learn_rng,
-            fm: env.fm,
-        };
-        let cycles = exec(&h.code, &mut ctx);
-        s.meter.charge(env.costs, Charge::Learning { ops: h.code.len() as u64, cycles });
+    if events.is_empty() || (syn_codes.is_empty() && post_codes.is_empty()) {
+        return;
     }
+    let (mut invocations, mut ops, mut cycles) = (0u64, 0u64, 0u64);
+    let mut ctx = Ctx {
+        syn: usize::MAX,
+        post: 0,
+        axon: usize::MAX,
+        t1,
+        slot,
+        rs: &s.rules[ri],
+        acc: &mut s.acc,
+        wr: &s.wr,
+        tag: &mut s.tag,
+        lgain: &p.syn_lgain,
+        touched: &mut s.touched,
+        touched_flag: &mut s.touched_flag,
+        kind: &p.kind,
+        u: &s.u,
+        v: &s.v,
+        y: &s.y,
+        spike_step: &s.spike_step,
+        arr_step: &s.arr_step,
+        arr_payload: &s.arr_payload,
+        lastpre_at_spike: &s.lastpre_at_spike,
+        signals: env.signals,
+        rng: &mut s.learn_rng,
+        fm: env.fm,
+    };
+    for &(si, post, axon) in events {
+        let codes = if si == u32::MAX { post_codes } else { syn_codes };
+        ctx.syn = if si == u32::MAX { usize::MAX } else { si as usize };
+        ctx.post = post as usize;
+        ctx.axon = if axon == u32::MAX { usize::MAX } else { axon as usize };
+        for code in codes {
+            cycles += exec(code, &mut ctx);
+            ops += code.len() as u64;
+            invocations += 1;
+        }
+    }
+    s.meter.charge(env.costs, Charge::LearningBatch { invocations, ops, cycles });
 }

@@ -25,6 +25,8 @@ pub enum Charge {
     SynapticEvents(u64),
     /// One learning-handler invocation that ran `ops` instructions costing `cycles` (op table).
     Learning { ops: u64, cycles: u64 },
+    /// `invocations` learning-handler invocations running `ops` instructions of `cycles` in all.
+    LearningBatch { invocations: u64, ops: u64, cycles: u64 },
 }
 
 /// Cycle and energy costs taken from a [`ChipSpec`].
@@ -105,6 +107,11 @@ impl CoreMeter {
             Charge::Learning { ops, cycles } => {
                 self.step_cycles += costs.learning_dispatch + cycles;
                 self.counts.learning_invocations += 1;
+                self.counts.learning_ops += ops;
+            }
+            Charge::LearningBatch { invocations, ops, cycles } => {
+                self.step_cycles += invocations * costs.learning_dispatch + cycles;
+                self.counts.learning_invocations += invocations;
                 self.counts.learning_ops += ops;
             }
         }

@@ -1,7 +1,8 @@
 //! `nmemu-bench`: times the emulator on the CUBA benchmark network (built as a program directly)
 //! and a plain gather-accumulate loop over the same synapse tables, and prints the figures.
 //!
-//! Usage: `nmemu-bench [N] [--ideal] [--threads T] [--reps R]` (N = 4000 by default).
+//! Usage: `nmemu-bench [N] [--ideal] [--threads T] [--reps R]` (CUBA, N = 4000 by default);
+//! `nmemu-bench stdp [NPOST] [--seconds S] [--ideal]` (STDP 1000 → NPOST, 100 s by default).
 
 use nm_emulator::bench::{cuba, rate_and_cv, Cuba};
 use nm_emulator::{Emulator, RunConfig};
@@ -49,8 +50,67 @@ fn gather_accumulate(n: usize, rows: usize, fan_out: usize, events_wanted: usize
     (spikes.len() * fan_out) as f64 / best
 }
 
+fn stdp_main(args: &[String]) {
+    let mut n_post = 100u32;
+    let mut seconds = 100.0f64;
+    let mut ideal = false;
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--ideal" => ideal = true,
+            "--seconds" => {
+                i += 1;
+                seconds = args.get(i).and_then(|s| s.parse().ok()).unwrap_or(100.0);
+            }
+            s => n_post = s.parse().unwrap_or(100),
+        }
+        i += 1;
+    }
+    let program = nm_emulator::bench::stdp(nm_emulator::bench::Stdp { n_post, ..Default::default() });
+    let cfg = RunConfig { chip_seed: 1, noise_seed: 0, ideal, threads: 1, seed: None };
+    let t0 = Instant::now();
+    let mut emu = match Emulator::new(&program, cfg) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("nmemu-bench: {e}");
+            std::process::exit(1);
+        }
+    };
+    let load = t0.elapsed().as_secs_f64();
+    let steps = (seconds / 1e-4).round() as u64;
+    let c1 = thread_cpu_s();
+    let t1 = Instant::now();
+    emu.run(steps);
+    let sim = t1.elapsed().as_secs_f64();
+    let cpu = match (c1, thread_cpu_s()) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    let st = emu.stats();
+    let w: Vec<f64> = (0..program.cores.len())
+        .filter_map(|ci| emu.synapse_state(ci).map(|(_, wr)| wr.to_vec()))
+        .flatten()
+        .map(|x| f64::from(x) / f64::from(nm_emulator::bench::STDP_WMAX))
+        .collect();
+    let low = w.iter().filter(|&&x| x < 0.1).count() as f64 / w.len().max(1) as f64;
+    let high = w.iter().filter(|&&x| x > 0.9).count() as f64 / w.len().max(1) as f64;
+    let line = serde_json::json!({
+        "bench": "stdp", "n_in": 1000, "n_post": n_post, "seconds": seconds, "ideal": ideal,
+        "load_s": load, "sim_s": sim, "sim_cpu_s": cpu, "post_spikes": st.spikes,
+        "post_rate_hz": st.spikes as f64 / (f64::from(n_post) * seconds),
+        "learning_invocations": st.learning_invocations, "learning_ops": st.learning_ops,
+        "synaptic_events": st.synaptic_events,
+        "frac_weights_below_0.1_gmax": low, "frac_weights_above_0.9_gmax": high,
+    });
+    println!("RESULT {line}");
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("stdp") {
+        stdp_main(&args[1..]);
+        return;
+    }
     let mut n = 4000u32;
     let mut ideal = false;
     let mut threads = 1usize;
