@@ -120,3 +120,29 @@ fn calibrate_writes_a_calibration() {
     assert_eq!(c.neurons.len(), 500);
     assert!(c.after.threshold_rsd * 5.0 <= c.before.threshold_rsd, "{:?} -> {:?}", c.before, c.after);
 }
+
+#[test]
+fn vcd_trace_has_header_and_changes() {
+    let d = tmp("vcd");
+    let prog = small_program(&d);
+    let vcd = d.join("t.vcd");
+    let (ok, _, e) = nmemu(&[
+        "run",
+        prog.to_str().unwrap(),
+        "--steps",
+        "200",
+        "--vcd",
+        vcd.to_str().unwrap(),
+        "--vcd-neurons",
+        "neurons:0-3",
+        "-o",
+        d.join("o").to_str().unwrap(),
+    ]);
+    assert!(ok, "{e}");
+    let text = std::fs::read_to_string(&vcd).unwrap();
+    assert!(text.contains("$enddefinitions $end"));
+    assert_eq!(text.matches("$var wire 1").count(), 4);
+    assert!(text.lines().filter(|l| l.starts_with('#')).count() > 10, "too few time stamps");
+    let (ok, _, e) = nmemu(&["run", prog.to_str().unwrap(), "--vcd", vcd.to_str().unwrap(), "--vcd-neurons", "nope"]);
+    assert!(!ok && e.contains("no population"), "{e}");
+}

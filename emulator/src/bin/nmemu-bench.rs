@@ -2,7 +2,8 @@
 //! and a plain gather-accumulate loop over the same synapse tables, and prints the figures.
 //!
 //! Usage: `nmemu-bench [N] [--ideal] [--threads T] [--reps R]` (CUBA, N = 4000 by default);
-//! `nmemu-bench stdp [NPOST] [--seconds S] [--ideal]` (STDP 1000 → NPOST, 100 s by default).
+//! `nmemu-bench stdp [NPOST] [--seconds S] [--ideal]` (STDP 1000 → NPOST, 100 s by default);
+//! `nmemu-bench [N] --write-program cuba.bin` writes the CUBA program for `nmemu run`.
 
 use nm_emulator::bench::{cuba, rate_and_cv, Cuba};
 use nm_emulator::{Emulator, RunConfig};
@@ -115,6 +116,7 @@ fn main() {
     let mut ideal = false;
     let mut threads = 1usize;
     let mut reps = 3usize;
+    let mut write: Option<String> = None;
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
@@ -122,6 +124,10 @@ fn main() {
             "--threads" => {
                 i += 1;
                 threads = args.get(i).and_then(|s| s.parse().ok()).unwrap_or(1);
+            }
+            "--write-program" => {
+                i += 1;
+                write = args.get(i).cloned();
             }
             "--reps" => {
                 i += 1;
@@ -140,6 +146,14 @@ fn main() {
     let t0 = Instant::now();
     let program = cuba(Cuba { n, ..Cuba::default() });
     let build_s = t0.elapsed().as_secs_f64();
+    if let Some(path) = write {
+        if let Err(e) = std::fs::write(&path, nm_isa::binary::encode(&program)) {
+            eprintln!("nmemu-bench: {path}: {e}");
+            std::process::exit(1);
+        }
+        println!("wrote {path}");
+        return;
+    }
     let cfg = RunConfig { chip_seed: 1, noise_seed: 0, ideal, threads, seed: None };
     let mut load = Vec::new();
     let mut sim = Vec::new();
