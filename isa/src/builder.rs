@@ -163,7 +163,7 @@ impl ProgramBuilder {
             let offset = p.slices.iter().map(|s| s.len).sum();
             p.slices.push(Slice { core, first, len: count, offset });
         }
-        first..first + count
+        first..first.saturating_add(count)
     }
 
     /// Add a synapse group to `core`; returns its index.
@@ -206,10 +206,219 @@ impl ProgramBuilder {
 
     /// Finish: cores and routing tables in id order, then [`Program::validate`].
     pub fn build(self) -> Result<Program, ValidationError> {
+        let p = self.assemble();
+        p.validate()?;
+        Ok(p)
+    }
+
+    /// The program as built so far, not validated.
+    fn assemble(self) -> Program {
         let mut p = self.p;
         p.cores = self.cores.into_values().collect();
         p.routes = self.routes.into_iter().map(|(core, entries)| RouteTable { core: CoreId(core), entries }).collect();
-        p.validate()?;
-        Ok(p)
+        p
+    }
+}
+
+/// A learning rule that uses every opcode of the learning engine: a pair-based STDP update with
+/// a signal-gated depression, a tag bookkeeping handler and an epoch-end L2 normalisation of each
+/// post neuron's incoming weights. Used by the golden disassembly and the format tests.
+pub fn example_rule(chip: &ChipSpec) -> LearnRule {
+    use crate::fixed_point::{smax, Rounding};
+    use crate::learn::{Dst, Handler, Instr, Opcode as O, Reduce, Scope, Src, TraceSpec, Trigger};
+    let acc_max = smax(chip.formats.accumulator_bits) as i32;
+    let pre = vec![
+        Instr::ld(0, Src::Y0),
+        Instr::ld(1, Src::W),
+        Instr::ld(4, Src::Sig(0)),
+        Instr::rris(O::Muli, 2, 0, 3, 4),
+        Instr::rris(O::Mulir, 3, 0, 5, 6),
+        Instr::rrrs(O::Mul, 2, 2, 4, 0),
+        Instr::rrr(O::Sub, 1, 1, 2),
+        Instr::rri(O::Maxi, 1, 1, 0),
+        Instr::st(Dst::W, 1),
+    ];
+    let post = vec![
+        Instr::ld(0, Src::X0),
+        Instr::ld(1, Src::W),
+        Instr::ldi(5, 100),
+        Instr::rrrs(O::Mulr, 2, 0, 5, 8),
+        Instr::rrr(O::Add, 1, 1, 2),
+        Instr::rri(O::Mini, 1, 1, acc_max),
+        Instr::rrs(O::Shrr, 3, 1, 2),
+        Instr::rrs(O::Shr, 3, 3, 1),
+        Instr::rrs(O::Shl, 3, 3, 3),
+        Instr::st(Dst::W, 1),
+        Instr::st(Dst::Tag, 3),
+    ];
+    let step = vec![
+        Instr::ld(0, Src::Tag),
+        Instr::rr(O::Abs, 1, 0),
+        Instr::rr(O::Neg, 2, 1),
+        Instr::rr(O::Mov, 3, 2),
+        Instr::rrr(O::Min, 4, 3, 0),
+        Instr::rrr(O::Max, 5, 4, 1),
+        Instr::rri(O::Addi, 5, 5, -1),
+        Instr::ld(6, Src::RandU),
+        Instr::rrr(O::Sel, 6, 5, 0),
+        Instr::rrrs(O::Div, 6, 6, 1, 4),
+        Instr::new(O::Nop),
+        Instr::st(Dst::Tag, 6),
+    ];
+    let epoch = vec![
+        Instr::red(0, Reduce::SumSq),
+        Instr::rrs(O::Sqrt, 1, 0, 0),
+        Instr::ldi(2, 4096),
+        Instr::rrrs(O::Div, 3, 2, 1, 12),
+        Instr::wscale(3, 12),
+        Instr::wscaler(3, 12),
+    ];
+    let h = |trigger, scope, code| Handler { trigger, scope, code };
+    LearnRule {
+        name: "stdp_norm".into(),
+        x: [Some(TraceSpec { decay: 410, impulse: 256 }), None],
+        y: [Some(TraceSpec { decay: 410, impulse: 256 }), None],
+        handlers: vec![
+            h(Trigger::Pre, Scope::Synapse, pre),
+            h(Trigger::Post, Scope::Synapse, post),
+            h(Trigger::Step, Scope::Synapse, step),
+            h(Trigger::Epoch, Scope::PostNeuron, epoch),
+        ],
+        w_min: 0,
+        w_max: acc_max,
+        readout: Rounding::Stochastic,
+    }
+}
+
+/// A small program that exercises every section: two cores, three neuron kinds, two LUTs, a
+/// learning rule using every opcode ([`example_rule`]), Poisson and gated clamp-pattern inputs,
+/// a signal, routes, probes and symbols. Valid on every built-in profile; the golden disassembly
+/// test and `nmc disasm --example` show it.
+pub fn example_program(chip: ChipSpec) -> Program {
+    use crate::ids::SignalId;
+    use crate::program::{Dirs, Encoding, Gate, InputKind, PatternOrder, ProbeKind, StateVar, SynKind};
+    let rule = example_rule(&chip);
+    let mut b = ProgramBuilder::new(chip, "example");
+    b.meta_mut().steps = 500;
+    b.meta_mut().epoch_steps = 100;
+    b.meta_mut().seed = 7;
+    let (c0, c1) = (CoreId(0), CoreId(1));
+    let phase = b.signal("phase", 1, Schedule::Cycle { period: 50, values: vec![0, 1] });
+    let sigmoid = b.lut(Lut { name: "sigmoid".into(), shift: 6, entries: (0..16).map(|i| i * 65535 / 15).collect() });
+    let relu =
+        b.lut(Lut { name: "relu".into(), shift: 4, entries: (0..16).map(|i: i32| (i - 8).max(0) * 256).collect() });
+    let stdp = b.rule(rule);
+
+    let exc = b.population("exc", NeuronKind::Lif, 4);
+    let hid = b.population("hid", NeuronKind::Stochastic, 2);
+    let rate = b.population("rate", NeuronKind::Graded, 2);
+    let spikes = b.input(InputSource {
+        name: "spikes".into(),
+        channels: 4,
+        key_base: 0x1_0000,
+        inject_core: c0,
+        kind: InputKind::Poisson { p_q32: vec![1 << 28, 1 << 29, 1 << 30, 1 << 31] },
+        gate: None,
+    });
+    let cues = b.input(InputSource {
+        name: "cues".into(),
+        channels: 2,
+        key_base: 0x2_0000,
+        inject_core: c1,
+        kind: InputKind::Patterns {
+            rows: vec![vec![1, 0], vec![0, 1]],
+            present_steps: 25,
+            order: PatternOrder::Sequential,
+            encoding: Encoding::Clamp,
+        },
+        gate: Some(Gate { signal: phase, value: 1 }),
+    });
+    let p_in = b.projection("spikes->exc", Endpoint::Input(spikes), exc);
+    let p_eh = b.projection("exc->hid", Endpoint::Pop(exc), hid);
+    let p_cue = b.projection("cues->hid", Endpoint::Input(cues), hid);
+    let p_hr = b.projection("hid->rate", Endpoint::Pop(hid), rate);
+
+    // Core 0: the LIF population with plastic input synapses.
+    b.key_base(c0, 0);
+    let lif = b.profile(c0, lif_profile(410, 205, 2));
+    b.neurons(c0, exc, 4, NeuronConfig { profile: lif, bias: 0, v_th: 6000, v_init: 0 });
+    let g_in = b.group(c0, SynGroup { weight_exp: 2, kind: SynKind::Current, rule: Some(stdp), proj: p_in });
+    let w = b.acc_of_weight(20);
+    let syn = |target, group| Synapse { target, acc: w, delay: 1, group };
+    b.connect(c0, 0x1_0000, (0..4).map(|ch| (0..4).map(|n| syn(n, g_in)).take(ch + 1).collect()).collect());
+
+    // Core 1: stochastic units driven by core 0 and clamped by the cues; graded readout.
+    b.key_base(c1, 0x100);
+    let stoch = b.profile(
+        c1,
+        NeuronProfile {
+            kind: NeuronKind::Stochastic,
+            decay_u: 0,
+            decay_v: 0,
+            refractory: 3,
+            v_reset: 0,
+            lut: Some(sigmoid),
+            noisy: true,
+        },
+    );
+    let graded = b.profile(
+        c1,
+        NeuronProfile {
+            kind: NeuronKind::Graded,
+            decay_u: 4096,
+            decay_v: 1024,
+            refractory: 0,
+            v_reset: 0,
+            lut: Some(relu),
+            noisy: false,
+        },
+    );
+    b.neurons(c1, hid, 2, NeuronConfig { profile: stoch, bias: -100, v_th: 250, v_init: 0 });
+    b.neurons(c1, rate, 2, NeuronConfig { profile: graded, bias: 0, v_th: 0, v_init: 0 });
+    let g_eh = b.group(c1, SynGroup { weight_exp: 0, kind: SynKind::Current, rule: None, proj: p_eh });
+    let g_cue = b.group(c1, SynGroup { weight_exp: 0, kind: SynKind::Clamp, rule: None, proj: p_cue });
+    let g_hr = b.group(c1, SynGroup { weight_exp: -1, kind: SynKind::Current, rule: None, proj: p_hr });
+    let w_neg = b.acc_of_weight(-7);
+    b.connect(
+        c1,
+        0,
+        (0..4)
+            .map(|n| vec![syn(n % 2, g_eh), Synapse { target: 1 - n % 2, acc: w_neg, delay: 2, group: g_eh }])
+            .collect(),
+    );
+    b.connect(c1, 0x2_0000, vec![vec![syn(0, g_cue)], vec![syn(1, g_cue)]]);
+    b.connect(c1, 0x100, vec![vec![syn(2, g_hr), syn(3, g_hr)], vec![syn(3, g_hr)]]);
+
+    b.route(c0, RouteEntry { key: 0x1_0000, mask: !3, dirs: Dirs::LOCAL });
+    b.route(c0, RouteEntry { key: 0, mask: !3, dirs: Dirs::EAST });
+    b.route(c1, RouteEntry { key: 0, mask: !3, dirs: Dirs::LOCAL });
+    b.route(c1, RouteEntry { key: 0x2_0000, mask: !1, dirs: Dirs::LOCAL });
+    b.route(c1, RouteEntry { key: 0x100, mask: !1, dirs: Dirs::LOCAL });
+
+    b.probe(Probe { name: "exc_spikes".into(), kind: ProbeKind::Spikes { pop: exc }, every: 1 });
+    b.probe(Probe { name: "rate_v".into(), kind: ProbeKind::State { pop: rate, var: StateVar::V }, every: 10 });
+    b.probe(Probe { name: "w_in".into(), kind: ProbeKind::Weights { proj: p_in }, every: 100 });
+    b.probe(Probe { name: "phase".into(), kind: ProbeKind::Signal { signal: SignalId(phase.0) }, every: 1 });
+    b.assemble()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_is_valid_on_every_profile() {
+        for name in crate::chip::PROFILE_NAMES {
+            let p = example_program(ChipSpec::profile(name).expect("profile"));
+            p.validate().unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+
+    #[test]
+    fn example_rule_uses_every_opcode() {
+        let r = example_rule(&ChipSpec::default_profile());
+        for op in crate::learn::Opcode::ALL {
+            assert!(r.handlers.iter().flat_map(|h| &h.code).any(|i| i.op == *op), "{op:?} unused");
+        }
     }
 }

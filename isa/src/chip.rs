@@ -64,7 +64,7 @@ pub struct CoreLimits {
     pub max_neurons: u32,
     pub max_input_axons: u32,
     pub max_output_axons: u32,
-    /// Synapse memory per core, in bits (see [`Formats::synapse_bits`] for the cost of one synapse).
+    /// Synapse memory per core, in bits (see [`ChipSpec::synapse_bits`] for the cost of one synapse).
     pub synapse_memory_bits: u64,
     /// Routing-table entries of the core's router.
     pub max_route_entries: u32,

@@ -1,4 +1,4 @@
-//! The learning engine: its instruction set, defined in one table ([`for_each_op!`]), and the
+//! The learning engine: its instruction set, defined in one table ([`crate::for_each_op!`]), and the
 //! reference semantics of every op ([`exec`]), which the emulator runs and the tests pin down.
 //!
 //! A learning program is straight-line code (no branches: bounded, statically known cost) run by
@@ -49,6 +49,7 @@ macro_rules! for_each_op {
             Sqrt   "sqrt"   0x17 RdRaSh    12 "rd ← floor(sqrt(max(ra, 0) << sh)).";
             Red    "red"    0x18 RdSel     8 "Per-post scope: rd ← reduction `sel` (a `Reduce`) over the post neuron's incoming accumulators in this rule's synapse group (saturated); costs 8 + 1 per synapse.";
             Wscale "wscale" 0x19 RaSh      8 "Per-post scope: every incoming accumulator ← sat(round_nearest((acc · ra) >> sh)); costs 8 + 1 per synapse.";
+            Wscaler "wscaler" 0x1a RaSh    8 "Per-post scope: every incoming accumulator ← sat(round_stochastic((acc · ra) >> sh)), one PRNG draw per synapse; costs 8 + 1 per synapse.";
         }
     };
 }
@@ -368,6 +369,9 @@ impl Instr {
     pub fn wscale(ra: Reg, sh: u8) -> Instr {
         Instr { ra, sh, ..Instr::new(Opcode::Wscale) }
     }
+    pub fn wscaler(ra: Reg, sh: u8) -> Instr {
+        Instr { ra, sh, ..Instr::new(Opcode::Wscaler) }
+    }
 
     /// True if every field is in range, every field the opcode does not use is zero, and the
     /// selector names a valid source / destination / reduction for the opcode.
@@ -428,8 +432,9 @@ pub trait LearnCtx {
     fn store(&mut self, dst: Dst, value: i32);
     /// Reduce over the post neuron's incoming accumulators; returns the value and the synapse count.
     fn reduce(&mut self, kind: Reduce) -> (i64, u32);
-    /// Rescale the post neuron's incoming accumulators; returns the synapse count.
-    fn scale_weights(&mut self, factor: i32, sh: u8) -> u32;
+    /// Rescale the post neuron's incoming accumulators, rounding with `rounding` (stochastic
+    /// rounding draws the engine's PRNG once per synapse); returns the synapse count.
+    fn scale_weights(&mut self, factor: i32, sh: u8, rounding: Rounding) -> u32;
     /// The engine's PRNG for stochastic rounding.
     fn rng(&mut self) -> &mut HwRng;
 }
@@ -537,7 +542,8 @@ pub fn step(ins: &Instr, r: &mut [i32; NUM_REGS], ctx: &mut impl LearnCtx) -> u3
                 extra = n;
             }
         }
-        Opcode::Wscale => extra = ctx.scale_weights(r[a], ins.sh & 31),
+        Opcode::Wscale => extra = ctx.scale_weights(r[a], ins.sh & 31, Rounding::Nearest),
+        Opcode::Wscaler => extra = ctx.scale_weights(r[a], ins.sh & 31, Rounding::Stochastic),
     }
     ins.op.cycles() + extra
 }
@@ -608,7 +614,12 @@ pub struct TraceSpec {
 /// arrivals (seeing post traces without this step's post spikes); pre-trace impulses; `Post`
 /// handlers for this step's post spikes (seeing pre traces with this step's arrivals); post-trace
 /// impulses; `Step` handlers; `Epoch` handlers on the last step of an epoch; finally every touched
-/// accumulator is clamped to `[w_min, w_max]`.
+/// accumulator is clamped to `[w_min, w_max]`. Within one trigger, the per-synapse handlers run
+/// before the per-post-neuron handlers (so a normalisation sees the updates of the same spike).
+/// Only packets flagged as spikes trigger `Pre` handlers, pre-trace impulses and `xs = 1`; `xg`
+/// is the payload of this step's packet from the synapse's pre-synaptic source (0 if none).
+/// `lastpre` marks the synapse whose packet was delivered last (in delivery order: ascending
+/// axon index within a step) to the post neuron up to and including its spiking step.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LearnRule {
     pub name: String,
@@ -649,7 +660,7 @@ impl LearnRule {
                 let bad = match ins.op {
                     Opcode::Ld => per_post && Src::from_sel(ins.sel).is_some_and(Src::is_per_synapse),
                     Opcode::St => per_post,
-                    Opcode::Red | Opcode::Wscale => !per_post,
+                    Opcode::Red | Opcode::Wscale | Opcode::Wscaler => !per_post,
                     _ => false,
                 };
                 if bad {
@@ -664,6 +675,178 @@ impl LearnRule {
         }
         Ok(())
     }
+}
+
+impl Operands {
+    /// The assembly syntax of the operands (as [`Instr`]'s `Display` prints them).
+    pub fn syntax(self) -> &'static str {
+        match self {
+            Operands::None => "",
+            Operands::RdSel => "rd, sel",
+            Operands::RdImm => "rd, imm",
+            Operands::SelRa => "sel, ra",
+            Operands::RdRa => "rd, ra",
+            Operands::RdRaRb => "rd, ra, rb",
+            Operands::RdRaImm => "rd, ra, imm",
+            Operands::RdRaRbSh => "rd, ra, rb, >>sh",
+            Operands::RdRaImmSh => "rd, ra, imm, >>sh",
+            Operands::RdRaSh => "rd, ra, sh",
+            Operands::RaSh => "ra, >>sh",
+        }
+    }
+}
+
+impl Src {
+    /// One line on what the source reads.
+    pub fn doc(self) -> &'static str {
+        match self {
+            Src::W => "The synapse's learning accumulator (raw, `accumulator_bits` signed).",
+            Src::Wr => "The synapse's weight readout (sign + `weight_bits`).",
+            Src::X0 | Src::X1 => "Pre-synaptic trace (raw trace format, unsigned `trace_int_bits.trace_frac_bits`).",
+            Src::Y0 | Src::Y1 => "Post-synaptic trace (raw trace format).",
+            Src::Xs => "1 if the pre-synaptic packet arrived this step, else 0.",
+            Src::Ys => "1 if the post-synaptic neuron spiked this step, else 0.",
+            Src::Xg => "Payload of this step's pre-synaptic packet (graded value or state change), else 0.",
+            Src::Yg => "The post neuron's output this step: graded value, stochastic state `z`, or spike (0/1).",
+            Src::Yv => "The post neuron's membrane voltage (raw).",
+            Src::Yu => "The post neuron's synaptic current (raw).",
+            Src::Tag => "The synapse's tag (raw, `tag_bits` signed).",
+            Src::LastPre => {
+                "1 if this synapse delivered the last pre-synaptic packet its post neuron received at or before its most recent spike."
+            }
+            Src::Rand => "A fresh uniform draw in [-1, 1) as Q0.16 (-65536 .. 65536) from the engine's PRNG.",
+            Src::RandU => "A fresh uniform draw in [0, 1) as Q0.16 (0 .. 65536) from the engine's PRNG.",
+            Src::Sig(_) => "Broadcast signal k (0..=7), its latched value for this step.",
+        }
+    }
+}
+
+/// `docs/isa.md`, generated from the op table and the selector enums (a test keeps the checked-in
+/// file equal to this text).
+pub fn isa_markdown() -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let w = &mut s;
+    let _ = writeln!(w, "# The learning-engine instruction set\n");
+    let _ = writeln!(
+        w,
+        "<!-- Generated by `nm_isa::learn::isa_markdown()` from the op table in `isa/src/learn.rs`; do not edit.\n     \
+         Refresh with `NM_BLESS=1 cargo test -p nm-isa --test docs`. -->\n"
+    );
+    let _ = writeln!(
+        w,
+        "Each core has a plasticity processor that runs small straight-line programs (no branches, so the cost of a \
+         handler is known statically) on events: per synapse at a pre-synaptic spike (`on_pre`), at a post-synaptic \
+         spike (`on_post`), every step (`every_step`) or at the end of an epoch (`every_epoch`); or once per post \
+         neuron (reductions and rescaling over the neuron's incoming accumulators). It has {NUM_REGS} signed 32-bit \
+         registers `r0..r{}`, all zero when a handler starts. Arithmetic saturates to 32 bits. By convention \
+         fractions are Q15.16 (`1.0 = 65536`), but every op is plain integer arithmetic with an explicit shift.\n",
+        NUM_REGS - 1
+    );
+    let _ = writeln!(w, "## Instruction word\n");
+    let _ = writeln!(
+        w,
+        "Every instruction is one 64-bit little-endian word; fields in bit order (bit 0 is the least significant):\n"
+    );
+    let _ = writeln!(w, "| field | bits | width | meaning |\n|---|---|---|---|");
+    for (name, r) in crate::binary::INSTR_FIELDS.iter() {
+        let meaning = match *name {
+            "op" => "opcode (table below)",
+            "rd" => "destination register",
+            "ra" => "first source register",
+            "rb" => "second source register",
+            "sh" => "shift amount 0..=31",
+            "sel" => "selector: a source (`ld`), destination (`st`) or reduction (`red`)",
+            "pad" => "zero",
+            _ => "immediate, two's complement",
+        };
+        let _ = writeln!(w, "| `{name}` | {}..={} | {} | {meaning} |", r.start, r.end - 1, r.end - r.start);
+    }
+    let _ = writeln!(
+        w,
+        "\nFields an opcode does not use must be zero, registers must be below {NUM_REGS}, and the selector must name a \
+         valid source, destination or reduction for the opcode: the decoder refuses any other word, so encoding and \
+         decoding are exact inverses.\n"
+    );
+    let _ = writeln!(w, "## Opcodes\n");
+    let _ = writeln!(
+        w,
+        "`sat` saturates to i32; `round_nearest` rounds half away from zero; `round_stochastic` rounds up with \
+         probability equal to the dropped fraction, comparing it with a 32-bit draw of the engine's PRNG (drawn only \
+         when the dropped bits are non-zero). Cycles are per execution; a handler invocation also costs the chip's \
+         `timing.cycles_learning_dispatch`.\n"
+    );
+    let _ = writeln!(w, "| mnemonic | opcode | operands | cycles | semantics |\n|---|---|---|---|---|");
+    for op in Opcode::ALL {
+        let cycles = match op {
+            Opcode::Red | Opcode::Wscale | Opcode::Wscaler => format!("{} + 1/synapse", op.cycles()),
+            _ => op.cycles().to_string(),
+        };
+        let operands = match op.operands().syntax() {
+            "" => "—".to_string(),
+            syntax => format!("`{syntax}`"),
+        };
+        let _ = writeln!(
+            w,
+            "| `{}` | `{:#04x}` | {operands} | {cycles} | {} |",
+            op.mnemonic(),
+            op.code(),
+            op.doc().replace('|', "\\|")
+        );
+    }
+    let _ = writeln!(w, "\n## Sources (`ld rd, sel`)\n");
+    let _ = writeln!(
+        w,
+        "Per-synapse sources may not be read by a per-post-neuron handler.\n\n| sel | name | per synapse | reads |\n|---|---|---|---|"
+    );
+    for sel in 0..64u8 {
+        if let Some(src) = Src::from_sel(sel) {
+            let per = if src.is_per_synapse() { "yes" } else { "no" };
+            let _ = writeln!(w, "| {sel} | `{}` | {per} | {} |", src.name(), src.doc());
+        }
+    }
+    let _ = writeln!(w, "\n## Destinations (`st sel, ra`)\n");
+    let _ = writeln!(w, "Only per-synapse handlers may store.\n\n| sel | name | writes |\n|---|---|---|");
+    let _ = writeln!(
+        w,
+        "| {} | `{}` | `acc ← sat_acc(acc + round_nearest((ra − acc) · gain))`: the accumulator moves toward `ra` by the \
+         synapse's learning-rate gain (Q12, exactly 1 on an ideal chip), saturating to `accumulator_bits`. |",
+        Dst::W.sel(),
+        Dst::W.name()
+    );
+    let _ = writeln!(w, "| {} | `{}` | The tag, saturating to `tag_bits`. |", Dst::Tag.sel(), Dst::Tag.name());
+    let _ = writeln!(w, "\n## Reductions (`red rd, sel`, per-post-neuron handlers only)\n");
+    let _ = writeln!(w, "| sel | name | value over the post neuron's incoming accumulators in the rule's synapse group |\n|---|---|---|");
+    for r in [Reduce::Max, Reduce::Sum, Reduce::SumSq] {
+        let what = match r {
+            Reduce::Max => "largest accumulator",
+            Reduce::Sum => "sum of accumulators (saturated to i32)",
+            Reduce::SumSq => "sum of squares (saturated to i32); `sqrt` of it is the L2 norm",
+        };
+        let _ = writeln!(w, "| {} | `{}` | {what} |", r.sel(), r.name());
+    }
+    let _ = writeln!(w, "\n## Handlers and the learning phase\n");
+    let _ = writeln!(w, "| trigger | code | runs |\n|---|---|---|");
+    for t in Trigger::ALL {
+        let runs = match t {
+            Trigger::Pre => "at a pre-synaptic spike, for every synapse of the arriving axon in the rule's groups",
+            Trigger::Post => "at a post-synaptic spike, for every incoming synapse of the neuron in the rule's groups",
+            Trigger::Step => "every time step",
+            Trigger::Epoch => "at the last step of every epoch (`meta.epoch_steps`)",
+        };
+        let _ = writeln!(w, "| `{}` | {} | {runs} |", t.name(), t.code());
+    }
+    let _ = writeln!(
+        w,
+        "\nA handler's scope is `per synapse` (code 0) or `per post neuron` (code 1); `red` and `wscale` are only \
+         allowed per post neuron, `st` and per-synapse sources only per synapse.\n\n\
+         Order within the learning phase of a step: traces decay; `on_pre` handlers for this step's arrivals (seeing \
+         post traces without this step's post spikes); pre-trace impulses; `on_post` handlers for this step's post \
+         spikes (seeing pre traces with this step's arrivals); post-trace impulses; `every_step` handlers; \
+         `every_epoch` handlers on the last step of an epoch; finally every touched accumulator is clamped to the \
+         rule's `[w_min, w_max]`."
+    );
+    s
 }
 
 #[cfg(test)]

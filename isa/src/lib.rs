@@ -3,10 +3,15 @@
 //!
 //! This crate is pure data plus the reference semantics of each learning-engine op; it depends on
 //! nothing else in the workspace. The compiler produces a [`program::Program`], the emulator runs one.
+//!
+//! Around the data model: [`validate`] checks a program against every invariant and chip limit,
+//! [`binary`] encodes and decodes `program.bin`, [`builder`] assembles programs by hand (tests,
+//! examples), and [`disasm`] prints a program as text.
 
 pub mod binary;
 pub mod builder;
 pub mod chip;
+pub mod disasm;
 pub mod fixed_point;
 pub mod ids;
 pub mod learn;

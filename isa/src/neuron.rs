@@ -9,20 +9,25 @@
 //! * [`NeuronKind::Lif`] — current-based LIF (Loihi's CUBA compartment):
 //!   `u ← wrap(decay(u, du) + in)`; if the refractory counter is non-zero it counts down and `v`
 //!   stays at `v_reset`; otherwise `v ← sat(decay(v, dv) + u + bias + noise)` and if `v ≥ v_th`
-//!   the neuron spikes, `v ← v_reset`, counter ← `refractory`. A spike sends payload 1.
+//!   the neuron spikes, `v ← v_reset`, counter ← `refractory`. A spike sends payload 1 (flagged
+//!   as a spike).
 //! * [`NeuronKind::Stochastic`] — neural-sampling unit (papers 2 and 3): `u ← wrap(decay(u, du) + in)`
-//!   (with `du = 0`, `u` integrates ±w state-change packets, i.e. a rectangular PSP). While the
+//!   (the compiler sets `du = D`, so `u` is exactly `Σ w·z_j` over this step's packets: a
+//!   rectangular PSP that always uses the current weights, even while they learn). While the
 //!   counter is above 1 it counts down and the state `z` stays 1. Otherwise (counter 0 or 1, so a
 //!   unit in its last refractory step may fire again) it fires with probability
-//!   `LUT[(u + bias − v_th) >> lut.shift]` against a 16-bit draw of its own PRNG stream
+//!   `LUT[(u + bias − v_th) >> lut.shift] / 2^16` against a 16-bit draw of its own PRNG stream
 //!   (`v_th` holds the offset `ln τ_ref` in voltage units); firing sets the counter to `refractory`
-//!   (= τ_ref) and `z = 1`. Packets carry state changes: +1 when `z` goes 0→1, −1 when 1→0, and a
-//!   spike that keeps `z = 1` sends payload 0 (a spike for learning, no change of current).
-//!   A clamp input (see `program::InputKind::Clamp`) forces the draw's outcome.
+//!   (= τ_ref) and `z = 1`; not firing with the counter at 1 or 0 sets it to 0 and `z = 0`.
+//!   **While `z = 1` the unit sends a packet every step with payload 1** (its state); the packet
+//!   is flagged as a *spike* (for traces, `on pre` handlers and `xs`) only in the step the unit
+//!   fires. A clamp input (see `program::SynKind::Clamp`) forces the outcome of the draw: clamped
+//!   to 1 the unit fires (a refractory unit restarts its window), clamped to 0 it is silenced
+//!   (counter 0, even if refractory).
 //! * [`NeuronKind::Graded`] — rate unit (papers 4 and 5): `u ← wrap(decay(u, du) + in)`,
 //!   `v ← sat(decay(v, dv) + ((u + bias)·dv) >> decay_bits)` (Euler step of `τ v̇ = −v + u + b`
 //!   with `dt/τ = dv/D`), output `y = LUT[v >> lut.shift]` (identity if no LUT) sent every step
-//!   as the payload.
+//!   as the payload (flagged as a spike every step, so `on pre` handlers run every step).
 
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,24 @@
+//! The back end's error type: every refusal names what, where, the numbers and what would help.
+
+/// Why the back end refused a network.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CompileError {
+    /// A per-core (or per-system) limit cannot be met.
+    #[error("does not fit: {limit} of {place}: needs {needed}, the chip allows {available}; {hint}")]
+    DoesNotFit { limit: &'static str, place: String, needed: u64, available: u64, hint: String },
+    /// A weight or parameter cannot be represented in the chip's formats.
+    #[error("quantization of {place}: {message}")]
+    Quantization { place: String, message: String },
+    /// The IR itself is malformed (a builder call with inconsistent arguments).
+    #[error("invalid network: {0}")]
+    Invalid(String),
+    /// The verifier found broken invariants after a pass.
+    #[error("IR verification failed after pass `{pass}`:\n{}", problems.join("\n"))]
+    Verify { pass: String, problems: Vec<String> },
+    /// A pass name that is not in the pass table.
+    #[error("unknown pass `{0}` (passes: {1})")]
+    UnknownPass(String, String),
+    /// A pass ran before the passes it depends on.
+    #[error("pass `{pass}` needs `{needs}` to have run first")]
+    PassOrder { pass: &'static str, needs: &'static str },
+}

@@ -1,0 +1,176 @@
+//! The back-end pipeline: passes registered by name in one table, the verifier run after each
+//! one in debug and test builds, and the public entry point [`compile_ir`].
+
+use crate::ir::{print_ir, verify, CompileError, Ir};
+use crate::report::Report;
+use nm_isa::ids::CoreId;
+use nm_isa::{ChipSpec, Program};
+
+/// How slices are assigned to cores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placer {
+    /// Greedy placement refined by move/swap passes (the default).
+    Greedy,
+    /// The naive sequential baseline.
+    Naive,
+}
+
+/// Options of a compilation.
+#[derive(Clone, Debug)]
+pub struct CompileOptions {
+    pub spec: ChipSpec,
+    /// Seed of the placement refinement (the result is identical for identical input and seed).
+    pub seed: u64,
+    pub placer: Placer,
+    /// Refinement passes of the placement (0: greedy only).
+    pub refine_passes: u32,
+    /// Run the verifier after every pass (on by default in debug builds).
+    pub verify: bool,
+    /// Per projection, the checked rule that the `lower_rules` pass lowers with the final
+    /// quantization scales (empty for an IR built by hand with rules already lowered).
+    pub rule_sources: Vec<Option<crate::lower::net::RuleSource>>,
+}
+
+impl CompileOptions {
+    pub fn new(spec: ChipSpec) -> CompileOptions {
+        CompileOptions {
+            spec,
+            seed: 1,
+            placer: Placer::Greedy,
+            refine_passes: 8,
+            verify: cfg!(debug_assertions),
+            rule_sources: Vec::new(),
+        }
+    }
+}
+
+/// What every pass sees besides the IR.
+pub type Ctx = CompileOptions;
+
+/// A pass: a function from IR to IR.
+pub type Pass = fn(Ir, &Ctx) -> Result<Ir, CompileError>;
+
+/// The pipeline, in order. `nmc compile --emit ir --after NAME` stops after `NAME`.
+pub const PASSES: &[(&str, Pass)] = &[
+    ("partition", pass_partition),
+    ("place", pass_place),
+    ("keys", pass_keys),
+    ("route", pass_route),
+    ("quantize", pass_quantize),
+    ("lower_rules", pass_lower_rules),
+];
+
+/// Pass names, comma separated (for messages and `--help`).
+pub fn pass_names() -> String {
+    PASSES.iter().map(|p| p.0).collect::<Vec<_>>().join(", ")
+}
+
+fn pass_partition(ir: Ir, ctx: &Ctx) -> Result<Ir, CompileError> {
+    crate::map::partition(ir, &ctx.spec)
+}
+
+fn pass_place(mut ir: Ir, ctx: &Ctx) -> Result<Ir, CompileError> {
+    if ir.slices.is_empty() && ir.pop_count() > 0 {
+        return Err(CompileError::PassOrder { pass: "place", needs: "partition" });
+    }
+    let (cores, stats) = match ctx.placer {
+        Placer::Greedy => crate::map::place(&ir, &ctx.spec, ctx.seed, ctx.refine_passes)?,
+        Placer::Naive => {
+            let demands = crate::map::slice_demands(&ir);
+            let v = crate::map::place_naive(&ir, &ctx.spec, &demands)?;
+            let grid = crate::map::Grid::new(&ctx.spec);
+            let g = crate::map::SliceGraph::build(&ir);
+            let (cost, inter) = g.cost(&grid, &v);
+            let mut used = v.clone();
+            used.sort_unstable();
+            used.dedup();
+            let stats = crate::ir::PlacementStats {
+                cost,
+                naive_cost: Some(cost),
+                greedy_cost: cost,
+                inter_chip_traffic: inter,
+                naive_inter_chip_traffic: Some(inter),
+                cores_used: used.len() as u32,
+                naive_cores_used: Some(used.len() as u32),
+                refine_moves: 0,
+            };
+            (v, stats)
+        }
+    };
+    // Local neuron indices: slices of a core in slice order.
+    let mut next = vec![0u32; ctx.spec.total_cores() as usize];
+    for (s, &c) in ir.slices.iter_mut().zip(&cores) {
+        s.core = Some(CoreId(c));
+        s.first = next[c as usize];
+        next[c as usize] += s.len;
+    }
+    ir.placement = Some(stats);
+    Ok(ir)
+}
+
+fn pass_keys(ir: Ir, ctx: &Ctx) -> Result<Ir, CompileError> {
+    if ir.placement.is_none() {
+        return Err(CompileError::PassOrder { pass: "keys", needs: "place" });
+    }
+    crate::route::assign_keys(ir, &ctx.spec)
+}
+
+fn pass_route(ir: Ir, ctx: &Ctx) -> Result<Ir, CompileError> {
+    if ir.key_shift.is_none() {
+        return Err(CompileError::PassOrder { pass: "route", needs: "keys" });
+    }
+    crate::route::route(ir, &ctx.spec)
+}
+
+fn pass_quantize(ir: Ir, ctx: &Ctx) -> Result<Ir, CompileError> {
+    crate::quant::quantize(ir, &ctx.spec)
+}
+
+fn pass_lower_rules(ir: Ir, ctx: &Ctx) -> Result<Ir, CompileError> {
+    crate::lower::net::relower_rules(ir, &ctx.rule_sources, &ctx.spec)
+}
+
+/// Run the passes up to and including `after` (all if `None`), verifying after each when asked.
+pub fn run_passes(mut ir: Ir, ctx: &Ctx, after: Option<&str>) -> Result<Ir, CompileError> {
+    if let Some(a) = after {
+        if !PASSES.iter().any(|p| p.0 == a) {
+            return Err(CompileError::UnknownPass(a.into(), pass_names()));
+        }
+    }
+    if ctx.verify {
+        check(&ir, ctx, "input")?;
+    }
+    for &(name, pass) in PASSES {
+        ir = pass(ir, ctx)?;
+        if ctx.verify {
+            check(&ir, ctx, name)?;
+        }
+        if after == Some(name) {
+            break;
+        }
+    }
+    Ok(ir)
+}
+
+fn check(ir: &Ir, ctx: &Ctx, pass: &str) -> Result<(), CompileError> {
+    let problems = verify(ir, &ctx.spec);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(CompileError::Verify { pass: pass.into(), problems })
+    }
+}
+
+/// The IR text after pass `after` (`nmc compile --emit ir --after PASS`).
+pub fn emit_ir_after(ir: Ir, ctx: &Ctx, after: &str) -> Result<String, CompileError> {
+    Ok(print_ir(&run_passes(ir, ctx, Some(after))?))
+}
+
+/// Compile an IR into a program and its report.
+pub fn compile_ir(ir: Ir, opts: &CompileOptions) -> Result<(Program, Report), CompileError> {
+    opts.spec.validate().map_err(|e| CompileError::Invalid(e.to_string()))?;
+    let ir = run_passes(ir, opts, None)?;
+    let program = crate::codegen::generate(&ir, &opts.spec)?;
+    let report = crate::report::build(&ir, &program);
+    Ok((program, report))
+}
