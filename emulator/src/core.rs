@@ -80,13 +80,18 @@ impl std::ops::DerefMut for Prng {
 pub struct Packet {
     pub axon: u32,
     pub first: u32,
-    /// Synapse count; bit 31 set when the axon is plain (fast payload-1 delivery).
+    /// Synapse count; bit 31 ([`PLAIN`]) set when the axon is plain (fast payload-1 delivery),
+    /// bit 30 ([`SPIKE`]) when the packet is flagged as a spike.
     pub count: u32,
     pub payload: i32,
 }
 
 /// Bit of [`Packet::count`] marking a plain axon.
 pub const PLAIN: u32 = 1 << 31;
+/// Bit of [`Packet::count`] marking a packet flagged as a spike (for traces, `Pre` handlers, `xs`).
+pub const SPIKE: u32 = 1 << 30;
+/// The synapse-count bits of [`Packet::count`].
+pub const COUNT_MASK: u32 = SPIKE - 1;
 
 /// `w · 2^e` with an arithmetic shift for negative `e`, wrapped to 32 bits.
 #[inline]
@@ -212,6 +217,8 @@ pub struct CoreState {
     pub spike_step: Vec<u64>,
     pub arr_step: Vec<u64>,
     pub arr_payload: Vec<i32>,
+    /// `step + 1` of the last packet (spike or not) at each axon, for `xg`.
+    pub pay_step: Vec<u64>,
     pub learn_rng: Prng,
     pub noise_rng: Prng,
     pub meter: CoreMeter,
@@ -223,9 +230,10 @@ pub struct CoreState {
     /// Neurons that spiked this step.
     #[serde(skip)]
     pub spikes: Vec<u32>,
-    /// Packets this core sends this step (non-LIF cores; LIF cores send `spikes` with payload 1).
+    /// Packets this core sends this step `(neuron, payload, flagged as a spike)` (non-LIF cores;
+    /// LIF-only cores send `spikes` with payload 1).
     #[serde(skip)]
-    pub emit: Vec<(u32, i32)>,
+    pub emit: Vec<(u32, i32, bool)>,
     #[serde(skip)]
     pub touched: Vec<u32>,
     #[serde(skip)]
@@ -490,6 +498,7 @@ pub fn load_core(
     st.spike_step = vec![0; n];
     st.arr_step = vec![0; na];
     st.arr_payload = vec![0; na];
+    st.pay_step = vec![0; na];
     st.touched_flag = vec![false; ns];
     st.spikes = Vec::with_capacity(n);
     st.fired = vec![0; n];
@@ -537,14 +546,21 @@ pub fn deliver(p: &CoreParams, s: &mut CoreState, t: u64, costs: &CostTable) {
     let t1 = t + 1;
     let learning = !p.rules.is_empty();
     let mut events = 0u64;
-    let inbox = std::mem::take(&mut s.inbox);
+    let mut inbox = std::mem::take(&mut s.inbox);
+    if learning || p.has_clamp {
+        // Delivery order is ascending axon index (it matters for learning and clamps).
+        inbox.sort_by_key(|pk| pk.axon);
+    }
     for pkt in &inbox {
         let payload = pkt.payload;
-        let (first, count) = (pkt.first as usize, (pkt.count & !PLAIN) as usize);
+        let (first, count) = (pkt.first as usize, (pkt.count & COUNT_MASK) as usize);
         events += count as u64;
         if learning {
             let a = pkt.axon as usize;
-            s.arr_step[a] = t1;
+            if pkt.count & SPIKE != 0 {
+                s.arr_step[a] = t1;
+            }
+            s.pay_step[a] = t1;
             s.arr_payload[a] = payload;
         }
         let range = first..first + count;
@@ -730,7 +746,7 @@ fn update_general(p: &CoreParams, s: &mut CoreState, _t: u64, base: usize, fm: &
                     s.cnt[i] = p.refr[i];
                     s.spikes.push(i as u32);
                     if p.has_targets[i] {
-                        s.emit.push((i as u32, 1));
+                        s.emit.push((i as u32, 1, true));
                     }
                 } else {
                     s.v[i] = vn;
@@ -745,9 +761,12 @@ fn update_general(p: &CoreParams, s: &mut CoreState, _t: u64, base: usize, fm: &
                     -1
                 };
                 let c = s.cnt[i];
-                let z_old = s.y[i];
                 if c > 1 && clamp < 0 {
+                    // Active window: z stays 1 and the state is sent every step (not a spike).
                     s.cnt[i] = c - 1;
+                    if p.has_targets[i] {
+                        s.emit.push((i as u32, 1, false));
+                    }
                     continue;
                 }
                 let fire = if clamp >= 0 {
@@ -768,14 +787,11 @@ fn update_general(p: &CoreParams, s: &mut CoreState, _t: u64, base: usize, fm: &
                     s.y[i] = 1;
                     s.spikes.push(i as u32);
                     if p.has_targets[i] {
-                        s.emit.push((i as u32, if z_old == 0 { 1 } else { 0 }));
+                        s.emit.push((i as u32, 1, true));
                     }
                 } else {
                     s.cnt[i] = 0;
                     s.y[i] = 0;
-                    if z_old != 0 && p.has_targets[i] {
-                        s.emit.push((i as u32, -1));
-                    }
                 }
             }
             NeuronKind::Graded => {
@@ -785,7 +801,7 @@ fn update_general(p: &CoreParams, s: &mut CoreState, _t: u64, base: usize, fm: &
                 let y = luts.get(usize::from(p.lut[i])).map_or(vn, |l| l.lookup(vn));
                 s.y[i] = y;
                 if p.has_targets[i] {
-                    s.emit.push((i as u32, i64::from(y).clamp(pmin, pmax) as i32));
+                    s.emit.push((i as u32, i64::from(y).clamp(pmin, pmax) as i32, true));
                 }
             }
         }

@@ -280,7 +280,7 @@ impl Emulator {
         let fan = &self.fanout;
         let mesh = &mut self.mesh;
         let states = &mut self.states;
-        let mut send = |src: usize, payload: i32, states: &mut [CoreState]| {
+        let mut send = |src: usize, payload: i32, spike: bool, states: &mut [CoreState]| {
             let (a, b) = (fan.start[src] as usize, fan.start[src + 1] as usize);
             if a == b {
                 return;
@@ -289,7 +289,7 @@ impl Emulator {
                 states[fan.dest_core[d] as usize].inbox_next.push(crate::core::Packet {
                     axon: fan.dest_axon[d],
                     first: fan.dest_first[d],
-                    count: fan.dest_count[d],
+                    count: fan.dest_count[d] | if spike { crate::core::SPIKE } else { 0 },
                     payload,
                 });
             }
@@ -305,12 +305,12 @@ impl Emulator {
             spikes_total += spikes.len() as u64;
             if p.all_lif {
                 for &i in &spikes {
-                    send(p.fanout_base + i as usize, 1, states);
+                    send(p.fanout_base + i as usize, 1, true, states);
                 }
             } else {
                 let emit = std::mem::take(&mut states[ci].emit);
-                for &(i, pl) in &emit {
-                    send(p.fanout_base + i as usize, pl, states);
+                for &(i, pl, spike) in &emit {
+                    send(p.fanout_base + i as usize, pl, spike, states);
                 }
                 states[ci].emit = emit;
             }
@@ -323,8 +323,13 @@ impl Emulator {
             let open = src.gate.is_none_or(|g| self.g.signals.value_of(&program.signals, g.signal.0) == g.value);
             self.packets.clear();
             self.g.inputs[k].generate(src, t, open, &mut self.packets);
+            // Input packets are spikes, except clamp-encoded zeros (a state, not an event).
+            let clamp = matches!(
+                src.kind,
+                nm_isa::program::InputKind::Patterns { encoding: nm_isa::program::Encoding::Clamp, .. }
+            );
             for &(c, pl) in &self.packets {
-                send(self.input_base[k] + c as usize, pl, states);
+                send(self.input_base[k] + c as usize, pl, !clamp || pl != 0, states);
             }
         }
         // Barrier.
@@ -479,6 +484,7 @@ impl Emulator {
                     s.spike_step.len(),
                     s.arr_step.len(),
                     s.arr_payload.len(),
+                    s.pay_step.len(),
                 ]
             };
             let same = traces_ok && lens(new) == lens(old) && new.pe.iter().zip(&old.pe).all(|(a, b)| a.0 == b.0);
@@ -490,7 +496,8 @@ impl Emulator {
                 let a = pk.axon as usize;
                 a >= old.arr_step.len()
                     || pk.first != p.axon_first[a]
-                    || pk.count != p.axon_count[a] | if p.axon_plain[a] { crate::core::PLAIN } else { 0 }
+                    || pk.count & !crate::core::SPIKE
+                        != p.axon_count[a] | if p.axon_plain[a] { crate::core::PLAIN } else { 0 }
             }) {
                 return Err(format!("pending packets of core {k} name missing axons"));
             }

@@ -5,23 +5,25 @@
 //! `[w_min, w_max]`), executing each handler with `nm_isa::learn::exec` over [`Ctx`], our
 //! implementation of `LearnCtx` on the core's state.
 //!
-//! Decisions the contract leaves open, resolved as a chip would:
+//! Decisions (where `LearnRule`'s documentation leaves a choice), as a chip would do them:
 //! * A packet is a pre-synaptic event at the step it reaches the axon (the step after the
-//!   spike); pre traces live per axon, so the synapse delay does not shift learning events.
-//! * Rules run in order of their first use on the core (synapse group order); handlers of one
-//!   trigger in program order; synapses of an arriving axon in synapse order; spiking posts in
-//!   neuron order, each post's synapses in synapse order.
-//! * A `PostNeuron`-scope handler with trigger `Pre` runs once per synapse of the arriving axon
-//!   (for that synapse's post neuron); `Step`/`Epoch` per-post handlers run for every neuron with
-//!   an incoming synapse of the rule.
+//!   spike); pre traces live per axon, so the synapse delay does not shift learning events. Only
+//!   packets flagged as spikes run `Pre` handlers, add pre-trace impulses and make `xs = 1`; `xg`
+//!   reads the payload of any packet of the step.
+//! * Rules run in order of their first use on the core (synapse group order). Within a trigger
+//!   the per-synapse handlers run first (arrivals in ascending axon order, each axon's synapses
+//!   in order; spiking posts in neuron order, each post's synapses in order), then the per-post
+//!   handlers (a `Pre` per-post handler once per post neuron that received a spike on a synapse
+//!   of the rule, in neuron order); each event runs all its handlers in program order.
+//!   `Step`/`Epoch` per-post handlers run for every neuron with an incoming synapse of the rule.
 //! * After the clamp the weight readout of every touched synapse is recomputed with the rule's
 //!   rounding (stochastic rounding draws the core's learning PRNG), then its efficacy gain.
 //! * `LastPre` compares against the last synapse of the rule that delivered a packet to the post
-//!   neuron (at axon arrival, in delivery order) before or at its last spike.
+//!   neuron (delivery order: ascending axon index) up to and including its spiking step.
 //! * Each invocation costs `cycles_learning_dispatch` plus the op-table cycles of its ops; the
 //!   trace decays and impulses are free (dedicated hardware).
 
-use crate::core::{refresh_weight, CoreParams, CoreState, Formats, RuleSlot, RuleState};
+use crate::core::{refresh_weight, CoreParams, CoreState, Formats, RuleSlot, RuleState, SPIKE};
 use crate::timing::{Charge, CostTable};
 use nm_isa::fixed_point::{saturate, smax, smin, trace_add};
 use nm_isa::learn::{apply_weight_write, exec, Dst, LearnCtx, LearnRule, Reduce, Scope, Src, Trigger};
@@ -51,6 +53,7 @@ pub struct Ctx<'a> {
     pub spike_step: &'a [u64],
     pub arr_step: &'a [u64],
     pub arr_payload: &'a [i32],
+    pub pay_step: &'a [u64],
     pub lastpre_at_spike: &'a [u32],
     pub signals: &'a [i32; 8],
     pub rng: &'a mut HwRng,
@@ -82,7 +85,7 @@ impl LearnCtx for Ctx<'_> {
             Src::X1 if per_syn => trace(&self.rs.x[1], self.axon),
             Src::Xs if per_syn => i32::from(self.arr_step.get(self.axon) == Some(&self.t1)),
             Src::Xg if per_syn => {
-                if self.arr_step.get(self.axon) == Some(&self.t1) {
+                if self.pay_step.get(self.axon) == Some(&self.t1) {
                     self.arr_payload.get(self.axon).copied().unwrap_or(0)
                 } else {
                     0
@@ -137,15 +140,14 @@ impl LearnCtx for Ctx<'_> {
         (v, n)
     }
 
-    fn scale_weights(&mut self, factor: i32, sh: u8) -> u32 {
+    fn scale_weights(&mut self, factor: i32, sh: u8, rounding: nm_isa::fixed_point::Rounding) -> u32 {
         let p = self.post;
         let (a, b) = (self.slot.post_start[p] as usize, self.slot.post_start[p + 1] as usize);
         let ab = self.fm.accumulator_bits;
         for k in a..b {
             let si = self.slot.post_syn[k] as usize;
             let prod = i64::from(self.acc[si]) * i64::from(factor);
-            let r =
-                nm_isa::fixed_point::shift_round(prod, u32::from(sh), nm_isa::fixed_point::Rounding::Nearest, self.rng);
+            let r = nm_isa::fixed_point::shift_round(prod, u32::from(sh), rounding, self.rng);
             self.acc[si] = saturate(r, ab);
             self.touch(si);
         }
@@ -205,7 +207,8 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
         if slot.has[Trigger::Pre.code() as usize] {
             let (cs, cp) = (codes(Trigger::Pre, Scope::Synapse), codes(Trigger::Pre, Scope::PostNeuron));
             ev.clear();
-            for pk in arrivals {
+            let mut posts: Vec<u32> = Vec::new();
+            for pk in arrivals.iter().filter(|pk| pk.count & SPIKE != 0) {
                 let a = pk.axon as usize;
                 let first = p.axon_first[a] as usize;
                 for si in first..first + p.axon_count[a] as usize {
@@ -215,17 +218,21 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
                     let post = p.syn_packed[si] & 0xFFFF;
                     ev.push((si as u32, post, pk.axon));
                     if !cp.is_empty() {
-                        ev.push((u32::MAX, post, pk.axon));
+                        posts.push(post);
                     }
                 }
             }
+            // Per-synapse handlers first, then per-post handlers once per receiving post neuron.
+            posts.sort_unstable();
+            posts.dedup();
+            ev.extend(posts.iter().map(|&post| (u32::MAX, post, u32::MAX)));
             run_events(p, s, ri, slot, &cs, &cp, &ev, t1, env);
         }
         // Pre-trace impulses.
         for k in 0..2 {
             if let Some(ts) = rule.x[k] {
                 let xs = &mut s.rules[ri].x[k];
-                for pk in arrivals {
+                for pk in arrivals.iter().filter(|pk| pk.count & SPIKE != 0) {
                     let x = &mut xs[pk.axon as usize];
                     *x = trace_add(*x, ts.impulse, env.fm.trace_max);
                 }
@@ -246,8 +253,14 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
                         ev.push((si, i, p.syn_axon[si as usize]));
                     }
                 }
-                if !cp.is_empty() {
-                    ev.push((u32::MAX, i, u32::MAX));
+            }
+            // Per-synapse handlers first, then the per-post handlers of the spiking neurons.
+            if !cp.is_empty() {
+                for &i in &s.spikes {
+                    let post = i as usize;
+                    if slot.post_start[post + 1] > slot.post_start[post] {
+                        ev.push((u32::MAX, i, u32::MAX));
+                    }
                 }
             }
             run_events(p, s, ri, slot, &cs, &cp, &ev, t1, env);
@@ -336,6 +349,7 @@ fn run_events(
         spike_step: &s.spike_step,
         arr_step: &s.arr_step,
         arr_payload: &s.arr_payload,
+        pay_step: &s.pay_step,
         lastpre_at_spike: &s.lastpre_at_spike,
         signals: env.signals,
         rng: &mut s.learn_rng,
