@@ -1,1 +1,30 @@
 //! `nm-emulator`: the cycle-level chip emulator library behind the `nmemu` binary.
+//!
+//! Module map: [`core`] (runtime arrays of a core, delivery, neuron update), [`route`]
+//! (fan-out resolution of the multicast routers), [`mismatch`] (chip instance), [`learning`]
+//! (learning engine over `nm_isa::learn`), [`inputs`] and [`signals`], [`timing`] (the one cycle
+//! and energy interface), [`engine`] (the step loop: [`Emulator`]), [`record`] (probes),
+//! [`stats`], [`output`] (npy/csv/json files).
+
+pub mod bench;
+pub mod calibrate;
+pub mod checkpoint;
+pub mod core;
+pub mod engine;
+pub mod error;
+pub mod inputs;
+pub mod learning;
+pub mod mismatch;
+pub mod netbuild;
+pub mod output;
+pub mod plot;
+pub mod record;
+pub mod route;
+pub mod signals;
+pub mod stats;
+pub mod timing;
+pub mod vcd;
+
+pub use engine::{Emulator, RunConfig};
+pub use error::EmuError;
+pub use stats::Stats;

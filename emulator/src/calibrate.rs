@@ -1,0 +1,376 @@
+//! Virtual calibration: measure every LIF neuron of one chip instance the way a lab would, from
+//! the outside, and write the measured deviations for the compiler.
+//!
+//! Procedure (all neurons of the program in parallel, each run a stripped copy of the program:
+//! same cores, profiles and neuron slots, no synapses, inputs or routes, so the chip instance —
+//! drawn per physical slot — is the same):
+//! 1. **Leak.** Threshold set out of reach; run A from `v = V0` and run B from `v = 0`, both with
+//!    bias 0, for `k = 2^decay_bits / d_v` steps. B alone is the bias offset's contribution, so
+//!    `A − B = V0 · a^k` gives the per-step keep factor `a` and the effective decay code
+//!    `d = 2^decay_bits · (1 − a)`.
+//! 2. **Bias offset.** Run B continued to steady state (8 time constants): `v∞ = off / (1 − a)`.
+//! 3. **Threshold.** Binary search over the programmed bias for the rheobase `b*` (smallest bias
+//!    that makes the neuron spike within 8 time constants from rest); then the effective
+//!    threshold is `(b* + off) / (1 − a)`.
+//!
+//! The file (`chip.cal`, JSON, format `nmemu-calibration` version 1) lists per neuron the
+//! measured gains `v_th_gain = v_th_eff / v_th`, `leak_gain = d_eff / d_v` and the additive
+//! `bias_offset` (voltage units per step). The correction a compiler applies, within the register
+//! formats: `v_th ← round(v_th / v_th_gain)`, `bias ← round(bias − bias_offset)`, and the voltage
+//! decay code `round(d_v / leak_gain)` — decay codes live in profiles, so neurons are regrouped
+//! into per-neuron-leak profiles, merging codes when the core's profile budget is exceeded.
+//! [`apply`] is that correction; [`calibrate`] measures before and after it and reports the
+//! spreads (relative SDs across neurons) of effective threshold, leak and bias offset.
+
+use crate::engine::{Emulator, RunConfig};
+use crate::error::EmuError;
+use crate::mismatch::sd;
+use nm_isa::fixed_point::smax;
+use nm_isa::neuron::{NeuronKind, NeuronProfile};
+use nm_isa::program::Program;
+use serde::{Deserialize, Serialize};
+
+/// The calibration file's format name.
+pub const FORMAT: &str = "nmemu-calibration";
+
+/// Measured deviations of one neuron.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NeuronCal {
+    pub core: u32,
+    pub neuron: u32,
+    pub v_th_gain: f64,
+    pub leak_gain: f64,
+    /// Bias offset per step at the program's threshold and leak (voltage units).
+    pub bias_offset: f64,
+    /// The same relative to `|v_th| · decay_v / 2^decay_bits` (the chip's offset scales with
+    /// the programmed threshold and leak, so this is what a correction uses).
+    pub bias_offset_rel: f64,
+}
+
+/// Spreads across neurons.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CalSpread {
+    /// Relative SD of the effective threshold.
+    pub threshold_rsd: f64,
+    /// Relative SD of the effective voltage leak.
+    pub leak_rsd: f64,
+    /// SD of the bias offset relative to the threshold's steady-state bias (`v_th · d_v / 2^bits`).
+    pub bias_rsd: f64,
+}
+
+/// The calibration file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    pub format: String,
+    pub version: u32,
+    pub chip: String,
+    pub chip_seed: u64,
+    pub program: String,
+    pub neurons: Vec<NeuronCal>,
+    /// Non-LIF neurons are not measured.
+    pub skipped: u64,
+    pub before: CalSpread,
+    pub after: CalSpread,
+}
+
+/// Per neuron: effective threshold, decay code and bias offset, measured.
+#[derive(Clone, Copy, Debug, Default)]
+struct Meas {
+    v_th: f64,
+    d: f64,
+    /// Offset per step at the program's threshold and leak.
+    off: f64,
+    /// Offset relative to the threshold's steady-state bias `|v_th| · d_v / 2^bits`.
+    rel: f64,
+    /// Offset left after the program's correction.
+    resid: f64,
+}
+
+/// `(core index, neuron)` of each measured neuron and its measurement.
+type Measured = (Vec<(usize, usize)>, Vec<Meas>);
+
+fn strip(p: &Program) -> Program {
+    let mut q = p.clone();
+    for c in &mut q.cores {
+        c.axon_map.clear();
+        c.axons.clear();
+        c.synapses.clear();
+        c.groups.clear();
+    }
+    q.routes.clear();
+    q.inputs.clear();
+    q.probes.clear();
+    q.signals.clear();
+    q.rules.clear();
+    q.symbols.projections.clear();
+    q
+}
+
+fn lif_neurons(p: &Program) -> Vec<(usize, usize)> {
+    let mut v = Vec::new();
+    for (ci, c) in p.cores.iter().enumerate() {
+        for (i, n) in c.neurons.iter().enumerate() {
+            if c.profiles.get(usize::from(n.profile)).is_some_and(|pr| pr.kind == NeuronKind::Lif && pr.decay_v > 0) {
+                v.push((ci, i));
+            }
+        }
+    }
+    v
+}
+
+/// Run `q` (stripped) with per-neuron `(bias, v_th, v_init)` for `steps`; returns final v and whether each spiked.
+fn trial(
+    q: &Program,
+    cfg: RunConfig,
+    set: &dyn Fn(usize, usize) -> (i32, i32, i32),
+    steps: u64,
+    neurons: &[(usize, usize)],
+) -> Result<(Vec<i32>, Vec<bool>), EmuError> {
+    let mut t = q.clone();
+    for &(ci, i) in neurons {
+        let (b, th, v0) = set(ci, i);
+        let n = &mut t.cores[ci].neurons[i];
+        n.bias = b;
+        n.v_th = th;
+        n.v_init = v0;
+    }
+    let mut emu = Emulator::new(&t, cfg)?;
+    let mut spiked: Vec<Vec<bool>> = t.cores.iter().map(|c| vec![false; c.neurons.len()]).collect();
+    for _ in 0..steps {
+        emu.step();
+        for (ci, s) in spiked.iter_mut().enumerate() {
+            for &k in emu.last_spikes(ci) {
+                s[k as usize] = true;
+            }
+        }
+    }
+    let v = neurons.iter().map(|&(ci, i)| emu.neuron_state(ci).map_or(0, |s| s.1[i])).collect();
+    let sp = neurons.iter().map(|&(ci, i)| spiked[ci][i]).collect();
+    Ok((v, sp))
+}
+
+/// Measure every LIF neuron of `p` on the chip instance `chip_seed`. `nominal` is the
+/// uncalibrated program: the leak and offset runs program the bias `p.bias − nominal.bias` (the
+/// calibration's correction, 0 before calibration), so `Meas::resid` is the offset left over,
+/// while `Meas::off` is the chip's own offset.
+fn measure(p: &Program, nominal: &Program, chip_seed: u64) -> Result<Measured, EmuError> {
+    let q = strip(p);
+    let delta = |ci: usize, i: usize| q.cores[ci].neurons[i].bias - nominal.cores[ci].neurons[i].bias;
+    let cfg = RunConfig { chip_seed, noise_seed: 0, ideal: false, threads: 1, seed: None };
+    let neurons = lif_neurons(&q);
+    let vb = q.chip.formats.voltage_bits;
+    let dmax = f64::from(1u32 << q.chip.formats.decay_bits);
+    let vmax = smax(vb) as i32;
+    let prof =
+        |ci: usize, i: usize| -> &NeuronProfile { &q.cores[ci].profiles[usize::from(q.cores[ci].neurons[i].profile)] };
+    let dv_nom: Vec<f64> = neurons.iter().map(|&(ci, i)| f64::from(prof(ci, i).decay_v)).collect();
+    // One common run length: a time constant of the slowest nominal leak.
+    let dmin = dv_nom.iter().copied().fold(f64::MAX, f64::min).max(1.0);
+    let k = (dmax / dmin).ceil().max(1.0) as u64;
+    let v0 = (vmax / 2).max(1);
+    let (va, _) = trial(&q, cfg, &|_, _| (0, vmax, v0), k, &neurons)?;
+    let (vb0, _) = trial(&q, cfg, &|_, _| (0, vmax, 0), k, &neurons)?;
+    let settle = 8 * k;
+    let (vinf, _) = trial(&q, cfg, &|_, _| (0, vmax, 0), settle, &neurons)?;
+    let mut meas: Vec<Meas> = Vec::with_capacity(neurons.len());
+    for j in 0..neurons.len() {
+        let ratio = (f64::from(va[j]) - f64::from(vb0[j])) / f64::from(v0);
+        let a = if ratio > 0.0 { ratio.powf(1.0 / k as f64) } else { 0.0 };
+        let d = dmax * (1.0 - a);
+        // The offset scales with the programmed threshold and leak (see `mismatch`): measured
+        // with the threshold at `vmax`, expressed relative to it, then at the operating point.
+        let (ci, i) = neurons[j];
+        let dprog = f64::from(prof(ci, i).decay_v.max(1)) / dmax;
+        let rel = f64::from(vinf[j]) * (1.0 - a) / (f64::from(vmax) * dprog);
+        let off = rel * f64::from(q.cores[ci].neurons[i].v_th).abs() * dprog;
+        meas.push(Meas { v_th: 0.0, d, off, rel, resid: off + f64::from(delta(ci, i)) });
+    }
+    // Rheobase by binary search on the programmed bias.
+    let mut lo: Vec<i64> = vec![-(i64::from(vmax)); neurons.len()];
+    let mut hi: Vec<i64> = vec![i64::from(vmax); neurons.len()];
+    for _ in 0..(u32::from(vb) + 1) {
+        let mid: Vec<i32> = lo.iter().zip(&hi).map(|(&l, &h)| ((l + h).div_euclid(2)) as i32).collect();
+        let idx: std::collections::HashMap<(usize, usize), usize> =
+            neurons.iter().enumerate().map(|(j, &n)| (n, j)).collect();
+        let (_, sp) = trial(&q, cfg, &|ci, i| (mid[idx[&(ci, i)]], q.cores[ci].neurons[i].v_th, 0), settle, &neurons)?;
+        for j in 0..neurons.len() {
+            if sp[j] {
+                hi[j] = i64::from(mid[j]);
+            } else {
+                lo[j] = i64::from(mid[j]);
+            }
+        }
+        if lo.iter().zip(&hi).all(|(&l, &h)| h - l <= 1) {
+            break;
+        }
+    }
+    for (j, m) in meas.iter_mut().enumerate() {
+        let keep = (m.d / dmax).max(1e-9);
+        m.v_th = (hi[j] as f64 + m.off) / keep;
+    }
+    Ok((neurons, meas))
+}
+
+fn spread(p: &Program, neurons: &[(usize, usize)], meas: &[Meas], nominal: &Program) -> CalSpread {
+    let dmax = f64::from(1u32 << p.chip.formats.decay_bits);
+    let nom = |ci: usize, i: usize| {
+        let c = &nominal.cores[ci];
+        let n = &c.neurons[i];
+        (f64::from(n.v_th), f64::from(c.profiles[usize::from(n.profile)].decay_v))
+    };
+    let th = neurons.iter().zip(meas).map(|(&(ci, i), m)| m.v_th / nom(ci, i).0.max(1.0));
+    let lk = neurons.iter().zip(meas).map(|(&(ci, i), m)| m.d / nom(ci, i).1.max(1.0));
+    let bs = neurons.iter().zip(meas).map(|(&(ci, i), m)| {
+        let (t, d) = nom(ci, i);
+        m.resid / (t * d / dmax).abs().max(1e-9)
+    });
+    CalSpread { threshold_rsd: sd(th), leak_rsd: sd(lk), bias_rsd: sd(bs) }
+}
+
+/// Apply a calibration to a program: per-neuron threshold and bias, and per-neuron leak through
+/// regrouped profiles (at most the core's `max_profiles`; codes are merged when needed).
+pub fn apply(p: &Program, cal: &Calibration) -> Result<Program, EmuError> {
+    let mut q = p.clone();
+    let vb = q.chip.formats.voltage_bits;
+    let (vmin, vmax) = (nm_isa::fixed_point::smin(vb) as f64, smax(vb) as f64);
+    let dmax = 1u32 << q.chip.formats.decay_bits;
+    let max_profiles = q.chip.core.max_profiles as usize;
+    let mut by_core: std::collections::HashMap<u32, Vec<&NeuronCal>> = std::collections::HashMap::new();
+    for n in &cal.neurons {
+        by_core.entry(n.core).or_default().push(n);
+    }
+    for core in &mut q.cores {
+        let Some(cals) = by_core.get(&core.id.0) else { continue };
+        // Desired (profile, decay code) per calibrated neuron.
+        let mut want: Vec<(usize, u8, u32, f64)> = Vec::new();
+        for c in cals {
+            let Some(n) = core.neurons.get_mut(c.neuron as usize) else {
+                return Err(EmuError::Calibration(format!("core {} has no neuron {}", core.id, c.neuron)));
+            };
+            if !(c.v_th_gain.is_finite()
+                && c.v_th_gain > 0.0
+                && c.leak_gain.is_finite()
+                && c.leak_gain > 0.0
+                && c.bias_offset.is_finite())
+            {
+                return Err(EmuError::Calibration(format!(
+                    "core {}, neuron {}: non-finite or non-positive gain",
+                    core.id, c.neuron
+                )));
+            }
+            n.v_th = (f64::from(n.v_th) / c.v_th_gain).round().clamp(vmin, vmax) as i32;
+            let prof = core
+                .profiles
+                .get(usize::from(n.profile))
+                .ok_or_else(|| EmuError::Calibration("neuron profile missing".into()))?;
+            let code = (f64::from(prof.decay_v) / c.leak_gain).round().clamp(0.0, f64::from(dmax)) as u32;
+            want.push((c.neuron as usize, n.profile, code, c.bias_offset_rel));
+        }
+        // Merge codes (coarser steps) until the distinct profiles fit the budget.
+        let mut step = 1u32;
+        loop {
+            let mut set: std::collections::BTreeSet<(u8, u32)> =
+                core.profiles.iter().enumerate().map(|(k, p)| (k as u8, p.decay_v)).collect();
+            for &(_, pr, code, _) in &want {
+                set.insert((pr, code / step * step + step / 2));
+            }
+            if set.len() <= max_profiles || step > dmax {
+                break;
+            }
+            step *= 2;
+        }
+        let q_code = |c: u32| if step == 1 { c } else { c / step * step + step / 2 };
+        for (ni, pr, code, rel) in want {
+            let code = q_code(code).min(dmax);
+            let base = core.profiles[usize::from(pr)].clone();
+            let target = NeuronProfile { decay_v: code, ..base };
+            let k = match core.profiles.iter().position(|p| *p == target) {
+                Some(k) => k,
+                None if core.profiles.len() < max_profiles => {
+                    core.profiles.push(target);
+                    core.profiles.len() - 1
+                }
+                None => usize::from(pr), // out of profiles: this neuron keeps its leak
+            };
+            core.neurons[ni].profile = k as u8;
+            // The offset at the corrected threshold and leak, removed from the bias.
+            let d = core.profiles[k].decay_v;
+            let n = &mut core.neurons[ni];
+            let off = rel * f64::from(n.v_th).abs() * f64::from(d.max(1)) / f64::from(dmax);
+            n.bias = (f64::from(n.bias) - off).round().clamp(vmin, vmax) as i32;
+        }
+    }
+    Ok(q)
+}
+
+/// Measure the chip instance `chip_seed` on the neurons of `p`, derive the calibration, apply it
+/// and measure again.
+pub fn calibrate(p: &Program, chip_seed: u64) -> Result<Calibration, EmuError> {
+    let (neurons, meas) = measure(p, p, chip_seed)?;
+    let before = spread(p, &neurons, &meas, p);
+    let mut cal = Calibration {
+        format: FORMAT.into(),
+        version: 1,
+        chip: p.chip.name.clone(),
+        chip_seed,
+        program: p.meta.name.clone(),
+        neurons: Vec::with_capacity(neurons.len()),
+        skipped: p.neuron_count() - neurons.len() as u64,
+        before,
+        after: CalSpread::default(),
+    };
+    for (&(ci, i), m) in neurons.iter().zip(&meas) {
+        let c = &p.cores[ci];
+        let n = &c.neurons[i];
+        let d = f64::from(c.profiles[usize::from(n.profile)].decay_v);
+        cal.neurons.push(NeuronCal {
+            core: c.id.0,
+            neuron: i as u32,
+            v_th_gain: m.v_th / f64::from(n.v_th).max(1.0),
+            leak_gain: m.d / d.max(1.0),
+            bias_offset: m.off,
+            bias_offset_rel: m.rel,
+        });
+    }
+    let corrected = apply(p, &cal)?;
+    let (n2, m2) = measure(&corrected, p, chip_seed)?;
+    cal.after = spread(&corrected, &n2, &m2, p);
+    Ok(cal)
+}
+
+/// Read a calibration file.
+pub fn read(path: &std::path::Path) -> Result<Calibration, EmuError> {
+    let text = std::fs::read_to_string(path).map_err(|e| EmuError::io(path, e))?;
+    let cal: Calibration =
+        serde_json::from_str(&text).map_err(|e| EmuError::Calibration(format!("{}: {e}", path.display())))?;
+    if cal.format != FORMAT || cal.version != 1 {
+        return Err(EmuError::Calibration(format!("{}: not a {FORMAT} version 1 file", path.display())));
+    }
+    Ok(cal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netbuild::{lif_profile, NetBuilder};
+    use nm_isa::neuron::NeuronConfig;
+
+    #[test]
+    fn calibration_shrinks_spreads_five_fold() {
+        let mut b = NetBuilder::new(nm_isa::ChipSpec::default_profile(), "cal", 100_000);
+        for core in 0..2 {
+            let p = b.add_profile(core, lif_profile(82, 82, 2, 0));
+            for _ in 0..64 {
+                b.add_neuron(core, NeuronConfig { profile: p, bias: 0, v_th: 40_000, v_init: 0 });
+            }
+        }
+        let prog = b.build();
+        let cal = calibrate(&prog, 3).unwrap();
+        assert_eq!(cal.neurons.len(), 128);
+        let (bf, af) = (cal.before, cal.after);
+        assert!(bf.threshold_rsd > 0.05 && bf.leak_rsd > 0.05, "{bf:?}");
+        assert!(af.threshold_rsd * 5.0 <= bf.threshold_rsd, "threshold {bf:?} -> {af:?}");
+        assert!(af.leak_rsd * 5.0 <= bf.leak_rsd, "leak {bf:?} -> {af:?}");
+        assert!(af.bias_rsd * 5.0 <= bf.bias_rsd, "bias {bf:?} -> {af:?}");
+    }
+}

@@ -1,0 +1,819 @@
+//! One core at run time: its program turned into flat structure-of-arrays (neuron parameters
+//! after mismatch, CSR synapses by axon with packed target/delay words, per-neuron delay ring
+//! buffers) and its mutable state, plus the per-core phases of a step: synaptic delivery and
+//! the neuron update (see `neuron.rs` of isa for the equations).
+//!
+//! Delivery: a packet that reaches axon `a` at step `t` adds, for every synapse of `a` with delay
+//! `d`, its contribution to the ring slot of step `t + d − 1` of the target neuron; slot `t` is
+//! read (and cleared) by the neuron update of step `t`. A packet sent at step `t` reaches its axons
+//! at step `t + 1`, so a spike at `t` through a delay-`d` synapse is integrated at `t + d`. The ring
+//! accumulates with 32-bit wrapping adds, which equals the exact sum wrapped to `current_bits`.
+//! Contribution of a packet with payload `p` through a synapse of weight readout `w`, efficacy
+//! gain `g` (Q.12) and group exponent `e`: `w' = round_nearest(w · g / 4096)`, then `w' · p · 2^e`
+//! (arithmetic shift right for `e < 0`).
+
+use crate::error::EmuError;
+use crate::mismatch::{self, CoreDeviations};
+use crate::timing::{Charge, CoreMeter, CostTable};
+use nm_isa::fixed_point::{shift_round, smax, smin, weight_readout, Rounding};
+use nm_isa::learn::{Opcode, Src};
+use nm_isa::neuron::NeuronKind;
+use nm_isa::program::{Core, Program, SynKind};
+use nm_isa::rng::HwRng;
+use nm_isa::{ChipSpec, CoreId};
+use serde::{Deserialize, Serialize};
+
+/// Stream ids of the runtime hardware PRNGs (`HwRng::new(seed, stream)`).
+pub mod streams {
+    /// Stochastic neuron `i` of core `c`.
+    pub fn neuron(core: u32, i: u32) -> u64 {
+        (1 << 48) | (u64::from(core) << 20) | u64::from(i)
+    }
+    /// The learning engine of core `c`.
+    pub fn learning(core: u32) -> u64 {
+        (2 << 48) | u64::from(core)
+    }
+    /// Channel `ch` of input source `k`.
+    pub fn input(k: u32, ch: u32) -> u64 {
+        (3 << 48) | (u64::from(k) << 24) | u64::from(ch)
+    }
+    /// Row order of pattern input `k`.
+    pub fn pattern_order(k: u32) -> u64 {
+        (4 << 48) | u64::from(k)
+    }
+    /// Random schedule of signal `k`.
+    pub fn signal(k: u32) -> u64 {
+        (5 << 48) | u64::from(k)
+    }
+    /// Temporal noise of core `c` (seeded with the noise seed).
+    pub fn noise(core: u32) -> u64 {
+        (6 << 48) | u64::from(core)
+    }
+}
+
+/// A hardware PRNG stream with a `Default` (for state structs); derefs to [`HwRng`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prng(pub HwRng);
+
+impl Default for Prng {
+    fn default() -> Prng {
+        Prng(HwRng(1))
+    }
+}
+
+impl std::ops::Deref for Prng {
+    type Target = HwRng;
+    fn deref(&self) -> &HwRng {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Prng {
+    fn deref_mut(&mut self) -> &mut HwRng {
+        &mut self.0
+    }
+}
+
+/// A packet at a destination core: the axon it reached, that axon's synapse range (resolved at
+/// load so delivery does not look the axon up) and its payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Packet {
+    pub axon: u32,
+    pub first: u32,
+    /// Synapse count; bit 31 ([`PLAIN`]) set when the axon is plain (fast payload-1 delivery),
+    /// bit 30 ([`SPIKE`]) when the packet is flagged as a spike.
+    pub count: u32,
+    pub payload: i32,
+}
+
+/// Bit of [`Packet::count`] marking a plain axon.
+pub const PLAIN: u32 = 1 << 31;
+/// Bit of [`Packet::count`] marking a packet flagged as a spike (for traces, `Pre` handlers, `xs`).
+pub const SPIKE: u32 = 1 << 30;
+/// The synapse-count bits of [`Packet::count`].
+pub const COUNT_MASK: u32 = SPIKE - 1;
+
+/// `w · 2^e` with an arithmetic shift for negative `e`, wrapped to 32 bits.
+#[inline]
+pub fn shift_exp(x: i64, e: i8) -> i32 {
+    if e >= 0 {
+        (x << e) as i32
+    } else {
+        (x >> (-e).min(63)) as i32
+    }
+}
+
+/// The efficacy `round_nearest(w · g / 4096)`.
+#[inline]
+pub fn apply_gain(w: i32, gain_q12: u16) -> i32 {
+    if gain_q12 == 4096 {
+        return w;
+    }
+    let mut unused = HwRng(1);
+    shift_round(i64::from(w) * i64::from(gain_q12), 12, Rounding::Nearest, &mut unused) as i32
+}
+
+/// Multiply by `keep / 2^bits`, truncating toward zero (branch-free form of `fixed_point::decay`).
+#[inline(always)]
+pub fn decay_keep(x: i32, keep: i32, bits: u32) -> i32 {
+    let p = i64::from(x) * i64::from(keep);
+    ((p + ((p >> 63) & ((1i64 << bits) - 1))) >> bits) as i32
+}
+
+/// A learning rule as used on one core.
+#[derive(Clone, Debug, Default)]
+pub struct RuleSlot {
+    /// Index into `Program::rules`.
+    pub rule: usize,
+    /// Incoming synapses of the rule per post neuron (CSC): `post_syn[post_start[i] .. post_start[i+1]]`.
+    pub post_start: Vec<u32>,
+    pub post_syn: Vec<u32>,
+    /// Neurons with at least one incoming synapse of the rule.
+    pub posts: Vec<u32>,
+    /// All synapses of the rule, in synapse order.
+    pub syns: Vec<u32>,
+    pub has: [bool; 4],
+}
+
+/// A rule's trace state on one core: `x` per axon, `y` per neuron.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RuleState {
+    pub x: [Vec<i32>; 2],
+    pub y: [Vec<i32>; 2],
+}
+
+/// Fixed per-core data derived from the program and the chip instance.
+#[derive(Clone, Debug)]
+pub struct CoreParams {
+    pub id: CoreId,
+    pub n: usize,
+    pub kind: Vec<NeuronKind>,
+    pub all_lif: bool,
+    pub keep_u: Vec<i32>,
+    pub keep_v: Vec<i32>,
+    pub dv: Vec<i32>,
+    pub bias: Vec<i32>,
+    pub vth: Vec<i32>,
+    pub vreset: Vec<i32>,
+    pub refr: Vec<i32>,
+    /// LUT index per neuron, `u16::MAX` for none.
+    pub lut: Vec<u16>,
+    /// Temporal-noise amplitude per neuron (0: none).
+    pub noise_amp: Vec<i32>,
+    pub any_noise: bool,
+    /// Axon `a` is synapses `axon_first[a] .. axon_first[a] + axon_count[a]`.
+    pub axon_first: Vec<u32>,
+    pub axon_count: Vec<u32>,
+    /// All synapses of the axon are `Current` static-path synapses (fast delivery of payload 1).
+    pub axon_plain: Vec<bool>,
+    /// `target | (delay − 1) << 16`.
+    pub syn_packed: Vec<u32>,
+    pub syn_exp: Vec<i8>,
+    pub syn_clamp: Vec<bool>,
+    /// Rule slot of each synapse, `u8::MAX` if static.
+    pub syn_rule: Vec<u8>,
+    pub syn_wgain: Vec<u16>,
+    pub syn_lgain: Vec<u16>,
+    /// Axon of each synapse (`u32::MAX` if no axon covers it).
+    pub syn_axon: Vec<u32>,
+    pub ring_slots: usize,
+    pub rules: Vec<RuleSlot>,
+    pub track_lastpre: bool,
+    pub has_clamp: bool,
+    /// Index of local neuron 0 in the global neuron fan-out table.
+    pub fanout_base: usize,
+    /// Per neuron: has routing targets.
+    pub has_targets: Vec<bool>,
+    pub devs: CoreDeviations,
+}
+
+/// Mutable per-core state (everything a checkpoint must hold).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CoreState {
+    pub u: Vec<i32>,
+    pub v: Vec<i32>,
+    /// Refractory counter.
+    pub cnt: Vec<i32>,
+    /// Output of stochastic (`z`) and graded (`y`) neurons.
+    pub y: Vec<i32>,
+    pub nrng: Vec<HwRng>,
+    pub ring: Vec<i32>,
+    /// Clamp ring: `-1` none, else the forced state.
+    pub clamp_ring: Vec<i8>,
+    pub acc: Vec<i32>,
+    /// Weight readout.
+    pub wr: Vec<i32>,
+    /// Efficacy after gain.
+    pub weff: Vec<i32>,
+    /// Per synapse `(target | (delay − 1) << 16, contribution of a payload-1 packet = weff · 2^exp)`,
+    /// interleaved so that delivery touches one cache line per few synapses.
+    pub pe: Vec<(u32, i32)>,
+    pub tag: Vec<i32>,
+    pub rules: Vec<RuleState>,
+    /// Last synapse that delivered to each neuron, and its value latched at the neuron's last spike.
+    pub lastpre: Vec<u32>,
+    pub lastpre_at_spike: Vec<u32>,
+    /// `step + 1` of the last spike of each neuron / arrival at each axon (0: never).
+    pub spike_step: Vec<u64>,
+    pub arr_step: Vec<u64>,
+    pub arr_payload: Vec<i32>,
+    /// `step + 1` of the last packet (spike or not) at each axon, for `xg`.
+    pub pay_step: Vec<u64>,
+    pub learn_rng: Prng,
+    pub noise_rng: Prng,
+    pub meter: CoreMeter,
+    /// Packets reaching this core's axons at the next step: `(axon, payload)`.
+    pub inbox_next: Vec<Packet>,
+    /// Packets reaching this core's axons this step.
+    #[serde(skip)]
+    pub inbox: Vec<Packet>,
+    /// Neurons that spiked this step.
+    #[serde(skip)]
+    pub spikes: Vec<u32>,
+    /// Packets this core sends this step `(neuron, payload, flagged as a spike)` (non-LIF cores;
+    /// LIF-only cores send `spikes` with payload 1).
+    #[serde(skip)]
+    pub emit: Vec<(u32, i32, bool)>,
+    #[serde(skip)]
+    pub touched: Vec<u32>,
+    #[serde(skip)]
+    pub fired: Vec<i32>,
+    /// Scratch list of learning events.
+    #[serde(skip)]
+    pub events: Vec<(u32, u32, u32)>,
+    #[serde(skip)]
+    pub touched_flag: Vec<bool>,
+}
+
+fn bad(core: CoreId, what: String) -> EmuError {
+    EmuError::Program(format!("core {core}: {what}"))
+}
+
+/// Build the runtime form of `core` (index `ci` in the program).
+pub fn load_core(
+    program: &Program,
+    core: &Core,
+    devs: CoreDeviations,
+    ideal: bool,
+    seed: u64,
+    noise_seed: u64,
+) -> Result<(CoreParams, CoreState), EmuError> {
+    let spec: &ChipSpec = &program.chip;
+    let f = &spec.formats;
+    let id = core.id;
+    let n = core.neurons.len();
+    if n > spec.core.max_neurons as usize || n > 1 << 16 {
+        return Err(bad(id, format!("{n} neurons exceed the core limit {}", spec.core.max_neurons)));
+    }
+    let dmax = 1u32 << f.decay_bits;
+    for (i, p) in core.profiles.iter().enumerate() {
+        if p.decay_u > dmax || p.decay_v > dmax {
+            return Err(bad(id, format!("profile {i}: decay code above 2^decay_bits")));
+        }
+        if let Some(l) = p.lut {
+            if usize::from(l) >= program.luts.len() {
+                return Err(bad(id, format!("profile {i}: LUT {l} does not exist")));
+            }
+        }
+    }
+    let mut pr = CoreParams {
+        id,
+        n,
+        kind: Vec::with_capacity(n),
+        all_lif: true,
+        keep_u: Vec::with_capacity(n),
+        keep_v: Vec::with_capacity(n),
+        dv: Vec::with_capacity(n),
+        bias: Vec::with_capacity(n),
+        vth: Vec::with_capacity(n),
+        vreset: Vec::with_capacity(n),
+        refr: Vec::with_capacity(n),
+        lut: Vec::with_capacity(n),
+        noise_amp: Vec::with_capacity(n),
+        any_noise: false,
+        axon_first: Vec::new(),
+        axon_count: Vec::new(),
+        axon_plain: Vec::new(),
+        syn_packed: Vec::new(),
+        syn_exp: Vec::new(),
+        syn_clamp: Vec::new(),
+        syn_rule: Vec::new(),
+        syn_wgain: Vec::new(),
+        syn_lgain: Vec::new(),
+        syn_axon: Vec::new(),
+        ring_slots: 1,
+        rules: Vec::new(),
+        track_lastpre: false,
+        has_clamp: false,
+        fanout_base: 0,
+        has_targets: vec![false; n],
+        devs,
+    };
+    let mut st = CoreState {
+        learn_rng: Prng(HwRng::new(seed, streams::learning(id.0))),
+        noise_rng: Prng(HwRng::new(noise_seed, streams::noise(id.0))),
+        ..CoreState::default()
+    };
+    let vb = f.voltage_bits;
+    for (i, nc) in core.neurons.iter().enumerate() {
+        let Some(p) = core.profiles.get(usize::from(nc.profile)) else {
+            return Err(bad(id, format!("neuron {i}: profile {} does not exist", nc.profile)));
+        };
+        let d = &pr.devs;
+        let (vth, du, dv, bias) = if ideal {
+            (nc.v_th, p.decay_u, p.decay_v, nc.bias)
+        } else {
+            let dv = mismatch::eff_decay(spec, p.decay_v, d.leak_v[i]);
+            (
+                mismatch::eff_threshold(spec, nc.v_th, d.threshold[i]),
+                mismatch::eff_decay(spec, p.decay_u, d.leak_u[i]),
+                dv,
+                mismatch::eff_bias(spec, nc.bias, nc.v_th, p.decay_v, d.bias[i]),
+            )
+        };
+        pr.kind.push(p.kind);
+        pr.all_lif &= p.kind == NeuronKind::Lif;
+        pr.keep_u.push((dmax - du) as i32);
+        pr.keep_v.push((dmax - dv) as i32);
+        pr.dv.push(dv as i32);
+        pr.bias.push(bias);
+        pr.vth.push(vth);
+        pr.vreset.push(p.v_reset.clamp(smin(vb) as i32, smax(vb) as i32));
+        pr.refr.push(i32::from(p.refractory));
+        pr.lut.push(p.lut.unwrap_or(u16::MAX));
+        let amp = if p.noisy && !ideal && spec.mismatch.noise_rsd > 0.0 {
+            (spec.mismatch.noise_rsd * f64::from(nc.v_th).abs() * 3f64.sqrt()).round().min(f64::from(i32::MAX)) as i32
+        } else {
+            0
+        };
+        pr.any_noise |= amp != 0;
+        pr.noise_amp.push(amp);
+        st.u.push(0);
+        st.v.push(nc.v_init.clamp(smin(vb) as i32, smax(vb) as i32));
+        st.cnt.push(0);
+        st.y.push(0);
+    }
+    if !pr.all_lif {
+        st.nrng = (0..n as u32).map(|i| HwRng::new(seed, streams::neuron(id.0, i))).collect();
+    }
+    // Synapses.
+    let ns = core.synapses.len();
+    if ns as u64 > spec.max_synapses_per_core() {
+        return Err(bad(id, format!("{ns} synapses exceed the core's synapse memory")));
+    }
+    let mut rule_slot_of: Vec<Option<u8>> = vec![None; program.rules.len()];
+    for (gi, g) in core.groups.iter().enumerate() {
+        if g.weight_exp < f.weight_exp_min || g.weight_exp > f.weight_exp_max {
+            return Err(bad(id, format!("group {gi}: weight exponent {} out of range", g.weight_exp)));
+        }
+        if let Some(r) = g.rule {
+            let Some(rule) = program.rules.get(r.index()) else {
+                return Err(bad(id, format!("group {gi}: rule {} does not exist", r.0)));
+            };
+            rule.validate().map_err(|e| bad(id, e))?;
+            if rule_slot_of[r.index()].is_none() {
+                if pr.rules.len() >= 255 {
+                    return Err(bad(id, "more than 255 learning rules".into()));
+                }
+                rule_slot_of[r.index()] = Some(pr.rules.len() as u8);
+                let mut slot = RuleSlot { rule: r.index(), ..RuleSlot::default() };
+                for h in &rule.handlers {
+                    slot.has[usize::from(h.trigger.code())] = true;
+                    if h.code.iter().any(|i| i.op == Opcode::Ld && Src::from_sel(i.sel) == Some(Src::LastPre)) {
+                        pr.track_lastpre = true;
+                    }
+                }
+                pr.rules.push(slot);
+            }
+        }
+    }
+    let wb = f.weight_bits;
+    let ab = f.accumulator_bits;
+    let max_delay = spec.core.max_delay.max(1);
+    let mut max_doff = 0u32;
+    let amin = smin(ab) as i32;
+    let amax = smax(ab) as i32;
+    let mut nearest = HwRng(1);
+    for (si, s) in core.synapses.iter().enumerate() {
+        if s.target as usize >= n {
+            return Err(bad(id, format!("synapse {si}: target {} is not a neuron of the core", s.target)));
+        }
+        if s.delay == 0 || u32::from(s.delay) > max_delay {
+            return Err(bad(id, format!("synapse {si}: delay {} outside 1..={max_delay}", s.delay)));
+        }
+        let Some(g) = core.groups.get(usize::from(s.group)) else {
+            return Err(bad(id, format!("synapse {si}: group {} does not exist", s.group)));
+        };
+        let doff = u32::from(s.delay) - 1;
+        max_doff = max_doff.max(doff);
+        pr.syn_packed.push(s.target | (doff << 16));
+        pr.syn_exp.push(g.weight_exp);
+        let clamp = g.kind == SynKind::Clamp;
+        pr.has_clamp |= clamp;
+        pr.syn_clamp.push(clamp);
+        let slot = g.rule.and_then(|r| rule_slot_of[r.index()]);
+        pr.syn_rule.push(slot.unwrap_or(u8::MAX));
+        let (wg, lg) = if ideal {
+            (4096, 4096)
+        } else {
+            (
+                mismatch::gain_q12(spec.mismatch.weight_gain_rsd, pr.devs.weight_gain[si]),
+                mismatch::gain_q12(spec.mismatch.learning_rate_rsd, pr.devs.learning_rate[si]),
+            )
+        };
+        pr.syn_wgain.push(wg);
+        pr.syn_lgain.push(lg);
+        let acc = s.acc.clamp(amin, amax);
+        let wr = weight_readout(acc, ab, wb, Rounding::Nearest, &mut nearest);
+        let weff = apply_gain(wr, wg);
+        st.acc.push(acc);
+        st.wr.push(wr);
+        st.weff.push(weff);
+        st.pe.push((s.target | (doff << 16), shift_exp(i64::from(weff), g.weight_exp)));
+        st.tag.push(0);
+        if let Some(sl) = slot {
+            pr.rules[usize::from(sl)].syns.push(si as u32);
+        }
+    }
+    pr.ring_slots = (max_doff as usize + 1).next_power_of_two();
+    st.ring = vec![0; pr.ring_slots * n];
+    if pr.has_clamp {
+        st.clamp_ring = vec![-1; pr.ring_slots * n];
+    }
+    // Axons.
+    pr.syn_axon = vec![u32::MAX; ns];
+    if core.axons.len() > spec.core.max_input_axons as usize {
+        return Err(bad(id, format!("{} axons exceed the core limit", core.axons.len())));
+    }
+    for (ai, a) in core.axons.iter().enumerate() {
+        let end = u64::from(a.first) + u64::from(a.count);
+        if end > ns as u64 {
+            return Err(bad(id, format!("axon {ai}: synapses {}..{end} beyond the {ns} synapses", a.first)));
+        }
+        for x in &mut pr.syn_axon[a.first as usize..end as usize] {
+            *x = ai as u32;
+        }
+        pr.axon_first.push(a.first);
+        pr.axon_count.push(a.count);
+        let r = a.first as usize..end as usize;
+        let plain = pr.syn_clamp[r.clone()].iter().all(|c| !c)
+            && !(pr.track_lastpre && pr.syn_rule[r].iter().any(|&x| x != u8::MAX));
+        pr.axon_plain.push(plain);
+    }
+    for (mi, m) in core.axon_map.iter().enumerate() {
+        if u64::from(m.axon_base) + u64::from(m.count) > core.axons.len() as u64 {
+            return Err(bad(id, format!("axon map entry {mi}: axons beyond the core's {}", core.axons.len())));
+        }
+    }
+    // Learning state and per-post index.
+    let na = core.axons.len();
+    for slot in pr.rules.iter_mut() {
+        let rule = &program.rules[slot.rule];
+        let mut count = vec![0u32; n + 1];
+        for &s in &slot.syns {
+            count[core.synapses[s as usize].target as usize + 1] += 1;
+        }
+        for i in 0..n {
+            count[i + 1] += count[i];
+            if count[i + 1] > count[i] {
+                slot.posts.push(i as u32);
+            }
+        }
+        let mut fill = count.clone();
+        slot.post_syn = vec![0; slot.syns.len()];
+        for &s in &slot.syns {
+            let t = core.synapses[s as usize].target as usize;
+            slot.post_syn[fill[t] as usize] = s;
+            fill[t] += 1;
+        }
+        slot.post_start = count;
+        let xs = |k: usize| if rule.x[k].is_some() { vec![0; na] } else { Vec::new() };
+        let ys = |k: usize| if rule.y[k].is_some() { vec![0; n] } else { Vec::new() };
+        st.rules.push(RuleState { x: [xs(0), xs(1)], y: [ys(0), ys(1)] });
+    }
+    if pr.track_lastpre {
+        st.lastpre = vec![u32::MAX; n];
+        st.lastpre_at_spike = vec![u32::MAX; n];
+    }
+    st.spike_step = vec![0; n];
+    st.arr_step = vec![0; na];
+    st.arr_payload = vec![0; na];
+    st.pay_step = vec![0; na];
+    st.touched_flag = vec![false; ns];
+    st.spikes = Vec::with_capacity(n);
+    st.fired = vec![0; n];
+    Ok((pr, st))
+}
+
+/// Constants of the chip's formats the step loop needs.
+#[derive(Clone, Copy, Debug)]
+pub struct Formats {
+    pub current_shift: u32,
+    pub vmin: i64,
+    pub vmax: i64,
+    pub decay_bits: u32,
+    pub payload_bits: u8,
+    pub accumulator_bits: u8,
+    pub weight_bits: u8,
+    pub tag_bits: u8,
+    pub trace_max: i32,
+    /// Voltage and current fit 30 bits and decays 16: the LIF update runs in 32-bit lanes.
+    pub narrow: bool,
+}
+
+impl Formats {
+    pub fn new(spec: &ChipSpec) -> Formats {
+        let f = &spec.formats;
+        Formats {
+            current_shift: 32 - u32::from(f.current_bits),
+            vmin: smin(f.voltage_bits),
+            vmax: smax(f.voltage_bits),
+            decay_bits: u32::from(f.decay_bits),
+            payload_bits: f.payload_bits,
+            accumulator_bits: f.accumulator_bits,
+            weight_bits: f.weight_bits,
+            tag_bits: f.tag_bits,
+            trace_max: nm_isa::fixed_point::trace_max(f.trace_int_bits, f.trace_frac_bits),
+            narrow: f.voltage_bits <= 30 && f.current_bits <= 30 && f.decay_bits <= 16,
+        }
+    }
+}
+
+/// Phase 1: deliver this step's arrivals into the delay rings.
+pub fn deliver(p: &CoreParams, s: &mut CoreState, t: u64, costs: &CostTable) {
+    let n = p.n;
+    let mask = (p.ring_slots - 1) as u64;
+    let t1 = t + 1;
+    let learning = !p.rules.is_empty();
+    let mut events = 0u64;
+    let mut inbox = std::mem::take(&mut s.inbox);
+    if learning || p.has_clamp {
+        // Delivery order is ascending axon index (it matters for learning and clamps).
+        inbox.sort_by_key(|pk| pk.axon);
+    }
+    for pkt in &inbox {
+        let payload = pkt.payload;
+        let (first, count) = (pkt.first as usize, (pkt.count & COUNT_MASK) as usize);
+        events += count as u64;
+        if learning {
+            let a = pkt.axon as usize;
+            if pkt.count & SPIKE != 0 {
+                s.arr_step[a] = t1;
+            }
+            s.pay_step[a] = t1;
+            s.arr_payload[a] = payload;
+        }
+        let range = first..first + count;
+        if payload == 1 && pkt.count & PLAIN != 0 {
+            let pe = &s.pe[range];
+            if mask == 0 {
+                let ring = &mut s.ring[..n];
+                for &(pk, e) in pe {
+                    let idx = (pk & 0xFFFF) as usize;
+                    ring[idx] = ring[idx].wrapping_add(e);
+                }
+            } else {
+                for &(pk, e) in pe {
+                    let idx = (((t + u64::from(pk >> 16)) & mask) as usize) * n + (pk & 0xFFFF) as usize;
+                    s.ring[idx] = s.ring[idx].wrapping_add(e);
+                }
+            }
+            continue;
+        }
+        for si in range {
+            let pk = p.syn_packed[si];
+            let target = (pk & 0xFFFF) as usize;
+            let idx = (((t + u64::from(pk >> 16)) & mask) as usize) * n + target;
+            if p.syn_clamp[si] {
+                s.clamp_ring[idx] = payload.clamp(0, 1) as i8;
+            } else {
+                let c = if payload == 1 {
+                    s.pe[si].1
+                } else {
+                    shift_exp(i64::from(s.weff[si]) * i64::from(payload), p.syn_exp[si])
+                };
+                s.ring[idx] = s.ring[idx].wrapping_add(c);
+            }
+            if p.track_lastpre && p.syn_rule[si] != u8::MAX {
+                s.lastpre[target] = si as u32;
+            }
+        }
+    }
+    s.inbox = inbox;
+    s.meter.charge(costs, Charge::SynapticEvents(events));
+}
+
+/// Phase 2: integrate, update, fire and reset every neuron of the core.
+pub fn update_neurons(
+    p: &CoreParams,
+    s: &mut CoreState,
+    t: u64,
+    fm: &Formats,
+    luts: &[nm_isa::neuron::Lut],
+    costs: &CostTable,
+) {
+    let n = p.n;
+    let slot = (t as usize) & (p.ring_slots - 1);
+    s.spikes.clear();
+    s.emit.clear();
+    if p.all_lif && !p.any_noise {
+        lif_fast(p, s, slot * n, fm);
+    } else {
+        update_general(p, s, t, slot * n, fm, luts);
+    }
+    let t1 = t + 1;
+    for &i in &s.spikes {
+        s.spike_step[i as usize] = t1;
+    }
+    if p.track_lastpre {
+        for &i in &s.spikes {
+            s.lastpre_at_spike[i as usize] = s.lastpre[i as usize];
+        }
+    }
+    s.meter.charge(costs, Charge::NeuronUpdates(n as u64));
+    s.meter.counts.core_steps += u64::from(n > 0);
+}
+
+/// `decay_keep` for `|x| < 2^31`, `keep ≤ 2^16`, in a form that vectorises on baseline x86-64
+/// (one widening unsigned multiply, conditional negation by mask).
+#[inline(always)]
+fn decay_keep_u(x: i32, keep: u32, bits: u32) -> i32 {
+    let m = ((u64::from(x.unsigned_abs()) * u64::from(keep)) >> bits) as u32 as i32;
+    let sign = x >> 31;
+    (m ^ sign).wrapping_sub(sign)
+}
+
+/// The LIF update of a core without noise: straight-line, branch-free per neuron; in 32-bit
+/// lanes with mask selects when the formats allow it (so the loop vectorises), 64-bit otherwise.
+fn lif_fast(p: &CoreParams, s: &mut CoreState, base: usize, fm: &Formats) {
+    let n = p.n;
+    let db = fm.decay_bits;
+    let cs = fm.current_shift;
+    let (vmin, vmax) = (fm.vmin, fm.vmax);
+    let input = &mut s.ring[base..base + n];
+    let (u, v, cnt) = (&mut s.u[..n], &mut s.v[..n], &mut s.cnt[..n]);
+    let (ku, kv, bias, vth, vr, refr) =
+        (&p.keep_u[..n], &p.keep_v[..n], &p.bias[..n], &p.vth[..n], &p.vreset[..n], &p.refr[..n]);
+    let fired = &mut s.fired[..n];
+    if fm.narrow {
+        // |decay(v)|, |u|, |bias| < 2^29 each, so their sum fits an i32.
+        let (vmin, vmax) = (vmin as i32, vmax as i32);
+        for i in 0..n {
+            let inp = input[i];
+            input[i] = 0;
+            let un = (decay_keep_u(u[i], ku[i] as u32, db).wrapping_add(inp) << cs) >> cs;
+            u[i] = un;
+            let sum = decay_keep_u(v[i], kv[i] as u32, db) + un + bias[i];
+            let vn = if sum < vmin {
+                vmin
+            } else if sum > vmax {
+                vmax
+            } else {
+                sum
+            };
+            let c = cnt[i];
+            let active = i32::from(c == 0);
+            let fire = active & i32::from(vn >= vth[i]);
+            let fire_mask = -fire;
+            let keep_mask = -(active & !fire & 1);
+            v[i] = (vn & keep_mask) | (vr[i] & !keep_mask);
+            cnt[i] = (refr[i] & fire_mask) | ((c - 1 + i32::from(c == 0)) & !fire_mask);
+            fired[i] = fire;
+        }
+    } else {
+        for i in 0..n {
+            let inp = input[i];
+            input[i] = 0;
+            let un = (decay_keep(u[i], ku[i], db).wrapping_add(inp) << cs) >> cs;
+            u[i] = un;
+            let vn =
+                (i64::from(decay_keep(v[i], kv[i], db)) + i64::from(un) + i64::from(bias[i])).clamp(vmin, vmax) as i32;
+            let c = cnt[i];
+            let active = c == 0;
+            let fire = active & (vn >= vth[i]);
+            v[i] = if active & !fire { vn } else { vr[i] };
+            cnt[i] = if fire { refr[i] } else { (c - 1).max(0) };
+            fired[i] = i32::from(fire);
+        }
+    }
+    // Collect the spikes: skip 16 flags at a time when none fired (an OR that vectorises).
+    let mut chunks = fired.chunks_exact(16);
+    let mut at = 0u32;
+    for ch in &mut chunks {
+        if ch.iter().fold(0, |a, &b| a | b) != 0 {
+            for (k, &f) in ch.iter().enumerate() {
+                if f != 0 {
+                    s.spikes.push(at + k as u32);
+                }
+            }
+        }
+        at += 16;
+    }
+    for (k, &f) in chunks.remainder().iter().enumerate() {
+        if f != 0 {
+            s.spikes.push(at + k as u32);
+        }
+    }
+}
+
+fn update_general(p: &CoreParams, s: &mut CoreState, _t: u64, base: usize, fm: &Formats, luts: &[nm_isa::neuron::Lut]) {
+    let db = fm.decay_bits;
+    let cs = fm.current_shift;
+    let pmax = smax(fm.payload_bits);
+    let pmin = smin(fm.payload_bits);
+    for i in 0..p.n {
+        let inp = s.ring[base + i];
+        s.ring[base + i] = 0;
+        let un = (decay_keep(s.u[i], p.keep_u[i], db).wrapping_add(inp) << cs) >> cs;
+        s.u[i] = un;
+        match p.kind[i] {
+            NeuronKind::Lif => {
+                let c = s.cnt[i];
+                if c > 0 {
+                    s.cnt[i] = c - 1;
+                    s.v[i] = p.vreset[i];
+                    continue;
+                }
+                let noise = if p.noise_amp[i] != 0 {
+                    (i64::from(s.noise_rng.next_signed_q16()) * i64::from(p.noise_amp[i])) >> 16
+                } else {
+                    0
+                };
+                let vn = (i64::from(decay_keep(s.v[i], p.keep_v[i], db)) + i64::from(un) + i64::from(p.bias[i]) + noise)
+                    .clamp(fm.vmin, fm.vmax) as i32;
+                if vn >= p.vth[i] {
+                    s.v[i] = p.vreset[i];
+                    s.cnt[i] = p.refr[i];
+                    s.spikes.push(i as u32);
+                    if p.has_targets[i] {
+                        s.emit.push((i as u32, 1, true));
+                    }
+                } else {
+                    s.v[i] = vn;
+                }
+            }
+            NeuronKind::Stochastic => {
+                let clamp = if p.has_clamp {
+                    let c = s.clamp_ring[base + i];
+                    s.clamp_ring[base + i] = -1;
+                    c
+                } else {
+                    -1
+                };
+                let c = s.cnt[i];
+                if c > 1 && clamp < 0 {
+                    // Active window: z stays 1 and the state is sent every step (not a spike).
+                    s.cnt[i] = c - 1;
+                    if p.has_targets[i] {
+                        s.emit.push((i as u32, 1, false));
+                    }
+                    continue;
+                }
+                let fire = if clamp >= 0 {
+                    clamp == 1
+                } else {
+                    let noise = if p.noise_amp[i] != 0 {
+                        (i64::from(s.noise_rng.next_signed_q16()) * i64::from(p.noise_amp[i])) >> 16
+                    } else {
+                        0
+                    };
+                    let x = (i64::from(un) + i64::from(p.bias[i]) - i64::from(p.vth[i]) + noise)
+                        .clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+                    let prob = luts.get(usize::from(p.lut[i])).map_or(0, |l| l.lookup(x));
+                    i32::from(s.nrng[i].next_u16()) < prob
+                };
+                if fire {
+                    s.cnt[i] = p.refr[i];
+                    s.y[i] = 1;
+                    s.spikes.push(i as u32);
+                    if p.has_targets[i] {
+                        s.emit.push((i as u32, 1, true));
+                    }
+                } else {
+                    s.cnt[i] = 0;
+                    s.y[i] = 0;
+                }
+            }
+            NeuronKind::Graded => {
+                let drive = ((i64::from(un) + i64::from(p.bias[i])) * i64::from(p.dv[i])) >> db;
+                let vn = (i64::from(decay_keep(s.v[i], p.keep_v[i], db)) + drive).clamp(fm.vmin, fm.vmax) as i32;
+                s.v[i] = vn;
+                let y = luts.get(usize::from(p.lut[i])).map_or(vn, |l| l.lookup(vn));
+                s.y[i] = y;
+                if p.has_targets[i] {
+                    s.emit.push((i as u32, i64::from(y).clamp(pmin, pmax) as i32, true));
+                }
+            }
+        }
+    }
+}
+
+/// Recompute the readout and efficacy of synapse `si` after its accumulator changed.
+#[inline]
+pub fn refresh_weight(p: &CoreParams, s: &mut CoreState, si: usize, readout: Rounding, fm: &Formats) {
+    let wr = weight_readout(s.acc[si], fm.accumulator_bits, fm.weight_bits, readout, &mut s.learn_rng);
+    s.wr[si] = wr;
+    let weff = apply_gain(wr, p.syn_wgain[si]);
+    s.weff[si] = weff;
+    s.pe[si].1 = shift_exp(i64::from(weff), p.syn_exp[si]);
+}

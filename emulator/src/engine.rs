@@ -1,0 +1,551 @@
+//! The emulator: loads a program into per-core runtime arrays and runs time steps.
+//!
+//! One step `t` is, in this order:
+//! 1. latch the broadcast signals for `t`;
+//! 2. per core (in parallel over cores when `threads > 1`, each core touching only its own
+//!    state): deliver the packets that reached its axons at `t` into the delay rings; integrate
+//!    the ring slot of `t`, update every neuron, fire and reset; run the learning engine for the
+//!    step's arrivals and spikes;
+//! 3. generate the input packets of step `t`;
+//! 4. route (serially, in core order then input order, so the result does not depend on the
+//!    thread count) every packet sent at `t` to the inboxes of its destination cores for `t + 1`,
+//!    charging the mesh;
+//! 5. barrier: the step costs the slowest core's cycles plus the mesh's plus `cycles_barrier`;
+//! 6. probes sample the state after step `t`.
+
+use crate::core::{deliver, load_core, update_neurons, CoreParams, CoreState, Formats};
+use crate::error::EmuError;
+use crate::inputs::InputState;
+use crate::learning::{learn_core, LearnEnv};
+use crate::mismatch::{CoreDeviations, Spreads};
+use crate::record::{Recorder, Recordings};
+use crate::route::{FanoutTable, Router};
+use crate::signals::SignalState;
+use crate::stats::Stats;
+use crate::timing::{CostTable, Counts, MeshMeter};
+use nm_isa::program::Program;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// How to run a program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// Which fabricated chip instance (fixed-pattern mismatch).
+    pub chip_seed: u64,
+    /// Per-run temporal noise.
+    pub noise_seed: u64,
+    /// No mismatch and no noise.
+    pub ideal: bool,
+    /// Worker threads (1: run on the calling thread). Results never depend on it.
+    pub threads: usize,
+    /// Overrides the program's seed (`Meta::seed`) of inputs and runtime PRNG streams.
+    pub seed: Option<u64>,
+}
+
+impl Default for RunConfig {
+    fn default() -> RunConfig {
+        RunConfig { chip_seed: 1, noise_seed: 0, ideal: false, threads: 1, seed: None }
+    }
+}
+
+/// Run-level state outside the cores (checkpointed with them).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct GlobalState {
+    pub t: u64,
+    pub inputs: Vec<InputState>,
+    pub signals: SignalState,
+    pub mesh_counts: Counts,
+    pub step_cycles: Vec<u64>,
+    pub spikes: u64,
+    pub recordings: Recordings,
+    pub wall_seconds: f64,
+}
+
+/// A loaded program on one chip instance.
+#[derive(Debug)]
+pub struct Emulator {
+    pub(crate) program: Program,
+    pub(crate) cfg: RunConfig,
+    pub(crate) seed: u64,
+    pub(crate) params: Vec<CoreParams>,
+    pub(crate) states: Vec<CoreState>,
+    pub(crate) g: GlobalState,
+    fanout: FanoutTable,
+    input_base: Vec<usize>,
+    costs: CostTable,
+    fm: Formats,
+    mesh: MeshMeter,
+    recorder: Recorder,
+    pool: Option<rayon::ThreadPool>,
+    packets: Vec<(u32, i32)>,
+    /// Packets dropped while resolving routes (off the system edge, no axon mapping).
+    pub routing_dropped: u64,
+}
+
+impl Emulator {
+    /// Load `program` onto the chip instance of `cfg`.
+    pub fn new(program: &Program, cfg: RunConfig) -> Result<Emulator, EmuError> {
+        program.chip.validate().map_err(|e| EmuError::Program(e.to_string()))?;
+        program.validate().map_err(|e| EmuError::Program(e.to_string()))?;
+        let spec = &program.chip;
+        let seed = cfg.seed.unwrap_or(program.meta.seed);
+        let costs = CostTable::new(spec);
+        let fm = Formats::new(spec);
+        let mut prev: Option<u32> = None;
+        for c in &program.cores {
+            if c.id.0 >= spec.total_cores() {
+                return Err(EmuError::Program(format!(
+                    "core {} is outside the {}-core system",
+                    c.id,
+                    spec.total_cores()
+                )));
+            }
+            if prev.is_some_and(|p| p >= c.id.0) {
+                return Err(EmuError::Program("cores are not sorted by id, or an id repeats".into()));
+            }
+            prev = Some(c.id.0);
+        }
+        for (k, l) in program.luts.iter().enumerate() {
+            if l.shift > 31 {
+                return Err(EmuError::Program(format!("LUT {k}: shift {} above 31", l.shift)));
+            }
+        }
+        let mut params = Vec::with_capacity(program.cores.len());
+        let mut states = Vec::with_capacity(program.cores.len());
+        for c in &program.cores {
+            let devs = if cfg.ideal {
+                CoreDeviations::ideal(c.neurons.len(), c.synapses.len())
+            } else {
+                CoreDeviations::draw(cfg.chip_seed, c.id.0, c.neurons.len(), c.synapses.len())
+            };
+            let (p, s) = load_core(program, c, devs, cfg.ideal, seed, cfg.noise_seed)?;
+            params.push(p);
+            states.push(s);
+        }
+        // Fan-out of every neuron, then every input channel.
+        let mut router = Router::new(program, costs);
+        let mut fanout = FanoutTable::default();
+        let mut base = 0usize;
+        for (ci, c) in program.cores.iter().enumerate() {
+            params[ci].fanout_base = base;
+            for i in 0..c.neurons.len() as u32 {
+                router.resolve(c.id, c.key_base.wrapping_add(i), &mut fanout)?;
+                params[ci].has_targets[i as usize] = fanout.has_targets(base + i as usize);
+            }
+            base += c.neurons.len();
+        }
+        let mut input_base = Vec::with_capacity(program.inputs.len());
+        for src in &program.inputs {
+            input_base.push(base);
+            for ch in 0..src.channels {
+                router.resolve(src.inject_core, src.key_base.wrapping_add(ch), &mut fanout)?;
+            }
+            base += src.channels as usize;
+        }
+        let routing_dropped = router.dropped;
+        for d in 0..fanout.dest_core.len() {
+            let p = &params[fanout.dest_core[d] as usize];
+            let a = fanout.dest_axon[d] as usize;
+            fanout.dest_first.push(p.axon_first[a]);
+            fanout.dest_count.push(p.axon_count[a] | if p.axon_plain[a] { crate::core::PLAIN } else { 0 });
+        }
+        for (k, src) in program.inputs.iter().enumerate() {
+            if let Some(g) = src.gate {
+                if !program.signals.iter().any(|s| s.id == g.signal) {
+                    return Err(EmuError::Program(format!(
+                        "input `{}` is gated by signal {} that does not exist",
+                        src.name, g.signal.0
+                    )));
+                }
+            }
+            if let nm_isa::program::InputKind::Poisson { p_q32 } = &src.kind {
+                if p_q32.len() != src.channels as usize {
+                    return Err(EmuError::Program(format!(
+                        "input {k} `{}`: {} rates for {} channels",
+                        src.name,
+                        p_q32.len(),
+                        src.channels
+                    )));
+                }
+            }
+        }
+        let (recorder, recordings) = Recorder::new(program)?;
+        let g = GlobalState {
+            inputs: program.inputs.iter().enumerate().map(|(k, s)| InputState::new(s, k as u32, seed)).collect(),
+            signals: SignalState::new(&program.signals, seed),
+            recordings,
+            ..GlobalState::default()
+        };
+        let pool = if cfg.threads > 1 {
+            Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(cfg.threads)
+                    .build()
+                    .map_err(|e| EmuError::Program(format!("cannot start {} threads: {e}", cfg.threads)))?,
+            )
+        } else {
+            None
+        };
+        Ok(Emulator {
+            program: program.clone(),
+            cfg,
+            seed,
+            params,
+            states,
+            g,
+            fanout,
+            input_base,
+            costs,
+            fm,
+            mesh: MeshMeter::new(spec.total_cores() as usize),
+            recorder,
+            pool,
+            packets: Vec::new(),
+            routing_dropped,
+        })
+    }
+
+    /// The program being run.
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// The run configuration.
+    pub fn config(&self) -> RunConfig {
+        self.cfg
+    }
+
+    /// The seed of inputs and runtime PRNG streams in effect.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Steps run so far (the next step to run).
+    pub fn time(&self) -> u64 {
+        self.g.t
+    }
+
+    /// Run `steps` steps.
+    pub fn run(&mut self, steps: u64) {
+        let start = std::time::Instant::now();
+        for _ in 0..steps {
+            self.step_inner();
+        }
+        self.g.wall_seconds += start.elapsed().as_secs_f64();
+    }
+
+    /// Run one step.
+    pub fn step(&mut self) {
+        let start = std::time::Instant::now();
+        self.step_inner();
+        self.g.wall_seconds += start.elapsed().as_secs_f64();
+    }
+
+    fn step_inner(&mut self) {
+        let t = self.g.t;
+        let program = &self.program;
+        self.g.signals.latch(&program.signals, t);
+        for s in self.states.iter_mut() {
+            std::mem::swap(&mut s.inbox, &mut s.inbox_next);
+        }
+        let env = LearnEnv {
+            rules: &program.rules,
+            signals: &self.g.signals.by_id,
+            epoch_steps: program.meta.epoch_steps,
+            fm: &self.fm,
+            costs: &self.costs,
+        };
+        let fm = &self.fm;
+        let costs = &self.costs;
+        let luts = &program.luts;
+        let work = |p: &CoreParams, s: &mut CoreState| {
+            deliver(p, s, t, costs);
+            update_neurons(p, s, t, fm, luts, costs);
+            let arrivals = std::mem::take(&mut s.inbox);
+            learn_core(p, s, t, &arrivals, &env);
+            s.inbox = arrivals;
+            s.inbox.clear();
+        };
+        match &self.pool {
+            Some(pool) => pool.install(|| {
+                self.params.par_iter().zip(self.states.par_iter_mut()).for_each(|(p, s)| work(p, s));
+            }),
+            None => {
+                for (p, s) in self.params.iter().zip(self.states.iter_mut()) {
+                    work(p, s);
+                }
+            }
+        }
+        // Route the packets of step t (neurons in core order, then inputs).
+        let fan = &self.fanout;
+        let mesh = &mut self.mesh;
+        let states = &mut self.states;
+        let mut send = |src: usize, payload: i32, spike: bool, states: &mut [CoreState]| {
+            let (a, b) = (fan.start[src] as usize, fan.start[src + 1] as usize);
+            if a == b {
+                return;
+            }
+            for d in a..b {
+                states[fan.dest_core[d] as usize].inbox_next.push(crate::core::Packet {
+                    axon: fan.dest_axon[d],
+                    first: fan.dest_first[d],
+                    count: fan.dest_count[d] | if spike { crate::core::SPIKE } else { 0 },
+                    payload,
+                });
+            }
+            let mc = &fan.mesh[src];
+            let routers = &fan.routers[mc.routers_first as usize..(mc.routers_first + mc.routers_len) as usize];
+            let links = &fan.links[mc.links_first as usize..(mc.links_first + mc.links_len) as usize];
+            mesh.charge_packet(costs, mc, routers, links);
+        };
+        let mut spikes_total = 0u64;
+        for ci in 0..states.len() {
+            let p = &self.params[ci];
+            let spikes = std::mem::take(&mut states[ci].spikes);
+            spikes_total += spikes.len() as u64;
+            if p.all_lif {
+                for &i in &spikes {
+                    send(p.fanout_base + i as usize, 1, true, states);
+                }
+            } else {
+                let emit = std::mem::take(&mut states[ci].emit);
+                for &(i, pl, spike) in &emit {
+                    send(p.fanout_base + i as usize, pl, spike, states);
+                }
+                states[ci].emit = emit;
+            }
+            if self.recorder.core_recorded[ci] {
+                self.recorder.spikes(&mut self.g.recordings, ci, t, &spikes);
+            }
+            states[ci].spikes = spikes;
+        }
+        for (k, src) in program.inputs.iter().enumerate() {
+            let open = src.gate.is_none_or(|g| self.g.signals.value_of(&program.signals, g.signal.0) == g.value);
+            self.packets.clear();
+            self.g.inputs[k].generate(src, t, open, &mut self.packets);
+            // Input packets are spikes, except clamp-encoded zeros (a state, not an event).
+            let clamp = matches!(
+                src.kind,
+                nm_isa::program::InputKind::Patterns { encoding: nm_isa::program::Encoding::Clamp, .. }
+            );
+            for &(c, pl) in &self.packets {
+                send(self.input_base[k] + c as usize, pl, !clamp || pl != 0, states);
+            }
+        }
+        // Barrier.
+        let mut slowest = 0u64;
+        for s in states.iter_mut() {
+            slowest = slowest.max(s.meter.step_cycles);
+            s.meter.step_cycles = 0;
+        }
+        let mesh_cycles = self.mesh.finish_step(costs);
+        self.g.step_cycles.push(slowest + mesh_cycles + costs.barrier);
+        self.g.spikes += spikes_total;
+        let sigs = &self.g.signals;
+        let psig = &program.signals;
+        self.recorder.sample(&mut self.g.recordings, t, &self.params, &self.states, &|id| sigs.value_of(psig, id));
+        self.g.t = t + 1;
+    }
+
+    /// What has been recorded.
+    pub fn recordings(&self) -> &Recordings {
+        &self.g.recordings
+    }
+
+    /// Cycles of every step run so far.
+    pub fn step_cycles(&self) -> &[u64] {
+        &self.g.step_cycles
+    }
+
+    /// The drawn mismatch deviations (standard normals) of every used core, in program core order.
+    pub fn deviations(&self) -> Vec<&CoreDeviations> {
+        self.params.iter().map(|p| &p.devs).collect()
+    }
+
+    /// The relative spreads of the drawn deviations (zero on the ideal chip).
+    pub fn spreads(&self) -> Spreads {
+        if self.cfg.ideal {
+            return Spreads::default();
+        }
+        let d: Vec<CoreDeviations> = self.params.iter().map(|p| p.devs.clone()).collect();
+        Spreads::of(&self.program.chip, &d)
+    }
+
+    /// Effective (after mismatch) threshold, bias and decay codes of neuron `i` of core index `ci`.
+    pub fn effective_neuron(&self, ci: usize, i: usize) -> Option<EffectiveNeuron> {
+        let p = self.params.get(ci)?;
+        if i >= p.n {
+            return None;
+        }
+        let dmax = 1i32 << self.fm.decay_bits;
+        Some(EffectiveNeuron {
+            v_th: p.vth[i],
+            bias: p.bias[i],
+            decay_u: (dmax - p.keep_u[i]) as u32,
+            decay_v: (dmax - p.keep_v[i]) as u32,
+        })
+    }
+
+    /// Neuron state vectors of core index `ci`: `(u, v, refractory counter)`.
+    pub fn neuron_state(&self, ci: usize) -> Option<(&[i32], &[i32], &[i32])> {
+        let s = self.states.get(ci)?;
+        Some((&s.u, &s.v, &s.cnt))
+    }
+
+    /// Mutable membrane state of core index `ci` (for test benches and calibration stimuli).
+    pub fn neuron_state_mut(&mut self, ci: usize) -> Option<(&mut [i32], &mut [i32])> {
+        let s = self.states.get_mut(ci)?;
+        Some((&mut s.u, &mut s.v))
+    }
+
+    /// Learning accumulators and weight readouts of core index `ci`.
+    pub fn synapse_state(&self, ci: usize) -> Option<(&[i32], &[i32])> {
+        let s = self.states.get(ci)?;
+        Some((&s.acc, &s.wr))
+    }
+
+    /// Post traces `y0` of the first rule on core index `ci`, and its pre traces `x0` per axon.
+    pub fn traces(&self, ci: usize, rule_slot: usize) -> Option<(&[i32], &[i32])> {
+        let r = self.states.get(ci)?.rules.get(rule_slot)?;
+        Some((&r.x[0], &r.y[0]))
+    }
+
+    /// The value of `var` of neuron `i` of core index `ci` after the last step.
+    pub fn neuron_value(&self, ci: usize, i: usize, var: nm_isa::program::StateVar) -> Option<i32> {
+        let (p, s) = (self.params.get(ci)?, self.states.get(ci)?);
+        (i < p.n).then(|| crate::record::neuron_value(p, s, i, var, self.g.t.saturating_sub(1)))
+    }
+
+    /// The latched value of the signal with id `id` in the last step (0 if none).
+    pub fn signal_value(&self, id: u8) -> i32 {
+        self.g.signals.value_of(&self.program.signals, id)
+    }
+
+    /// `(core index, local neuron)` of every neuron of the population named `name`, in order.
+    pub fn population_neurons(&self, name: &str) -> Option<Vec<(usize, u32)>> {
+        let pop = self.program.symbols.populations.iter().find(|p| p.name == name)?;
+        let mut out = vec![(usize::MAX, 0); pop.size as usize];
+        for sl in &pop.slices {
+            let ci = self.program.cores.iter().position(|c| c.id == sl.core)?;
+            for k in 0..sl.len {
+                *out.get_mut((sl.offset + k) as usize)? = (ci, sl.first + k);
+            }
+        }
+        Some(out)
+    }
+
+    /// Neurons of core index `ci` that spiked in the last step.
+    pub fn last_spikes(&self, ci: usize) -> &[u32] {
+        self.states.get(ci).map_or(&[], |s| &s.spikes)
+    }
+
+    /// Statistics of the run so far.
+    pub fn stats(&self) -> Stats {
+        let mut counts = self.g.mesh_counts;
+        counts.add(&self.mesh.counts);
+        for s in &self.states {
+            counts.add(&s.meter.counts);
+        }
+        Stats::new(self, counts)
+    }
+
+    pub(crate) fn restore(
+        &mut self,
+        states: Vec<CoreState>,
+        g: GlobalState,
+        mesh_counts: Counts,
+    ) -> Result<(), String> {
+        if states.len() != self.states.len() {
+            return Err("core count differs from the program".into());
+        }
+        for (k, (new, old)) in states.iter().zip(&self.states).enumerate() {
+            let traces_ok = new.rules.len() == old.rules.len()
+                && new
+                    .rules
+                    .iter()
+                    .zip(&old.rules)
+                    .all(|(a, b)| (0..2).all(|k| a.x[k].len() == b.x[k].len() && a.y[k].len() == b.y[k].len()));
+            let lens = |s: &CoreState| {
+                [
+                    s.u.len(),
+                    s.v.len(),
+                    s.cnt.len(),
+                    s.y.len(),
+                    s.nrng.len(),
+                    s.ring.len(),
+                    s.clamp_ring.len(),
+                    s.acc.len(),
+                    s.wr.len(),
+                    s.weff.len(),
+                    s.pe.len(),
+                    s.tag.len(),
+                    s.lastpre.len(),
+                    s.lastpre_at_spike.len(),
+                    s.spike_step.len(),
+                    s.arr_step.len(),
+                    s.arr_payload.len(),
+                    s.pay_step.len(),
+                ]
+            };
+            let same = traces_ok && lens(new) == lens(old) && new.pe.iter().zip(&old.pe).all(|(a, b)| a.0 == b.0);
+            if !same {
+                return Err(format!("state of core {k} does not match the program"));
+            }
+            let p = &self.params[k];
+            if new.inbox_next.iter().any(|pk| {
+                let a = pk.axon as usize;
+                a >= old.arr_step.len()
+                    || pk.first != p.axon_first[a]
+                    || pk.count & !crate::core::SPIKE
+                        != p.axon_count[a] | if p.axon_plain[a] { crate::core::PLAIN } else { 0 }
+            }) {
+                return Err(format!("pending packets of core {k} name missing axons"));
+            }
+        }
+        if g.inputs.len() != self.g.inputs.len()
+            || g.signals.values.len() != self.g.signals.values.len()
+            || g.signals.rngs.len() != g.signals.values.len()
+            || g.signals.list_pos.len() != g.signals.values.len()
+            || g.recordings.spikes.len() != self.g.recordings.spikes.len()
+            || g.recordings.series.len() != self.g.recordings.series.len()
+        {
+            return Err("input or signal count differs from the program".into());
+        }
+        for (k, mut st) in states.into_iter().enumerate() {
+            let old = &self.states[k];
+            st.touched_flag = vec![false; old.acc.len()];
+            st.spikes = Vec::with_capacity(old.u.len());
+            st.fired = vec![0; old.u.len()];
+            self.states[k] = st;
+        }
+        self.g = g;
+        for (k, src) in self.program.inputs.iter().enumerate() {
+            let st = &self.g.inputs[k];
+            if st.rngs.len() != src.channels as usize || (!st.next.is_empty() && st.next.len() != src.channels as usize)
+            {
+                return Err(format!("state of input {k} does not match the program"));
+            }
+            self.g.inputs[k].prepare(src);
+        }
+        self.mesh.counts = Counts::default();
+        self.g.mesh_counts = mesh_counts;
+        Ok(())
+    }
+
+    pub(crate) fn snapshot(&self) -> (Vec<CoreState>, GlobalState, Counts) {
+        let mut counts = self.g.mesh_counts;
+        counts.add(&self.mesh.counts);
+        let mut g = self.g.clone();
+        g.mesh_counts = Counts::default();
+        (self.states.clone(), g, counts)
+    }
+}
+
+/// A neuron's parameters after mismatch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EffectiveNeuron {
+    pub v_th: i32,
+    pub bias: i32,
+    pub decay_u: u32,
+    pub decay_v: u32,
+}

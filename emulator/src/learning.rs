@@ -1,0 +1,370 @@
+//! The learning engine of a core: runs the rules' handlers for the step's events in the order
+//! documented on `LearnRule` (traces decay; `Pre` handlers for this step's arrivals; pre-trace
+//! impulses; `Post` handlers for this step's post spikes; post-trace impulses; `Step` handlers;
+//! `Epoch` handlers on the last step of an epoch; clamp of every touched accumulator to
+//! `[w_min, w_max]`), executing each handler with `nm_isa::learn::exec` over [`Ctx`], our
+//! implementation of `LearnCtx` on the core's state.
+//!
+//! Decisions (where `LearnRule`'s documentation leaves a choice), as a chip would do them:
+//! * A packet is a pre-synaptic event at the step it reaches the axon (the step after the
+//!   spike); pre traces live per axon, so the synapse delay does not shift learning events. Only
+//!   packets flagged as spikes run `Pre` handlers, add pre-trace impulses and make `xs = 1`; `xg`
+//!   reads the payload of any packet of the step.
+//! * Rules run in order of their first use on the core (synapse group order). Within a trigger
+//!   the per-synapse handlers run first (arrivals in ascending axon order, each axon's synapses
+//!   in order; spiking posts in neuron order, each post's synapses in order), then the per-post
+//!   handlers (a `Pre` per-post handler once per post neuron that received a spike on a synapse
+//!   of the rule, in neuron order); each event runs all its handlers in program order.
+//!   `Step`/`Epoch` per-post handlers run for every neuron with an incoming synapse of the rule.
+//! * After the clamp the weight readout of every touched synapse is recomputed with the rule's
+//!   rounding (stochastic rounding draws the core's learning PRNG), then its efficacy gain.
+//! * `LastPre` compares against the last synapse of the rule that delivered a packet to the post
+//!   neuron (delivery order: ascending axon index) up to and including its spiking step.
+//! * Each invocation costs `cycles_learning_dispatch` plus the op-table cycles of its ops; the
+//!   trace decays and impulses are free (dedicated hardware).
+
+use crate::core::{refresh_weight, CoreParams, CoreState, Formats, RuleSlot, RuleState, SPIKE};
+use crate::timing::{Charge, CostTable};
+use nm_isa::fixed_point::{saturate, smax, smin, trace_add};
+use nm_isa::learn::{apply_weight_write, exec, Dst, LearnCtx, LearnRule, Reduce, Scope, Src, Trigger};
+use nm_isa::neuron::NeuronKind;
+use nm_isa::rng::HwRng;
+
+/// `LearnCtx` over one core's state for one handler invocation.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    /// Current synapse, or `usize::MAX` in a per-post handler.
+    pub syn: usize,
+    pub post: usize,
+    pub axon: usize,
+    pub t1: u64,
+    pub slot: &'a RuleSlot,
+    pub rs: &'a RuleState,
+    pub acc: &'a mut [i32],
+    pub wr: &'a [i32],
+    pub tag: &'a mut [i32],
+    pub lgain: &'a [u16],
+    pub touched: &'a mut Vec<u32>,
+    pub touched_flag: &'a mut [bool],
+    pub kind: &'a [NeuronKind],
+    pub u: &'a [i32],
+    pub v: &'a [i32],
+    pub y: &'a [i32],
+    pub spike_step: &'a [u64],
+    pub arr_step: &'a [u64],
+    pub arr_payload: &'a [i32],
+    pub pay_step: &'a [u64],
+    pub lastpre_at_spike: &'a [u32],
+    pub signals: &'a [i32; 8],
+    pub rng: &'a mut HwRng,
+    pub fm: &'a Formats,
+}
+
+impl Ctx<'_> {
+    #[inline]
+    fn touch(&mut self, si: usize) {
+        if !self.touched_flag[si] {
+            self.touched_flag[si] = true;
+            self.touched.push(si as u32);
+        }
+    }
+    fn post_syns(&self) -> &[u32] {
+        let p = self.post;
+        &self.slot.post_syn[self.slot.post_start[p] as usize..self.slot.post_start[p + 1] as usize]
+    }
+}
+
+impl LearnCtx for Ctx<'_> {
+    fn load(&mut self, src: Src) -> i32 {
+        let per_syn = self.syn != usize::MAX;
+        let trace = |v: &Vec<i32>, i: usize| v.get(i).copied().unwrap_or(0);
+        match src {
+            Src::W if per_syn => self.acc[self.syn],
+            Src::Wr if per_syn => self.wr[self.syn],
+            Src::X0 if per_syn => trace(&self.rs.x[0], self.axon),
+            Src::X1 if per_syn => trace(&self.rs.x[1], self.axon),
+            Src::Xs if per_syn => i32::from(self.arr_step.get(self.axon) == Some(&self.t1)),
+            Src::Xg if per_syn => {
+                if self.pay_step.get(self.axon) == Some(&self.t1) {
+                    self.arr_payload.get(self.axon).copied().unwrap_or(0)
+                } else {
+                    0
+                }
+            }
+            Src::Tag if per_syn => self.tag[self.syn],
+            Src::LastPre if per_syn => {
+                i32::from(self.lastpre_at_spike.get(self.post).is_some_and(|&l| l as usize == self.syn))
+            }
+            Src::W | Src::Wr | Src::X0 | Src::X1 | Src::Xs | Src::Xg | Src::Tag | Src::LastPre => 0,
+            Src::Y0 => trace(&self.rs.y[0], self.post),
+            Src::Y1 => trace(&self.rs.y[1], self.post),
+            Src::Ys => i32::from(self.spike_step[self.post] == self.t1),
+            Src::Yg => match self.kind[self.post] {
+                NeuronKind::Lif => i32::from(self.spike_step[self.post] == self.t1),
+                _ => self.y[self.post],
+            },
+            Src::Yv => self.v[self.post],
+            Src::Yu => self.u[self.post],
+            Src::Rand => self.rng.next_signed_q16(),
+            Src::RandU => (self.rng.next_u32() >> 16) as i32,
+            Src::Sig(k) => self.signals[usize::from(k & 7)],
+        }
+    }
+
+    fn store(&mut self, dst: Dst, value: i32) {
+        if self.syn == usize::MAX {
+            return;
+        }
+        let si = self.syn;
+        match dst {
+            Dst::W => {
+                self.acc[si] = apply_weight_write(self.acc[si], value, self.lgain[si], self.fm.accumulator_bits);
+                self.touch(si);
+            }
+            Dst::Tag => {
+                self.tag[si] = if self.fm.tag_bits == 0 { 0 } else { saturate(i64::from(value), self.fm.tag_bits) };
+            }
+        }
+    }
+
+    fn reduce(&mut self, kind: Reduce) -> (i64, u32) {
+        let syns = self.post_syns();
+        let n = syns.len() as u32;
+        let v = match kind {
+            Reduce::Max => syns.iter().map(|&s| i64::from(self.acc[s as usize])).max().unwrap_or(0),
+            Reduce::Sum => syns.iter().map(|&s| i64::from(self.acc[s as usize])).sum(),
+            Reduce::SumSq => {
+                syns.iter().map(|&s| i64::from(self.acc[s as usize]).pow(2)).fold(0i64, |a, b| a.saturating_add(b))
+            }
+        };
+        (v, n)
+    }
+
+    fn scale_weights(&mut self, factor: i32, sh: u8, rounding: nm_isa::fixed_point::Rounding) -> u32 {
+        let p = self.post;
+        let (a, b) = (self.slot.post_start[p] as usize, self.slot.post_start[p + 1] as usize);
+        let ab = self.fm.accumulator_bits;
+        for k in a..b {
+            let si = self.slot.post_syn[k] as usize;
+            let prod = i64::from(self.acc[si]) * i64::from(factor);
+            let r = nm_isa::fixed_point::shift_round(prod, u32::from(sh), rounding, self.rng);
+            self.acc[si] = saturate(r, ab);
+            self.touch(si);
+        }
+        (b - a) as u32
+    }
+
+    fn rng(&mut self) -> &mut HwRng {
+        self.rng
+    }
+}
+
+/// Everything shared by the cores during the learning phase.
+#[derive(Debug)]
+pub struct LearnEnv<'a> {
+    pub rules: &'a [LearnRule],
+    pub signals: &'a [i32; 8],
+    pub epoch_steps: u32,
+    pub fm: &'a Formats,
+    pub costs: &'a CostTable,
+}
+
+/// A learning event: `(synapse or u32::MAX for a per-post invocation, post neuron, axon or u32::MAX)`.
+type Event = (u32, u32, u32);
+
+/// Run the learning phase of one core for step `t`. `arrivals` are this step's packets.
+pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::core::Packet], env: &LearnEnv<'_>) {
+    if p.rules.is_empty() {
+        return;
+    }
+    let t1 = t + 1;
+    let epoch_end = env.epoch_steps > 0 && t1.is_multiple_of(u64::from(env.epoch_steps));
+    let mut ev: Vec<Event> = std::mem::take(&mut s.events);
+    for (ri, slot) in p.rules.iter().enumerate() {
+        let rule = &env.rules[slot.rule];
+        let codes = |trig: Trigger, scope: Scope| -> Vec<&[nm_isa::learn::Instr]> {
+            rule.handlers.iter().filter(|h| h.trigger == trig && h.scope == scope).map(|h| h.code.as_slice()).collect()
+        };
+        // Traces decay.
+        {
+            let rs = &mut s.rules[ri];
+            for k in 0..2 {
+                if let Some(ts) = rule.x[k] {
+                    let keep = (4096i64 - i64::from(ts.decay.min(4096))) as i32;
+                    for x in rs.x[k].iter_mut() {
+                        *x = crate::core::decay_keep(*x, keep, 12);
+                    }
+                }
+                if let Some(ts) = rule.y[k] {
+                    let keep = (4096i64 - i64::from(ts.decay.min(4096))) as i32;
+                    for y in rs.y[k].iter_mut() {
+                        *y = crate::core::decay_keep(*y, keep, 12);
+                    }
+                }
+            }
+        }
+        // Pre handlers: per arriving axon, per synapse of the rule (then its per-post handlers).
+        if slot.has[Trigger::Pre.code() as usize] {
+            let (cs, cp) = (codes(Trigger::Pre, Scope::Synapse), codes(Trigger::Pre, Scope::PostNeuron));
+            ev.clear();
+            let mut posts: Vec<u32> = Vec::new();
+            for pk in arrivals.iter().filter(|pk| pk.count & SPIKE != 0) {
+                let a = pk.axon as usize;
+                let first = p.axon_first[a] as usize;
+                for si in first..first + p.axon_count[a] as usize {
+                    if usize::from(p.syn_rule[si]) != ri {
+                        continue;
+                    }
+                    let post = p.syn_packed[si] & 0xFFFF;
+                    ev.push((si as u32, post, pk.axon));
+                    if !cp.is_empty() {
+                        posts.push(post);
+                    }
+                }
+            }
+            // Per-synapse handlers first, then per-post handlers once per receiving post neuron.
+            posts.sort_unstable();
+            posts.dedup();
+            ev.extend(posts.iter().map(|&post| (u32::MAX, post, u32::MAX)));
+            run_events(p, s, ri, slot, &cs, &cp, &ev, t1, env);
+        }
+        // Pre-trace impulses.
+        for k in 0..2 {
+            if let Some(ts) = rule.x[k] {
+                let xs = &mut s.rules[ri].x[k];
+                for pk in arrivals.iter().filter(|pk| pk.count & SPIKE != 0) {
+                    let x = &mut xs[pk.axon as usize];
+                    *x = trace_add(*x, ts.impulse, env.fm.trace_max);
+                }
+            }
+        }
+        // Post handlers: per spiking neuron, its synapses of the rule, then its per-post handlers.
+        if slot.has[Trigger::Post.code() as usize] {
+            let (cs, cp) = (codes(Trigger::Post, Scope::Synapse), codes(Trigger::Post, Scope::PostNeuron));
+            ev.clear();
+            for &i in &s.spikes {
+                let post = i as usize;
+                let (a, b) = (slot.post_start[post] as usize, slot.post_start[post + 1] as usize);
+                if a == b {
+                    continue;
+                }
+                if !cs.is_empty() {
+                    for &si in &slot.post_syn[a..b] {
+                        ev.push((si, i, p.syn_axon[si as usize]));
+                    }
+                }
+            }
+            // Per-synapse handlers first, then the per-post handlers of the spiking neurons.
+            if !cp.is_empty() {
+                for &i in &s.spikes {
+                    let post = i as usize;
+                    if slot.post_start[post + 1] > slot.post_start[post] {
+                        ev.push((u32::MAX, i, u32::MAX));
+                    }
+                }
+            }
+            run_events(p, s, ri, slot, &cs, &cp, &ev, t1, env);
+        }
+        // Post-trace impulses.
+        for k in 0..2 {
+            if let Some(ts) = rule.y[k] {
+                let spikes = &s.spikes;
+                let ys = &mut s.rules[ri].y[k];
+                for &i in spikes {
+                    let y = &mut ys[i as usize];
+                    *y = trace_add(*y, ts.impulse, env.fm.trace_max);
+                }
+            }
+        }
+        for (trig, on) in [(Trigger::Step, true), (Trigger::Epoch, epoch_end)] {
+            if !on || !slot.has[trig.code() as usize] {
+                continue;
+            }
+            let (cs, cp) = (codes(trig, Scope::Synapse), codes(trig, Scope::PostNeuron));
+            ev.clear();
+            if !cs.is_empty() {
+                for &si in &slot.syns {
+                    ev.push((si, p.syn_packed[si as usize] & 0xFFFF, p.syn_axon[si as usize]));
+                }
+            }
+            if !cp.is_empty() {
+                for &post in &slot.posts {
+                    ev.push((u32::MAX, post, u32::MAX));
+                }
+            }
+            run_events(p, s, ri, slot, &cs, &cp, &ev, t1, env);
+        }
+        // Clamp and refresh the touched synapses.
+        let touched = std::mem::take(&mut s.touched);
+        for &si in &touched {
+            let si = si as usize;
+            s.touched_flag[si] = false;
+            s.acc[si] = s.acc[si]
+                .clamp(rule.w_min, rule.w_max)
+                .clamp(smin(env.fm.accumulator_bits) as i32, smax(env.fm.accumulator_bits) as i32);
+            refresh_weight(p, s, si, rule.readout, env.fm);
+        }
+        s.touched = touched;
+        s.touched.clear();
+    }
+    ev.clear();
+    s.events = ev;
+}
+
+/// Run the handlers `syn_codes` (per-synapse events) or `post_codes` (per-post events) for every
+/// event in order, over one context, and charge every invocation.
+#[allow(clippy::too_many_arguments)]
+fn run_events(
+    p: &CoreParams,
+    s: &mut CoreState,
+    ri: usize,
+    slot: &RuleSlot,
+    syn_codes: &[&[nm_isa::learn::Instr]],
+    post_codes: &[&[nm_isa::learn::Instr]],
+    events: &[Event],
+    t1: u64,
+    env: &LearnEnv<'_>,
+) {
+    if events.is_empty() || (syn_codes.is_empty() && post_codes.is_empty()) {
+        return;
+    }
+    let (mut invocations, mut ops, mut cycles) = (0u64, 0u64, 0u64);
+    let mut ctx = Ctx {
+        syn: usize::MAX,
+        post: 0,
+        axon: usize::MAX,
+        t1,
+        slot,
+        rs: &s.rules[ri],
+        acc: &mut s.acc,
+        wr: &s.wr,
+        tag: &mut s.tag,
+        lgain: &p.syn_lgain,
+        touched: &mut s.touched,
+        touched_flag: &mut s.touched_flag,
+        kind: &p.kind,
+        u: &s.u,
+        v: &s.v,
+        y: &s.y,
+        spike_step: &s.spike_step,
+        arr_step: &s.arr_step,
+        arr_payload: &s.arr_payload,
+        pay_step: &s.pay_step,
+        lastpre_at_spike: &s.lastpre_at_spike,
+        signals: env.signals,
+        rng: &mut s.learn_rng,
+        fm: env.fm,
+    };
+    for &(si, post, axon) in events {
+        let codes = if si == u32::MAX { post_codes } else { syn_codes };
+        ctx.syn = if si == u32::MAX { usize::MAX } else { si as usize };
+        ctx.post = post as usize;
+        ctx.axon = if axon == u32::MAX { usize::MAX } else { axon as usize };
+        for code in codes {
+            cycles += exec(code, &mut ctx);
+            ops += code.len() as u64;
+            invocations += 1;
+        }
+    }
+    s.meter.charge(env.costs, Charge::LearningBatch { invocations, ops, cycles });
+}

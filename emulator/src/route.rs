@@ -1,0 +1,251 @@
+//! Fan-out resolution: the key-based multicast routing of `program.rs`, walked once at load for
+//! every source (neuron or input channel) into a flat list of destinations `(core, axon)` plus
+//! the mesh cost of its tree ([`MeshCost`]), so that the step loop never looks at a routing table.
+//!
+//! The walk follows `program.rs` exactly: a packet starts at its source router with no travel
+//! direction; each router takes the first entry with `key & mask == entry.key`; with no match it
+//! passes the packet straight on in its travel direction (default routing), or drops it at the
+//! source ("no targets"). `LOCAL` delivers to the router's core, whose axon map turns the key
+//! into an axon (no mapping: the packet is dropped there). Directions are on the global mesh of
+//! all chips side by side (north = +y); a step across a chip edge is an inter-chip link hop, and
+//! a step off the edge of the system drops the packet. A router reached twice from the same
+//! direction is a routing loop and refuses the program.
+
+use crate::error::EmuError;
+use crate::timing::{CostTable, MeshCost};
+use nm_isa::ids::CoreCoord;
+use nm_isa::program::{Dirs, Program, RouteEntry};
+use nm_isa::{ChipSpec, CoreId};
+use std::collections::{HashMap, HashSet};
+
+/// Resolved fan-out of many sources in CSR form.
+#[derive(Clone, Debug, Default)]
+pub struct FanoutTable {
+    /// Destinations of source `i`: `start[i] .. start[i + 1]`.
+    pub start: Vec<u32>,
+    /// Runtime core index (position in `Program::cores`) of each destination.
+    pub dest_core: Vec<u32>,
+    pub dest_axon: Vec<u32>,
+    /// Synapse range of each destination axon (filled by the engine once cores are loaded);
+    /// `dest_count` carries [`crate::core::PLAIN`].
+    pub dest_first: Vec<u32>,
+    pub dest_count: Vec<u32>,
+    pub mesh: Vec<MeshCost>,
+    pub routers: Vec<u32>,
+    pub links: Vec<u32>,
+}
+
+impl FanoutTable {
+    pub fn len(&self) -> usize {
+        self.mesh.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.mesh.is_empty()
+    }
+    /// Whether source `i` reaches any axon.
+    #[inline]
+    pub fn has_targets(&self, i: usize) -> bool {
+        self.start[i + 1] > self.start[i]
+    }
+}
+
+/// Global mesh geometry.
+#[derive(Debug)]
+struct Geometry {
+    gw: i64,
+    gh: i64,
+    width: i64,
+    height: i64,
+}
+
+impl Geometry {
+    fn new(spec: &ChipSpec) -> Geometry {
+        let width = i64::from(spec.mesh.width);
+        let height = i64::from(spec.mesh.height);
+        Geometry {
+            gw: width * i64::from(spec.system.chips_x),
+            gh: height * i64::from(spec.system.chips_y),
+            width,
+            height,
+        }
+    }
+    fn global(&self, c: CoreCoord) -> (i64, i64) {
+        (i64::from(c.chip_x) * self.width + i64::from(c.x), i64::from(c.chip_y) * self.height + i64::from(c.y))
+    }
+    fn id(&self, spec: &ChipSpec, gx: i64, gy: i64) -> CoreId {
+        CoreId::from_coord(
+            CoreCoord {
+                chip_x: (gx / self.width) as u16,
+                chip_y: (gy / self.height) as u16,
+                x: (gx % self.width) as u16,
+                y: (gy % self.height) as u16,
+            },
+            spec,
+        )
+    }
+}
+
+/// A router's table indexed for lookup: per distinct mask, masked key → first entry index, so
+/// that the first entry (in table order) with `key & mask == entry.key` is found by hashing.
+#[derive(Debug)]
+struct RouteIndex {
+    entries: Vec<RouteEntry>,
+    by_mask: Vec<(u32, HashMap<u32, usize>)>,
+}
+
+impl RouteIndex {
+    fn new(entries: &[RouteEntry]) -> RouteIndex {
+        let mut by_mask: Vec<(u32, HashMap<u32, usize>)> = Vec::new();
+        for (i, e) in entries.iter().enumerate() {
+            let slot = match by_mask.iter().position(|(m, _)| *m == e.mask) {
+                Some(k) => k,
+                None => {
+                    by_mask.push((e.mask, HashMap::new()));
+                    by_mask.len() - 1
+                }
+            };
+            by_mask[slot].1.entry(e.key).or_insert(i);
+        }
+        RouteIndex { entries: entries.to_vec(), by_mask }
+    }
+
+    fn lookup(&self, key: u32) -> Option<&RouteEntry> {
+        let first = self.by_mask.iter().filter_map(|(m, h)| h.get(&(key & m)).copied()).min()?;
+        self.entries.get(first)
+    }
+}
+
+/// Direction bits 1..=4 as `(bit, dx, dy)`.
+const CARDINALS: [(u8, i64, i64); 4] =
+    [(Dirs::NORTH.0, 0, 1), (Dirs::EAST.0, 1, 0), (Dirs::SOUTH.0, 0, -1), (Dirs::WEST.0, -1, 0)];
+
+/// Everything the walk needs, built once per program.
+#[derive(Debug)]
+pub struct Router<'p> {
+    spec: &'p ChipSpec,
+    geo: Geometry,
+    tables: HashMap<u32, RouteIndex>,
+    /// Core id → runtime core index.
+    core_index: HashMap<u32, u32>,
+    /// Per runtime core: axon-map entries sorted by key as `(key_base, count, axon_base)`, or
+    /// `None` when entries overlap (then the first match in program order decides, by a scan).
+    sorted_maps: Vec<Option<Vec<(u32, u32, u32)>>>,
+    program: &'p Program,
+    costs: CostTable,
+    /// Packets dropped (off the system edge or no axon mapping) while resolving.
+    pub dropped: u64,
+}
+
+impl<'p> Router<'p> {
+    pub fn new(program: &'p Program, costs: CostTable) -> Router<'p> {
+        let tables = program.routes.iter().map(|t| (t.core.0, RouteIndex::new(&t.entries))).collect();
+        let core_index = program.cores.iter().enumerate().map(|(i, c)| (c.id.0, i as u32)).collect();
+        let sorted_maps = program
+            .cores
+            .iter()
+            .map(|c| {
+                let mut v: Vec<(u32, u32, u32)> =
+                    c.axon_map.iter().map(|m| (m.key_base, m.count, m.axon_base)).collect();
+                v.sort_unstable();
+                let disjoint = v.windows(2).all(|w| u64::from(w[0].0) + u64::from(w[0].1) <= u64::from(w[1].0));
+                disjoint.then_some(v)
+            })
+            .collect();
+        Router {
+            spec: &program.chip,
+            geo: Geometry::new(&program.chip),
+            tables,
+            core_index,
+            sorted_maps,
+            program,
+            costs,
+            dropped: 0,
+        }
+    }
+
+    fn axon_of(&self, core_idx: u32, key: u32) -> Option<u32> {
+        if let Some(Some(v)) = self.sorted_maps.get(core_idx as usize) {
+            let i = v.partition_point(|e| e.0 <= key);
+            let &(base, count, axon) = v.get(i.checked_sub(1)?)?;
+            return (key - base < count).then(|| axon + (key - base));
+        }
+        let core = &self.program.cores[core_idx as usize];
+        core.axon_map.iter().find_map(|m| {
+            let off = key.checked_sub(m.key_base)?;
+            (off < m.count).then(|| m.axon_base + off)
+        })
+    }
+
+    /// Walk the tree of `key` injected at `source` and append it to `out`.
+    pub fn resolve(&mut self, source: CoreId, key: u32, out: &mut FanoutTable) -> Result<(), EmuError> {
+        if out.start.is_empty() {
+            out.start.push(0);
+        }
+        let mut cost = MeshCost {
+            routers_first: out.routers.len() as u32,
+            links_first: out.links.len() as u32,
+            ..MeshCost::default()
+        };
+        let Some(coord) = source.coord(self.spec) else {
+            return Err(EmuError::Program(format!("source core {source} is outside the system")));
+        };
+        let start = self.geo.global(coord);
+        // (gx, gy, travel dir bit or 0, latency so far, hops so far)
+        let mut stack: Vec<(i64, i64, u8, u64, u32)> = vec![(start.0, start.1, 0, 0, 0)];
+        let mut seen: HashSet<(i64, i64, u8)> = HashSet::new();
+        let limit = self.spec.total_cores() as usize * 5 + 5;
+        while let Some((gx, gy, dir, lat, hops)) = stack.pop() {
+            if !seen.insert((gx, gy, dir)) || seen.len() > limit {
+                return Err(EmuError::Routing(format!(
+                    "routing loop for key {key:#x} from core {source} (router at global ({gx}, {gy}) reached twice)"
+                )));
+            }
+            let id = self.geo.id(self.spec, gx, gy);
+            let entry = self.tables.get(&id.0).and_then(|t| t.lookup(key));
+            let dirs = match entry {
+                Some(e) => e.dirs,
+                None if dir == 0 => continue, // no targets at the source
+                None => Dirs(dir),
+            };
+            if dirs.0 != 0 {
+                out.routers.push(id.0);
+                cost.routers_len += 1;
+            }
+            if dirs.contains(Dirs::LOCAL) {
+                match self.core_index.get(&id.0).copied().and_then(|ci| self.axon_of(ci, key).map(|a| (ci, a))) {
+                    Some((ci, axon)) => {
+                        out.dest_core.push(ci);
+                        out.dest_axon.push(axon);
+                        cost.latency = cost.latency.max(lat);
+                    }
+                    None => self.dropped += 1,
+                }
+            }
+            for &(bit, dx, dy) in CARDINALS.iter().rev() {
+                if dirs.0 & bit == 0 {
+                    continue;
+                }
+                let (nx, ny) = (gx + dx, gy + dy);
+                if nx < 0 || ny < 0 || nx >= self.geo.gw || ny >= self.geo.gh {
+                    self.dropped += 1;
+                    continue;
+                }
+                let crosses = nx.div_euclid(self.geo.width) != gx.div_euclid(self.geo.width)
+                    || ny.div_euclid(self.geo.height) != gy.div_euclid(self.geo.height);
+                let mut nlat = lat + self.costs.router_hop;
+                cost.hops += 1;
+                if crosses {
+                    let chip = id.0 / self.spec.cores_per_chip();
+                    out.links.push(chip * 4 + bit.trailing_zeros() - 1);
+                    cost.links_len += 1;
+                    cost.link_crossings += 1;
+                    nlat += self.costs.link_latency;
+                }
+                stack.push((nx, ny, bit, nlat, hops + 1));
+            }
+        }
+        out.mesh.push(cost);
+        out.start.push(out.dest_core.len() as u32);
+        Ok(())
+    }
+}

@@ -1,0 +1,226 @@
+//! Timing and energy: the one interface through which every operation of a core (neuron
+//! updates, synaptic events, learning dispatch and ops) and of the mesh (router hops, inter-chip
+//! link latency and contention) is charged, in cycles and in counted events that energy is
+//! derived from.
+//!
+//! A step of the chip costs `max over cores (core cycles) + mesh cycles + barrier`, where the
+//! mesh cycles of a step are the largest of: the longest path latency of a packet sent this step
+//! (`hops · cycles_router_hop + inter-chip hops · link_latency_cycles`), the busiest router
+//! (`cycles_router_hop` per packet it forwards or delivers), and the busiest inter-chip link
+//! (`link_cycles_per_spike` per packet, plus its latency).
+
+use nm_isa::ChipSpec;
+use serde::{Deserialize, Serialize};
+
+/// Time in chip steps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Step(pub u64);
+
+/// Something a core or the mesh does that costs cycles and energy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Charge {
+    /// `n` neuron updates.
+    NeuronUpdates(u64),
+    /// `n` synaptic events (one synapse receiving one packet).
+    SynapticEvents(u64),
+    /// One learning-handler invocation that ran `ops` instructions costing `cycles` (op table).
+    Learning { ops: u64, cycles: u64 },
+    /// `invocations` learning-handler invocations running `ops` instructions of `cycles` in all.
+    LearningBatch { invocations: u64, ops: u64, cycles: u64 },
+}
+
+/// Cycle and energy costs taken from a [`ChipSpec`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CostTable {
+    pub neuron_update: u64,
+    pub synaptic_event: u64,
+    pub learning_dispatch: u64,
+    pub router_hop: u64,
+    pub link_latency: u64,
+    pub link_per_spike: u64,
+    pub barrier: u64,
+}
+
+impl CostTable {
+    pub fn new(spec: &ChipSpec) -> CostTable {
+        let t = &spec.timing;
+        CostTable {
+            neuron_update: u64::from(t.cycles_neuron_update),
+            synaptic_event: u64::from(t.cycles_synaptic_event),
+            learning_dispatch: u64::from(t.cycles_learning_dispatch),
+            router_hop: u64::from(t.cycles_router_hop),
+            link_latency: u64::from(spec.system.link_latency_cycles),
+            link_per_spike: u64::from(spec.system.link_cycles_per_spike),
+            barrier: u64::from(t.cycles_barrier),
+        }
+    }
+}
+
+/// Event counts accumulated over a run (energy is derived from them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub neuron_updates: u64,
+    pub synaptic_events: u64,
+    pub learning_invocations: u64,
+    pub learning_ops: u64,
+    pub packets: u64,
+    pub router_hops: u64,
+    pub link_crossings: u64,
+    /// Cores with neurons, summed over steps (static energy).
+    pub core_steps: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, o: &Counts) {
+        self.neuron_updates += o.neuron_updates;
+        self.synaptic_events += o.synaptic_events;
+        self.learning_invocations += o.learning_invocations;
+        self.learning_ops += o.learning_ops;
+        self.packets += o.packets;
+        self.router_hops += o.router_hops;
+        self.link_crossings += o.link_crossings;
+        self.core_steps += o.core_steps;
+    }
+}
+
+/// The per-core meter: cycles of the current step and event counts of the run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoreMeter {
+    /// Cycles charged in the current step.
+    pub step_cycles: u64,
+    pub counts: Counts,
+}
+
+impl CoreMeter {
+    /// Charge one operation.
+    #[inline]
+    pub fn charge(&mut self, costs: &CostTable, c: Charge) {
+        match c {
+            Charge::NeuronUpdates(n) => {
+                self.step_cycles += n * costs.neuron_update;
+                self.counts.neuron_updates += n;
+            }
+            Charge::SynapticEvents(n) => {
+                self.step_cycles += n * costs.synaptic_event;
+                self.counts.synaptic_events += n;
+            }
+            Charge::Learning { ops, cycles } => {
+                self.step_cycles += costs.learning_dispatch + cycles;
+                self.counts.learning_invocations += 1;
+                self.counts.learning_ops += ops;
+            }
+            Charge::LearningBatch { invocations, ops, cycles } => {
+                self.step_cycles += invocations * costs.learning_dispatch + cycles;
+                self.counts.learning_invocations += invocations;
+                self.counts.learning_ops += ops;
+            }
+        }
+    }
+}
+
+/// Mesh cost of one source's multicast tree, computed once at load.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MeshCost {
+    /// Longest path latency to a destination, in cycles.
+    pub latency: u64,
+    /// Router-to-router transfers in the tree.
+    pub hops: u32,
+    /// Inter-chip link crossings in the tree.
+    pub link_crossings: u32,
+    /// Routers the packet visits: `routers[first .. first + len]` of the table.
+    pub routers_first: u32,
+    pub routers_len: u32,
+    /// Links it crosses: `links[first .. first + len]` of the table.
+    pub links_first: u32,
+    pub links_len: u32,
+}
+
+/// The mesh meter: per-step router and link load, and run totals.
+#[derive(Clone, Debug, Default)]
+pub struct MeshMeter {
+    router_busy: Vec<u64>,
+    link_busy: Vec<u64>,
+    touched_routers: Vec<u32>,
+    touched_links: Vec<u32>,
+    max_latency: u64,
+    pub counts: Counts,
+}
+
+impl MeshMeter {
+    pub fn new(total_cores: usize) -> MeshMeter {
+        MeshMeter { router_busy: vec![0; total_cores], link_busy: vec![0; total_cores * 4], ..Default::default() }
+    }
+
+    /// Charge one packet sent over the tree `cost` (whose router and link lists are given).
+    #[inline]
+    pub fn charge_packet(&mut self, costs: &CostTable, cost: &MeshCost, routers: &[u32], links: &[u32]) {
+        self.counts.packets += 1;
+        self.counts.router_hops += u64::from(cost.hops);
+        self.counts.link_crossings += u64::from(cost.link_crossings);
+        if cost.hops == 0 {
+            return; // delivered by the source core's own router: no mesh traversal
+        }
+        self.max_latency = self.max_latency.max(cost.latency);
+        for &r in routers {
+            let b = &mut self.router_busy[r as usize];
+            if *b == 0 {
+                self.touched_routers.push(r);
+            }
+            *b += costs.router_hop;
+        }
+        for &l in links {
+            let b = &mut self.link_busy[l as usize];
+            if *b == 0 {
+                self.touched_links.push(l);
+            }
+            *b += costs.link_per_spike;
+        }
+    }
+
+    /// The mesh cycles of the step that just ended; resets the per-step load.
+    pub fn finish_step(&mut self, costs: &CostTable) -> u64 {
+        let mut m = self.max_latency;
+        for &r in &self.touched_routers {
+            m = m.max(self.router_busy[r as usize]);
+            self.router_busy[r as usize] = 0;
+        }
+        for &l in &self.touched_links {
+            m = m.max(self.link_busy[l as usize] + costs.link_latency);
+            self.link_busy[l as usize] = 0;
+        }
+        self.touched_routers.clear();
+        self.touched_links.clear();
+        self.max_latency = 0;
+        m
+    }
+}
+
+/// Energy by component, in joules.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Energy {
+    pub neuron_update_j: f64,
+    pub synaptic_event_j: f64,
+    pub learning_j: f64,
+    pub router_j: f64,
+    pub link_j: f64,
+    pub static_j: f64,
+    pub total_j: f64,
+}
+
+impl Energy {
+    pub fn from_counts(spec: &ChipSpec, c: &Counts) -> Energy {
+        let e = &spec.energy;
+        let pj = 1e-12;
+        let mut en = Energy {
+            neuron_update_j: c.neuron_updates as f64 * e.neuron_update_pj * pj,
+            synaptic_event_j: c.synaptic_events as f64 * e.synaptic_event_pj * pj,
+            learning_j: c.learning_ops as f64 * e.learning_op_pj * pj,
+            router_j: c.router_hops as f64 * e.router_hop_pj * pj,
+            link_j: c.link_crossings as f64 * spec.system.link_energy_pj * pj,
+            static_j: c.core_steps as f64 * e.core_static_pj_per_step * pj,
+            total_j: 0.0,
+        };
+        en.total_j = en.neuron_update_j + en.synaptic_event_j + en.learning_j + en.router_j + en.link_j + en.static_j;
+        en
+    }
+}

@@ -1,0 +1,201 @@
+//! Determinism: the same program and seeds give bit-identical spikes, state and counters
+//! whatever the thread count, and a run resumed from a checkpoint equals the uninterrupted one.
+//! A damaged checkpoint is refused.
+
+use nm_emulator::checkpoint;
+use nm_emulator::netbuild::{lif_profile, NetBuilder, NeuronRef, Pre};
+use nm_emulator::{EmuError, Emulator, RunConfig};
+use nm_isa::learn::{Dst, Handler, Instr, LearnRule, Opcode, Scope, Src, TraceSpec, Trigger};
+use nm_isa::neuron::{NeuronConfig, NeuronKind, NeuronProfile};
+use nm_isa::program::{InputKind, ProbeKind, Program, StateVar, SynKind};
+use nm_isa::rng::HwRng;
+use nm_isa::ChipSpec;
+use proptest::prelude::*;
+
+fn stdp() -> LearnRule {
+    LearnRule {
+        name: "stdp".into(),
+        x: [Some(TraceSpec { decay: 300, impulse: 512 }), None],
+        y: [Some(TraceSpec { decay: 300, impulse: 512 }), None],
+        handlers: vec![
+            Handler {
+                trigger: Trigger::Pre,
+                scope: Scope::Synapse,
+                code: vec![
+                    Instr::ld(0, Src::W),
+                    Instr::ld(1, Src::Y0),
+                    Instr::rrs(Opcode::Shrr, 1, 1, 3),
+                    Instr::rrr(Opcode::Sub, 0, 0, 1),
+                    Instr::st(Dst::W, 0),
+                ],
+            },
+            Handler {
+                trigger: Trigger::Post,
+                scope: Scope::Synapse,
+                code: vec![
+                    Instr::ld(0, Src::W),
+                    Instr::ld(1, Src::X0),
+                    Instr::rrs(Opcode::Shrr, 1, 1, 3),
+                    Instr::rrr(Opcode::Add, 0, 0, 1),
+                    Instr::st(Dst::W, 0),
+                ],
+            },
+        ],
+        w_min: 0,
+        w_max: 255 << 7,
+        readout: nm_isa::fixed_point::Rounding::Stochastic,
+    }
+}
+
+/// A random network over `cores` cores: LIF and stochastic neurons, recurrent and Poisson input
+/// synapses with random delays, half of them plastic.
+fn random_program(seed: u64, cores: u32) -> Program {
+    let mut r = HwRng::new(seed, 99);
+    let mut b = NetBuilder::new(ChipSpec::default_profile(), "random", 1_000_000);
+    b.program.meta.seed = seed;
+    let rule = b.add_rule(stdp());
+    b.program.luts.push(nm_isa::neuron::Lut {
+        name: "sigmoid".into(),
+        shift: 6,
+        entries: (0..64).map(|k| ((1.0 / (1.0 + (-(f64::from(k) - 32.0) / 6.0).exp())) * 65536.0) as i32).collect(),
+    });
+    let mut all: Vec<NeuronRef> = Vec::new();
+    let mut groups = Vec::new();
+    for c in 0..cores {
+        let core = c * 3; // spread over the mesh so packets hop
+        let lif = b.add_profile(core, lif_profile(300 + r.next_u32() % 500, 100 + r.next_u32() % 300, 2, 0));
+        let sto = b.add_profile(
+            core,
+            NeuronProfile {
+                kind: NeuronKind::Stochastic,
+                decay_u: 4096,
+                decay_v: 0,
+                refractory: 4,
+                v_reset: 0,
+                lut: Some(0),
+                noisy: false,
+            },
+        );
+        for k in 0..12 {
+            let p = if k % 4 == 3 { sto } else { lif };
+            all.push(b.add_neuron(
+                core,
+                NeuronConfig { profile: p, bias: 20, v_th: 1500, v_init: (r.next_u32() % 1000) as i32 },
+            ));
+        }
+        groups.push((
+            b.add_group(core, 0, SynKind::Current, None, 0),
+            b.add_group(core, 1, SynKind::Current, Some(rule), 1),
+        ));
+    }
+    let core_idx = |n: NeuronRef| (n.core / 3) as usize;
+    let inp = b.add_input("in", 8, InputKind::Poisson { p_q32: vec![(0.05 * 4_294_967_296.0) as u32; 8] }, 0);
+    for &post in &all {
+        let (gs, gp) = groups[core_idx(post)];
+        for ch in 0..8 {
+            if r.next_u32().is_multiple_of(3) {
+                b.connect(
+                    Pre::Input(inp, ch),
+                    post,
+                    (40 + (r.next_u32() % 120) as i32) << 7,
+                    1 + (r.next_u32() % 4) as u8,
+                    gp,
+                );
+            }
+        }
+        for &pre in &all {
+            if r.next_u32().is_multiple_of(5) {
+                let w = (r.next_u32() % 200) as i32 - 80;
+                let g = if w > 0 { gp } else { gs };
+                b.connect(Pre::Neuron(pre), post, w << 7, 1 + (r.next_u32() % 6) as u8, g);
+            }
+        }
+    }
+    let pop = b.add_population("all", NeuronKind::Lif, &all);
+    b.add_projection("static", pop);
+    b.add_projection("plastic", pop);
+    b.probe("spikes", ProbeKind::Spikes { pop }, 1);
+    b.probe("v", ProbeKind::State { pop, var: StateVar::V }, 7);
+    b.build()
+}
+
+/// Everything observable of a run (wall time excluded).
+fn fingerprint(emu: &Emulator) -> String {
+    let mut st = emu.stats();
+    st.wall_time_s = 0.0;
+    st.emulator_realtime_factor = 0.0;
+    let mut syn = Vec::new();
+    for ci in 0..emu.program().cores.len() {
+        syn.push(emu.synapse_state(ci).map(|(a, w)| (a.to_vec(), w.to_vec())));
+        syn.push(emu.neuron_state(ci).map(|(u, v, _)| (u.to_vec(), v.to_vec())));
+    }
+    format!("{:?}|{:?}|{:?}|{:?}", emu.recordings(), syn, st, emu.step_cycles())
+}
+
+fn cfg(threads: usize, chip_seed: u64) -> RunConfig {
+    RunConfig { chip_seed, noise_seed: 3, ideal: false, threads, seed: None }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, .. ProptestConfig::default() })]
+
+    #[test]
+    fn thread_count_does_not_change_results(seed in 0u64..1000, cores in 1u32..5, chip_seed in 0u64..100) {
+        let prog = random_program(seed, cores);
+        let mut a = Emulator::new(&prog, cfg(1, chip_seed)).unwrap();
+        let mut b = Emulator::new(&prog, cfg(3, chip_seed)).unwrap();
+        a.run(300);
+        b.run(300);
+        prop_assert!(a.stats().spikes > 0);
+        prop_assert_eq!(fingerprint(&a), fingerprint(&b));
+    }
+
+    #[test]
+    fn resumed_run_is_bit_identical(seed in 0u64..1000, cores in 1u32..4, split in 1u64..299) {
+        let prog = random_program(seed, cores);
+        let mut whole = Emulator::new(&prog, cfg(1, 7)).unwrap();
+        whole.run(300);
+        let mut first = Emulator::new(&prog, cfg(1, 7)).unwrap();
+        first.run(split);
+        let bytes = checkpoint::to_bytes(&first).unwrap();
+        drop(first);
+        let mut resumed = checkpoint::from_bytes(&bytes, "mem", Some(2)).unwrap();
+        resumed.run(300 - split);
+        prop_assert_eq!(fingerprint(&whole), fingerprint(&resumed));
+    }
+}
+
+#[test]
+fn different_chip_seeds_give_different_chips() {
+    let prog = random_program(1, 2);
+    let mut a = Emulator::new(&prog, cfg(1, 1)).unwrap();
+    let mut b = Emulator::new(&prog, cfg(1, 2)).unwrap();
+    a.run(200);
+    b.run(200);
+    assert_ne!(fingerprint(&a), fingerprint(&b));
+}
+
+#[test]
+fn damaged_checkpoints_are_refused() {
+    let prog = random_program(4, 2);
+    let mut emu = Emulator::new(&prog, cfg(1, 1)).unwrap();
+    emu.run(50);
+    let bytes = checkpoint::to_bytes(&emu).unwrap();
+    let check = |b: &[u8], want: &str| match checkpoint::from_bytes(b, "x.ckpt", None) {
+        Err(EmuError::Checkpoint { msg, .. }) => assert!(msg.contains(want), "{msg}"),
+        other => panic!("expected a refusal containing {want:?}, got {other:?}"),
+    };
+    let mut flipped = bytes.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0x10;
+    check(&flipped, "CRC");
+    check(&bytes[..bytes.len() - 10], "truncated");
+    check(&bytes[..10], "header");
+    let mut magic = bytes.clone();
+    magic[0] = b'X';
+    check(&magic, "magic");
+    let mut version = bytes.clone();
+    version[8] = 9;
+    check(&version, "version");
+    assert!(checkpoint::from_bytes(&bytes, "x.ckpt", None).is_ok());
+}
