@@ -314,7 +314,7 @@ fn locality_and_range_checks_do_not_fire_on_good_rules() {
 
 #[test]
 fn precision_warning_with_stochastic_rounding() {
-    let src = "target default { accumulator_bits = 9 }\npop z = binary(n = 2, tau_ref = 10 steps)\nrule cd(eta = 8e-5) {\n every step: w += eta * post.value * pre.spike\n bounds w in [-4, 4]\n round stochastic\n}\nconnect z -> z weight = 0 plastic cd";
+    let src = "target default { accumulator_bits = 10 }\npop z = binary(n = 2, tau_ref = 10 steps)\nrule cd(eta = 8e-5) {\n every step: w += eta * post.value * pre.spike\n bounds w in [-4, 4]\n round stochastic\n}\nconnect z -> z weight = 0 plastic cd";
     assert_eq!(codes(src), vec!["W0504"]);
     assert!(ok(src).rules[0].rounding == nm_isa::fixed_point::Rounding::Stochastic);
 }

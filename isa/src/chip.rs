@@ -95,7 +95,8 @@ pub struct Formats {
     /// Trace format: unsigned, `trace_int_bits` integer and `trace_frac_bits` fraction bits, saturating.
     pub trace_int_bits: u8,
     pub trace_frac_bits: u8,
-    /// Learning accumulator behind each weight (signed, saturating), at least `weight_bits + 1`.
+    /// Learning accumulator behind each weight (signed, saturating): sign, one guard bit, the
+    /// weight bits and `accumulator_bits − weight_bits − 2` fraction bits; at least `weight_bits + 2`.
     pub accumulator_bits: u8,
     /// Bits of each synapse entry besides the weight (target index, delay, group), for memory accounting.
     pub synapse_overhead_bits: u8,
@@ -350,7 +351,7 @@ impl ChipSpec {
         range("formats.trace_int_bits", f.trace_int_bits, 1, 15)?;
         range("formats.trace_frac_bits", f.trace_frac_bits, 0, 16)?;
         range("formats.trace_int_bits + trace_frac_bits", f.trace_int_bits + f.trace_frac_bits, 1, 24)?;
-        range("formats.accumulator_bits", f.accumulator_bits, f.weight_bits + 1, 24)?;
+        range("formats.accumulator_bits", f.accumulator_bits, f.weight_bits + 2, 24)?;
         range("formats.synapse_overhead_bits", f.synapse_overhead_bits, 0, 64)?;
         range("formats.payload_bits", f.payload_bits, 1, 24)?;
         range("formats.tag_bits", f.tag_bits, 0, 16)?;

@@ -135,10 +135,13 @@ pub fn shift_round(v: i64, sh: u32, rounding: Rounding, rng: &mut HwRng) -> i64 
     }
 }
 
-/// Number of fraction bits the learning accumulator keeps below the weight LSB.
+/// Number of fraction bits the learning accumulator keeps below the weight LSB. The accumulator
+/// is sign, one guard bit above the largest weight (so that an update may overshoot the weight
+/// range before a rescale or a bound brings it back, instead of saturating), the weight bits and
+/// the fraction bits.
 #[inline]
 pub fn accumulator_frac_bits(accumulator_bits: u8, weight_bits: u8) -> u32 {
-    u32::from(accumulator_bits.saturating_sub(weight_bits + 1))
+    u32::from(accumulator_bits.saturating_sub(weight_bits + 2))
 }
 
 /// The weight read out from a learning accumulator: drop the accumulator's extra fraction bits
@@ -189,9 +192,11 @@ mod tests {
     #[test]
     fn readout_saturates() {
         let mut r = HwRng::new(1, 1);
-        // 16-bit accumulator, 8-bit weight: 7 fraction bits.
-        assert_eq!(weight_readout(255 << 7, 16, 8, Rounding::Floor, &mut r), 255);
+        // 16-bit accumulator, 8-bit weight: a guard bit and 6 fraction bits.
+        assert_eq!(weight_readout(255 << 6, 16, 8, Rounding::Floor, &mut r), 255);
+        assert_eq!(weight_readout(300 << 6, 16, 8, Rounding::Floor, &mut r), 255);
         assert_eq!(weight_readout(i32::from(i16::MAX), 16, 8, Rounding::Nearest, &mut r), 255);
-        assert_eq!(weight_readout(-(255 << 7), 16, 8, Rounding::Floor, &mut r), -255);
+        assert_eq!(weight_readout(-(255 << 6), 16, 8, Rounding::Floor, &mut r), -255);
+        assert_eq!(weight_readout(-(400 << 6), 16, 8, Rounding::Floor, &mut r), -255);
     }
 }
