@@ -70,8 +70,7 @@ pub fn cuba(c: Cuba) -> Program {
     // Weights: we = 1.62 mV, wi = -9 mV (x2 for the shared tau); per-step current = w * dt / tau_m.
     let we = (1.62 * s * 0.1 / 20.0).round() as i32; // 133
     let wi = (-9.0 * 2.0 * s * 0.1 / 20.0 / 8.0).round() as i32; // -184 (exp 3)
-    let acc_shift = 16 - 9; // default accumulator 16 bits, weight 8 bits
-                            // Fixed fan-in: each post draws `fan_in` distinct pre neurons (p = fan_in / N).
+                                                                 // Fixed fan-in: each post draws `fan_in` distinct pre neurons (p = fan_in / N).
     let p_q32 = ((f64::from(c.fan_in) / f64::from(c.n)) * 4_294_967_296.0) as u64;
     for post in 0..c.n {
         let pn: NeuronRef = neurons[post as usize];
@@ -79,7 +78,7 @@ pub fn cuba(c: Cuba) -> Program {
         for pre in 0..c.n {
             if u64::from(rng.next_u32()) < p_q32 {
                 let (w, g) = if pre < n_exc { (we, ge) } else { (wi, gi) };
-                b.connect(Pre::Neuron(neurons[pre as usize]), pn, w << acc_shift, 1, g);
+                b.connect(Pre::Neuron(neurons[pre as usize]), pn, b.acc_of_weight(w), 1, g);
             }
         }
     }
@@ -139,8 +138,10 @@ pub fn stdp(c: Stdp) -> Program {
     let mut b = NetBuilder::new(ChipSpec::default_profile(), "stdp", 100_000);
     let s = 16384.0;
     let (vth, vreset) = ((20.0 * s) as i32, (14.0 * s) as i32);
-    // ΔA in accumulator units: 0.01 · gmax weight LSBs · 128, per trace unit of 256.
-    let k_post = (0.01 * f64::from(STDP_WMAX) * 128.0 / 256.0 * 65536.0).round() as i32;
+    // ΔA in accumulator units: 0.01 · gmax weight LSBs · (accumulator units per LSB), per trace
+    // unit of 256.
+    let acc_per_lsb = f64::from(b.acc_of_weight(1));
+    let k_post = (0.01 * f64::from(STDP_WMAX) * acc_per_lsb / 256.0 * 65536.0).round() as i32;
     let k_pre = (1.05 * f64::from(k_post)).round() as i32;
     let rule = b.add_rule(LearnRule {
         name: "song_stdp".into(),
@@ -171,7 +172,7 @@ pub fn stdp(c: Stdp) -> Program {
             },
         ],
         w_min: 0,
-        w_max: STDP_WMAX << 7,
+        w_max: b.acc_of_weight(STDP_WMAX),
         readout: nm_isa::fixed_point::Rounding::Nearest,
     });
     let p_q32 = vec![(c.rate_hz * 1e-4 * 4_294_967_296.0) as u32; c.n_in as usize];
@@ -185,7 +186,7 @@ pub fn stdp(c: Stdp) -> Program {
             let n = b.add_neuron(k, NeuronConfig { profile: pr, bias: 0, v_th: vth, v_init: vreset });
             posts.push(n);
             for ch in 0..c.n_in {
-                let w = ((u64::from(rng.next_u32()) * (STDP_WMAX << 7) as u64) >> 32) as i32;
+                let w = ((u64::from(rng.next_u32()) * b.acc_of_weight(STDP_WMAX) as u64) >> 32) as i32;
                 b.connect(Pre::Input(inp, ch), n, w, 1, g);
             }
         }

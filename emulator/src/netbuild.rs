@@ -46,6 +46,12 @@ pub struct NetBuilder {
 
 const INPUT_KEY: u32 = 0x8000;
 
+/// The accumulator value whose readout is the weight `w` on `chip` (`w · 2^accumulator_frac_bits`).
+pub fn acc_of_weight(chip: &ChipSpec, w: i32) -> i32 {
+    let f = &chip.formats;
+    w.saturating_mul(1 << nm_isa::fixed_point::accumulator_frac_bits(f.accumulator_bits, f.weight_bits))
+}
+
 impl NetBuilder {
     pub fn new(chip: ChipSpec, name: &str, dt_ns: u64) -> NetBuilder {
         let mut program = Program::new(chip, name);
@@ -74,6 +80,12 @@ impl NetBuilder {
     pub fn add_rule(&mut self, rule: LearnRule) -> u16 {
         self.program.rules.push(rule);
         (self.program.rules.len() - 1) as u16
+    }
+
+    /// The accumulator value whose readout is the weight `w` on this builder's chip
+    /// (`w · 2^accumulator_frac_bits`).
+    pub fn acc_of_weight(&self, w: i32) -> i32 {
+        acc_of_weight(&self.program.chip, w)
     }
 
     /// A synapse `pre → post` with accumulator value `acc`, `delay` steps, in `group` of post's core.

@@ -12,6 +12,11 @@ use nm_isa::rng::HwRng;
 use nm_isa::ChipSpec;
 use proptest::prelude::*;
 
+/// The accumulator value of weight `w` on the default chip.
+fn acc(w: i32) -> i32 {
+    nm_emulator::netbuild::acc_of_weight(&nm_isa::ChipSpec::default_profile(), w)
+}
+
 fn stdp() -> LearnRule {
     LearnRule {
         name: "stdp".into(),
@@ -42,7 +47,7 @@ fn stdp() -> LearnRule {
             },
         ],
         w_min: 0,
-        w_max: 255 << 7,
+        w_max: acc(255),
         readout: nm_isa::fixed_point::Rounding::Stochastic,
     }
 }
@@ -97,7 +102,7 @@ fn random_program(seed: u64, cores: u32) -> Program {
                 b.connect(
                     Pre::Input(inp, ch),
                     post,
-                    (40 + (r.next_u32() % 120) as i32) << 7,
+                    acc(40 + (r.next_u32() % 120) as i32),
                     1 + (r.next_u32() % 4) as u8,
                     gp,
                 );
@@ -107,7 +112,7 @@ fn random_program(seed: u64, cores: u32) -> Program {
             if r.next_u32().is_multiple_of(5) {
                 let w = (r.next_u32() % 200) as i32 - 80;
                 let g = if w > 0 { gp } else { gs };
-                b.connect(Pre::Neuron(pre), post, w << 7, 1 + (r.next_u32() % 6) as u8, g);
+                b.connect(Pre::Neuron(pre), post, acc(w), 1 + (r.next_u32() % 6) as u8, g);
             }
         }
     }

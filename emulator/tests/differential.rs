@@ -19,6 +19,23 @@ use nm_isa::program::{InputKind, ProbeKind, Program, SynKind};
 use nm_isa::rng::HwRng;
 use nm_isa::ChipSpec;
 
+/// Accumulator units per weight LSB on the default chip (16-bit accumulator, 8-bit weight: a
+/// guard bit and 6 fraction bits).
+const ACC_PER_LSB: f64 = 64.0;
+
+/// A pairing changes the accumulator by the other side's trace shifted right by this: trace
+/// impulse 256 → 4 accumulator units = 1/16 weight LSB.
+const TRACE_SHIFT: u8 = 6;
+
+/// The accumulator value of weight `w` on the default chip.
+fn acc(w: i32) -> i32 {
+    debug_assert_eq!(
+        f64::from(nm_emulator::netbuild::acc_of_weight(&nm_isa::ChipSpec::default_profile(), 1)),
+        ACC_PER_LSB
+    );
+    nm_emulator::netbuild::acc_of_weight(&nm_isa::ChipSpec::default_profile(), w)
+}
+
 const N_IN: usize = 60;
 const N_OUT: usize = 20;
 const STEPS: u64 = 6000;
@@ -31,14 +48,14 @@ fn stdp_rule() -> LearnRule {
     let pre = vec![
         Instr::ld(0, Src::W),
         Instr::ld(1, Src::Y0),
-        Instr::rrs(Opcode::Shr, 1, 1, 5),
+        Instr::rrs(Opcode::Shr, 1, 1, TRACE_SHIFT),
         Instr::rrr(Opcode::Sub, 0, 0, 1),
         Instr::st(Dst::W, 0),
     ];
     let post = vec![
         Instr::ld(0, Src::W),
         Instr::ld(1, Src::X0),
-        Instr::rrs(Opcode::Shr, 1, 1, 5),
+        Instr::rrs(Opcode::Shr, 1, 1, TRACE_SHIFT),
         Instr::rrr(Opcode::Add, 0, 0, 1),
         Instr::st(Dst::W, 0),
     ];
@@ -51,7 +68,7 @@ fn stdp_rule() -> LearnRule {
             Handler { trigger: Trigger::Post, scope: Scope::Synapse, code: post },
         ],
         w_min: 0,
-        w_max: 255 << 7,
+        w_max: acc(255),
         readout: nm_isa::fixed_point::Rounding::Nearest,
     }
 }
@@ -75,7 +92,7 @@ fn build(stdp: bool) -> Program {
     let w = weights();
     for (i, row) in w.iter().enumerate() {
         for (j, &wij) in row.iter().enumerate() {
-            b.connect(Pre::Input(inp, i as u32), outs[j], wij << 7, 1, g);
+            b.connect(Pre::Input(inp, i as u32), outs[j], acc(wij), 1, g);
         }
     }
     let pop = b.add_population("out", NeuronKind::Lif, &outs);
@@ -126,16 +143,18 @@ fn reference(prog: &Program, stdp: bool) -> (Vec<u32>, f64) {
             for yj in y.iter_mut() {
                 *yj *= kt;
             }
-            // Accumulator units are weight · 128; a trace step of 1/32 in trace units.
+            // Accumulator units are weight · ACC_PER_LSB; a pairing changes the
+            // accumulator by the trace >> TRACE_SHIFT.
             for &c in &arriving {
                 for j in 0..N_OUT {
-                    w[c as usize][j] = (w[c as usize][j] - y[j] / 32.0 / 128.0).clamp(0.0, 255.0);
+                    w[c as usize][j] =
+                        (w[c as usize][j] - y[j] / f64::from(1u32 << TRACE_SHIFT) / ACC_PER_LSB).clamp(0.0, 255.0);
                 }
                 x[c as usize] = (x[c as usize] + 256.0).min(32767.0);
             }
             for &j in &spiked {
                 for i in 0..N_IN {
-                    w[i][j] = (w[i][j] + x[i] / 32.0 / 128.0).clamp(0.0, 255.0);
+                    w[i][j] = (w[i][j] + x[i] / f64::from(1u32 << TRACE_SHIFT) / ACC_PER_LSB).clamp(0.0, 255.0);
                 }
                 y[j] = (y[j] + 256.0).min(32767.0);
             }
@@ -157,7 +176,7 @@ fn chip(prog: &Program) -> (Vec<u32>, f64) {
         counts[i as usize] += 1;
     }
     let accs = emu.synapse_state(0).unwrap().0;
-    let mean = accs.iter().map(|&a| f64::from(a) / 128.0).sum::<f64>() / accs.len() as f64;
+    let mean = accs.iter().map(|&a| f64::from(a) / ACC_PER_LSB).sum::<f64>() / accs.len() as f64;
     (counts, mean)
 }
 

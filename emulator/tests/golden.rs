@@ -15,9 +15,10 @@ fn neuron(profile: u8, bias: i32, v_th: i32, v_init: i32) -> NeuronConfig {
     NeuronConfig { profile, bias, v_th, v_init }
 }
 
-/// 8-bit weight in a 16-bit accumulator: 7 fraction bits.
+/// The accumulator value of weight `w` on the default chip (8-bit weight in a 16-bit
+/// accumulator: sign, guard bit, 8 weight bits, 6 fraction bits).
 fn acc(w: i32) -> i32 {
-    w << 7
+    nm_emulator::netbuild::acc_of_weight(&ChipSpec::default_profile(), w)
 }
 
 #[test]
@@ -111,7 +112,8 @@ fn readout_rounds_to_nearest_and_decay_truncates_toward_zero() {
     let ns: Vec<NeuronRef> = (0..4).map(|_| b.add_neuron(0, neuron(p, 0, 1 << 20, -101))).collect();
     let g = b.add_group(0, 0, SynKind::Current, None, 0);
     let input = b.add_input("in", 1, InputKind::SpikeTimes { events: vec![(0, 0)] }, 0);
-    for (k, a) in [64, -64, 63, -65].into_iter().enumerate() {
+    // Half an LSB is 32 accumulator units (6 fraction bits): ±32 round away from zero, 31 to 0.
+    for (k, a) in [32, -32, 31, -33].into_iter().enumerate() {
         b.connect(Pre::Input(input, 0), ns[k], a, 1, g);
     }
     let prog = b.build();
