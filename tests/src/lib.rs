@@ -1,3 +1,4 @@
 //! End-to-end test support: helpers shared by the integration tests in `tests/tests/`.
 
+pub mod chip;
 pub mod reference;
