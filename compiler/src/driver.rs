@@ -12,6 +12,8 @@ use std::path::Path;
 /// Errors outside the input program (exit code 2).
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
+    #[error("`{path}`: {source}")]
+    Calibration { path: String, source: nm_isa::calibration::CalError },
     #[error("cannot read `{path}`: {source}")]
     Read { path: String, source: std::io::Error },
     #[error("`{path}` is not UTF-8 text")]
@@ -60,6 +62,14 @@ pub fn check_file(path: &Path) -> Result<Checked, DriverError> {
     let bytes = std::fs::read(path).map_err(|source| DriverError::Read { path: path.display().to_string(), source })?;
     let text = String::from_utf8(bytes).map_err(|_| DriverError::NotUtf8 { path: path.display().to_string() })?;
     Ok(check_source(&path.display().to_string(), &text, path.parent()))
+}
+
+/// Read a calibration file (`nmemu calibrate -o chip.cal`) for `nmc compile --calibration`.
+pub fn read_calibration(path: &Path) -> Result<nm_isa::calibration::Calibration, DriverError> {
+    let bytes = std::fs::read(path).map_err(|source| DriverError::Read { path: path.display().to_string(), source })?;
+    let text = String::from_utf8(bytes).map_err(|_| DriverError::NotUtf8 { path: path.display().to_string() })?;
+    nm_isa::calibration::parse(&text)
+        .map_err(|source| DriverError::Calibration { path: path.display().to_string(), source })
 }
 
 /// Lower a checked model and run the back end: the program and the mapping report.

@@ -59,3 +59,42 @@ fn empty_file_is_ok() {
     let p = temp("empty.nm", b"");
     assert_eq!(nmc(&["check", p.to_str().expect("path")]).0, 0);
 }
+
+#[test]
+fn compile_with_calibration_corrects_thresholds_and_refuses_bad_files() {
+    let src =
+        temp("calpop.nm", b"pop p = lif(n = 2, tau_m = 20 ms, v_th = 10 mV, refractory = 2 ms)\nrecord spikes(p)\n");
+    let (s, plain, cal_out) = (src.to_str().unwrap(), temp("plain.bin", b""), temp("cal.bin", b""));
+    let (code, _, err) = nmc(&["compile", s, "-o", plain.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    // A calibration as `nmemu calibrate` writes it: neuron 1 measured with a 25 % high threshold.
+    let cal = temp(
+        "chip.cal",
+        br#"{"format": "nmemu-calibration", "version": 1, "chip": "default", "chip_seed": 4, "program": "calpop",
+            "neurons": [{"core": 0, "neuron": 1, "v_th_gain": 1.25, "leak_gain": 1.0, "bias_offset": 0.0, "bias_offset_rel": 0.0}],
+            "skipped": 0,
+            "before": {"threshold_rsd": 0.1, "leak_rsd": 0.1, "bias_rsd": 0.1},
+            "after": {"threshold_rsd": 0.0, "leak_rsd": 0.0, "bias_rsd": 0.0}}"#,
+    );
+    let (code, _, err) = nmc(&["compile", s, "-o", cal_out.to_str().unwrap(), "--calibration", cal.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("calibrated 1 neurons"), "{err}");
+    let read = |p: &std::path::Path| nm_isa::binary::decode(&std::fs::read(p).unwrap()).unwrap();
+    let (a, b) = (read(&plain), read(&cal_out));
+    let (ta, tb) = (a.cores[0].neurons[1].v_th, b.cores[0].neurons[1].v_th);
+    assert_eq!(tb, (f64::from(ta) / 1.25).round() as i32, "threshold divided by the measured gain");
+    assert_eq!(a.cores[0].neurons[0].v_th, b.cores[0].neurons[0].v_th, "uncalibrated neuron unchanged");
+    // Damaged, foreign and mismatching files: clear errors, and the old output is kept.
+    let before = std::fs::read(&cal_out).unwrap();
+    let bad = temp("bad.cal", b"{not json");
+    let (code, _, err) = nmc(&["compile", s, "-o", cal_out.to_str().unwrap(), "--calibration", bad.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("bad.cal") && err.contains("not a calibration file"), "{err}");
+    let foreign = std::fs::read_to_string(&cal).unwrap().replace("\"chip\": \"default\"", "\"chip\": \"small\"");
+    let other = temp("other.cal", foreign.as_bytes());
+    let (code, _, err) =
+        nmc(&["compile", s, "-o", cal_out.to_str().unwrap(), "--calibration", other.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("measured on chip `small`"), "{err}");
+    assert_eq!(std::fs::read(&cal_out).unwrap(), before, "a refused calibration leaves the saved program alone");
+}

@@ -25,53 +25,10 @@
 use crate::engine::{Emulator, RunConfig};
 use crate::error::EmuError;
 use crate::mismatch::sd;
+pub use nm_isa::calibration::{CalSpread, Calibration, NeuronCal, FORMAT};
 use nm_isa::fixed_point::smax;
 use nm_isa::neuron::{NeuronKind, NeuronProfile};
 use nm_isa::program::Program;
-use serde::{Deserialize, Serialize};
-
-/// The calibration file's format name.
-pub const FORMAT: &str = "nmemu-calibration";
-
-/// Measured deviations of one neuron.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct NeuronCal {
-    pub core: u32,
-    pub neuron: u32,
-    pub v_th_gain: f64,
-    pub leak_gain: f64,
-    /// Bias offset per step at the program's threshold and leak (voltage units).
-    pub bias_offset: f64,
-    /// The same relative to `|v_th| · decay_v / 2^decay_bits` (the chip's offset scales with
-    /// the programmed threshold and leak, so this is what a correction uses).
-    pub bias_offset_rel: f64,
-}
-
-/// Spreads across neurons.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct CalSpread {
-    /// Relative SD of the effective threshold.
-    pub threshold_rsd: f64,
-    /// Relative SD of the effective voltage leak.
-    pub leak_rsd: f64,
-    /// SD of the bias offset relative to the threshold's steady-state bias (`v_th · d_v / 2^bits`).
-    pub bias_rsd: f64,
-}
-
-/// The calibration file.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Calibration {
-    pub format: String,
-    pub version: u32,
-    pub chip: String,
-    pub chip_seed: u64,
-    pub program: String,
-    pub neurons: Vec<NeuronCal>,
-    /// Non-LIF neurons are not measured.
-    pub skipped: u64,
-    pub before: CalSpread,
-    pub after: CalSpread,
-}
 
 /// Per neuron: effective threshold, decay code and bias offset, measured.
 #[derive(Clone, Copy, Debug, Default)]
@@ -227,82 +184,6 @@ fn spread(p: &Program, neurons: &[(usize, usize)], meas: &[Meas], nominal: &Prog
     CalSpread { threshold_rsd: sd(th), leak_rsd: sd(lk), bias_rsd: sd(bs) }
 }
 
-/// Apply a calibration to a program: per-neuron threshold and bias, and per-neuron leak through
-/// regrouped profiles (at most the core's `max_profiles`; codes are merged when needed).
-pub fn apply(p: &Program, cal: &Calibration) -> Result<Program, EmuError> {
-    let mut q = p.clone();
-    let vb = q.chip.formats.voltage_bits;
-    let (vmin, vmax) = (nm_isa::fixed_point::smin(vb) as f64, smax(vb) as f64);
-    let dmax = 1u32 << q.chip.formats.decay_bits;
-    let max_profiles = q.chip.core.max_profiles as usize;
-    let mut by_core: std::collections::HashMap<u32, Vec<&NeuronCal>> = std::collections::HashMap::new();
-    for n in &cal.neurons {
-        by_core.entry(n.core).or_default().push(n);
-    }
-    for core in &mut q.cores {
-        let Some(cals) = by_core.get(&core.id.0) else { continue };
-        // Desired (profile, decay code) per calibrated neuron.
-        let mut want: Vec<(usize, u8, u32, f64)> = Vec::new();
-        for c in cals {
-            let Some(n) = core.neurons.get_mut(c.neuron as usize) else {
-                return Err(EmuError::Calibration(format!("core {} has no neuron {}", core.id, c.neuron)));
-            };
-            if !(c.v_th_gain.is_finite()
-                && c.v_th_gain > 0.0
-                && c.leak_gain.is_finite()
-                && c.leak_gain > 0.0
-                && c.bias_offset.is_finite())
-            {
-                return Err(EmuError::Calibration(format!(
-                    "core {}, neuron {}: non-finite or non-positive gain",
-                    core.id, c.neuron
-                )));
-            }
-            n.v_th = (f64::from(n.v_th) / c.v_th_gain).round().clamp(vmin, vmax) as i32;
-            let prof = core
-                .profiles
-                .get(usize::from(n.profile))
-                .ok_or_else(|| EmuError::Calibration("neuron profile missing".into()))?;
-            let code = (f64::from(prof.decay_v) / c.leak_gain).round().clamp(0.0, f64::from(dmax)) as u32;
-            want.push((c.neuron as usize, n.profile, code, c.bias_offset_rel));
-        }
-        // Merge codes (coarser steps) until the distinct profiles fit the budget.
-        let mut step = 1u32;
-        loop {
-            let mut set: std::collections::BTreeSet<(u8, u32)> =
-                core.profiles.iter().enumerate().map(|(k, p)| (k as u8, p.decay_v)).collect();
-            for &(_, pr, code, _) in &want {
-                set.insert((pr, code / step * step + step / 2));
-            }
-            if set.len() <= max_profiles || step > dmax {
-                break;
-            }
-            step *= 2;
-        }
-        let q_code = |c: u32| if step == 1 { c } else { c / step * step + step / 2 };
-        for (ni, pr, code, rel) in want {
-            let code = q_code(code).min(dmax);
-            let base = core.profiles[usize::from(pr)].clone();
-            let target = NeuronProfile { decay_v: code, ..base };
-            let k = match core.profiles.iter().position(|p| *p == target) {
-                Some(k) => k,
-                None if core.profiles.len() < max_profiles => {
-                    core.profiles.push(target);
-                    core.profiles.len() - 1
-                }
-                None => usize::from(pr), // out of profiles: this neuron keeps its leak
-            };
-            core.neurons[ni].profile = k as u8;
-            // The offset at the corrected threshold and leak, removed from the bias.
-            let d = core.profiles[k].decay_v;
-            let n = &mut core.neurons[ni];
-            let off = rel * f64::from(n.v_th).abs() * f64::from(d.max(1)) / f64::from(dmax);
-            n.bias = (f64::from(n.bias) - off).round().clamp(vmin, vmax) as i32;
-        }
-    }
-    Ok(q)
-}
-
 /// Measure the chip instance `chip_seed` on the neurons of `p`, derive the calibration, apply it
 /// and measure again.
 pub fn calibrate(p: &Program, chip_seed: u64) -> Result<Calibration, EmuError> {
@@ -341,12 +222,12 @@ pub fn calibrate(p: &Program, chip_seed: u64) -> Result<Calibration, EmuError> {
 /// Read a calibration file.
 pub fn read(path: &std::path::Path) -> Result<Calibration, EmuError> {
     let text = std::fs::read_to_string(path).map_err(|e| EmuError::io(path, e))?;
-    let cal: Calibration =
-        serde_json::from_str(&text).map_err(|e| EmuError::Calibration(format!("{}: {e}", path.display())))?;
-    if cal.format != FORMAT || cal.version != 1 {
-        return Err(EmuError::Calibration(format!("{}: not a {FORMAT} version 1 file", path.display())));
-    }
-    Ok(cal)
+    nm_isa::calibration::parse(&text).map_err(|e| EmuError::Calibration(format!("{}: {e}", path.display())))
+}
+
+/// Apply a calibration to a program (see [`nm_isa::calibration::apply`]).
+pub fn apply(p: &Program, cal: &Calibration) -> Result<Program, EmuError> {
+    nm_isa::calibration::apply(p, cal).map_err(|e| EmuError::Calibration(e.to_string()))
 }
 
 #[cfg(test)]

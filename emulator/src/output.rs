@@ -181,3 +181,91 @@ mod tests {
         assert!(std::str::from_utf8(&one[10..10 + hl]).unwrap().contains("'shape': (1,)"));
     }
 }
+
+/// What a run learned, for the terminal: per weight probe the first and last recorded weight of
+/// each synapse (as bars when there are few, as min / mean / max and a histogram when there are
+/// many), and per spike probe the spike count and mean rate.
+pub fn learned_summary(recs: &Recordings, steps: u64, dt_s: f64) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    for r in &recs.spikes {
+        let secs = steps as f64 * dt_s;
+        let n = r.ids.iter().copied().max().map_or(0, |m| m as usize + 1);
+        let rate = if secs > 0.0 && n > 0 { r.times.len() as f64 / secs / n as f64 } else { 0.0 };
+        let _ = writeln!(
+            s,
+            "spikes of `{}`: {} (at least {n} neurons active, {rate:.2} Hz each)",
+            r.population,
+            r.times.len()
+        );
+    }
+    for r in recs.series.iter().filter(|r| r.what == "weights") {
+        let rows = r.steps.len();
+        if rows == 0 || r.width == 0 {
+            continue;
+        }
+        let first = &r.data[..r.width];
+        let last = &r.data[(rows - 1) * r.width..rows * r.width];
+        let (t0, t1) = (r.steps[0] as f64 * dt_s, r.steps[rows - 1] as f64 * dt_s);
+        let _ = writeln!(s, "weights of `{}` ({} synapses), t = {t0:.3} s -> {t1:.3} s:", r.of, r.width);
+        let hi = first.iter().chain(last).map(|v| v.unsigned_abs()).max().unwrap_or(1).max(1);
+        if r.width <= 32 {
+            for (k, (a, b)) in first.iter().zip(last).enumerate() {
+                let bar = "#".repeat((b.unsigned_abs() as usize * 40).div_ceil(hi as usize));
+                let _ = writeln!(s, "  {k:>3}: {a:>6} -> {b:>6}  {}{bar}", if *b < 0 { "-" } else { " " });
+            }
+        } else {
+            let stat = |v: &[i32]| {
+                let mean = v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len() as f64;
+                (v.iter().copied().min().unwrap_or(0), mean, v.iter().copied().max().unwrap_or(0))
+            };
+            let ((a0, am, a1), (b0, bm, b1)) = (stat(first), stat(last));
+            let _ = writeln!(s, "  first: min {a0} mean {am:.2} max {a1}; last: min {b0} mean {bm:.2} max {b1}");
+            let (lo, top) = (b0, b1.max(b0 + 1));
+            let bins = 10usize;
+            let mut h = vec![0usize; bins];
+            for &v in last {
+                let k = (((v - lo) as f64 / (top - lo) as f64) * bins as f64) as usize;
+                h[k.min(bins - 1)] += 1;
+            }
+            let m = h.iter().copied().max().unwrap_or(1).max(1);
+            for (k, c) in h.iter().enumerate() {
+                let from = lo as f64 + (top - lo) as f64 * k as f64 / bins as f64;
+                let _ = writeln!(s, "  {from:>8.1}.. {c:>7}  {}", "#".repeat((c * 40).div_ceil(m)));
+            }
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod learned_tests {
+    use super::*;
+    use crate::record::{SeriesRecord, SpikeRecord};
+
+    #[test]
+    fn summary_shows_first_and_last_weights_and_rates() {
+        let recs = Recordings {
+            spikes: vec![SpikeRecord {
+                name: "s".into(),
+                population: "out".into(),
+                times: vec![1, 5],
+                ids: vec![0, 0],
+            }],
+            series: vec![SeriesRecord {
+                name: "w".into(),
+                what: "weights".into(),
+                of: "src->out".into(),
+                every: 10,
+                width: 2,
+                steps: vec![0, 10],
+                data: vec![100, 100, 3, 255],
+            }],
+        };
+        let s = learned_summary(&recs, 1000, 1e-3);
+        assert!(s.contains("spikes of `out`: 2"), "{s}");
+        assert!(s.contains("2.00 Hz"), "{s}");
+        assert!(s.contains("0:    100 ->      3"), "{s}");
+        assert!(s.contains("1:    100 ->    255   ########################################"), "{s}");
+    }
+}

@@ -10,6 +10,7 @@
 
 pub mod binary;
 pub mod builder;
+pub mod calibration;
 pub mod chip;
 pub mod disasm;
 pub mod fixed_point;

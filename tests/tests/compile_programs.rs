@@ -43,3 +43,27 @@ fn every_program_compiles_decodes_and_disassembles_deterministically() {
         assert!(a == b, "{}: two compilations differ", f.display());
     }
 }
+
+/// LIF voltages are laid out with the reset potential as the chip's origin: reset 0, threshold
+/// `v_th − v_reset` > 0. With the origin at 0 mV instead, 10 % threshold mismatch on −54 mV
+/// moved thresholds by ±5.4 mV, below the −60 mV reset for some neurons, which then fired every
+/// step (the STDP benchmark's neuron did: 10 kHz).
+#[test]
+fn lif_voltages_take_the_reset_as_origin_so_mismatch_spreads_the_reset_to_threshold_gap() {
+    use nm_tests::chip;
+    let text = chip::program_text("bench/stdp.nm");
+    let p = chip::compile("stdp.nm", &chip::with_target(&text, "target default { mismatch = 10%; chip_seed = 3 }"));
+    let core = &p.cores[0];
+    assert!(core.profiles.iter().all(|pr| pr.v_reset == 0), "reset is the origin");
+    assert!(core.neurons.iter().all(|n| n.v_th > 0), "threshold above the reset");
+    let init = core.neurons[0].v_init;
+    assert_eq!(init, 0, "v_init = v_reset = −60 mV is the origin");
+    let mut total = 0;
+    for seed in 0..8 {
+        let emu = chip::run(&p, chip::config(seed, false, None), Some(10_000));
+        let spikes = emu.recordings().spikes[0].times.len();
+        assert!(spikes < 300, "chip seed {seed}: {spikes} spikes in 1 s (10 000 steps)");
+        total += spikes;
+    }
+    assert!(total > 40, "the neurons fire at all: {total} spikes over 8 chips");
+}

@@ -56,6 +56,9 @@ enum Command {
         /// Use the naive sequential placement (the report's baseline) instead of the mapper.
         #[arg(long)]
         naive: bool,
+        /// Cancel one chip instance's measured mismatch (`nmemu calibrate ... -o chip.cal`).
+        #[arg(long)]
+        calibration: Option<PathBuf>,
     },
     /// Print a program.bin in readable form.
     Disasm {
@@ -91,8 +94,20 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check { file, message_format, dump_model } => check(&file, message_format, dump_model),
-        Command::Compile { file, output, message_format, report, report_format, emit, after, seed, naive } => {
-            compile(&file, output, message_format, report.then_some(report_format), emit, &after, seed, naive)
+        Command::Compile {
+            file,
+            output,
+            message_format,
+            report,
+            report_format,
+            emit,
+            after,
+            seed,
+            naive,
+            calibration,
+        } => {
+            let how = How { format: message_format, report: report.then_some(report_format), emit, seed, naive };
+            compile(&file, output, &how, &after, calibration.as_deref())
         }
         Command::Disasm { file } => match nm_isa::binary::read_program(&file) {
             Ok(p) => {
@@ -111,17 +126,31 @@ fn main() -> ExitCode {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn compile(
-    file: &std::path::Path,
-    output: Option<PathBuf>,
+/// How `nmc compile` reports and maps.
+struct How {
     format: MessageFormat,
     report: Option<ReportFormat>,
     emit: Option<Emit>,
-    after: &str,
     seed: u64,
     naive: bool,
+}
+
+fn compile(
+    file: &std::path::Path,
+    output: Option<PathBuf>,
+    how: &How,
+    after: &str,
+    calibration: Option<&std::path::Path>,
 ) -> ExitCode {
+    let &How { format, report, emit, seed, naive } = how;
+    // Read the calibration before compiling, so that a bad file costs nothing.
+    let cal = match calibration.map(driver::read_calibration).transpose() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let checked = match driver::check_file(file) {
         Ok(c) => c,
         Err(e) => {
@@ -157,13 +186,31 @@ fn compile(
             }
         };
     }
-    let (program, rep) = match driver::compile_model(model, opts) {
+    let (mut program, rep) = match driver::compile_model(model, opts) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("error: `{}`: {e}", file.display());
             return ExitCode::from(1);
         }
     };
+    if let (Some(cal), Some(path)) = (&cal, calibration) {
+        match nm_isa::calibration::check_fits(&program, cal).and_then(|()| nm_isa::calibration::apply(&program, cal)) {
+            Ok(p) => program = p,
+            Err(e) => {
+                eprintln!("error: `{}`: {e}", path.display());
+                return ExitCode::from(1);
+            }
+        }
+        if format == MessageFormat::Human {
+            eprintln!(
+                "calibrated {} neurons for chip `{}` instance {} (`{}`)",
+                cal.neurons.len(),
+                cal.chip,
+                cal.chip_seed,
+                path.display()
+            );
+        }
+    }
     let out = output.unwrap_or_else(|| file.with_extension("bin"));
     let bytes = nm_isa::binary::encode(&program);
     if let Err(e) = driver::write_atomic(&out, &bytes) {

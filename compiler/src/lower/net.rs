@@ -143,21 +143,28 @@ pub fn lower_model(m: &Model) -> Result<(Ir, Vec<Option<RuleSource>>), CompileEr
             Neuron::Lif { tau_m, tau_syn, v_th, v_reset, v_rest, bias, refractory_steps, v_init, v_init_seed } => {
                 let dv = decay_fraction(dt, *tau_m, 0.0);
                 let du = decay_fraction(dt, *tau_syn, 1.0);
+                // The chip's voltage origin is the reset potential (as on Loihi: reset to 0, a
+                // positive threshold), so that relative threshold mismatch spreads the distance
+                // from reset to threshold, not the absolute voltage: `v_chip = v − v_reset`.
+                let o = *v_reset;
                 let v_init = if v_init.0 == v_init.1 {
-                    Param::Const(v_init.0)
+                    Param::Const(v_init.0 - o)
                 } else {
                     Param::Each(
                         (0..p.size)
-                            .map(|i| v_init.0 + (v_init.1 - v_init.0) * hash_unit(*v_init_seed, u64::from(i), 0))
+                            .map(|i| v_init.0 + (v_init.1 - v_init.0) * hash_unit(*v_init_seed, u64::from(i), 0) - o)
                             .collect(),
                     )
                 };
                 let params = NeuronParams {
                     decay_u: du,
                     decay_v: dv,
-                    threshold: Param::Const(*v_th),
-                    reset: *v_reset,
-                    bias: Param::Const(bias + dv * v_rest),
+                    threshold: Param::Const(v_th - o),
+                    reset: 0.0,
+                    // `bias` is a constant input current `I`: scaled like a weight (the chip adds
+                    // `decay_v · I` per step, so that `v` relaxes to `v_rest + I`; with
+                    // `tau_m = inf` it adds `I` itself).
+                    bias: Param::Const(if tau_m.is_some() { dv } else { 1.0 } * bias + dv * (v_rest - o)),
                     v_init,
                     refractory: (*refractory_steps).min(u32::from(u16::MAX)) as u16,
                     lut: None,

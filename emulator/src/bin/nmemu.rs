@@ -184,6 +184,7 @@ fn drive(mut emu: Emulator, steps: u64, common: &Common) -> Result<(), EmuError>
         std::fs::write(&p, plot::weights_svg(s, dt_s)).map_err(|e| EmuError::io(&p, e))?;
     }
     println!("{}", stats.summary());
+    print!("{}", output::learned_summary(emu.recordings(), stats.steps, dt_s));
     println!("wrote {} files to {}", files.len(), out.display());
     Ok(())
 }
