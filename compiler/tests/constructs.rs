@@ -353,3 +353,22 @@ fn nested_lets_cannot_explode() {
     let src = format!("{NET}rule r {{\n{body} every step: w += a39\n bounds w in [0, 1]\n}}\nconnect src -> out weight = 0.5 plastic r");
     assert!(codes(&src).contains(&"E0505"));
 }
+
+#[test]
+fn zeroed_weights_are_an_error_unless_the_connect_allows_them() {
+    let compile = |src: &str| {
+        let m = ok(src);
+        let opts = nm_compiler::passes::CompileOptions::new(m.target.spec.clone());
+        driver::compile_model(&m, opts).map(|_| ())
+    };
+    let net = "input src = poisson(n = 200, rate = 5 Hz)\npop out = lif(n = 2, v_th = 1.0)\n";
+    // Uniform in [0, 1): the few smallest weights fall below half an 8-bit LSB.
+    let base = format!("{net}connect src -> out weight = uniform(0, 1, seed = 2)");
+    let e = compile(&base).expect_err("weights that round to zero");
+    let msg = e.to_string();
+    assert!(msg.contains("round to zero") && msg.contains("zeroed = allow"), "{msg}");
+    compile(&format!("{base} zeroed = allow")).expect("allowed explicitly");
+    assert!(ok(&format!("{base} zeroed = allow")).projections[0].allow_zero);
+    assert!(!ok(&format!("{base} zeroed = error")).projections[0].allow_zero);
+    assert!(!codes(&format!("{base} zeroed = maybe")).is_empty(), "an unknown word is a diagnostic");
+}

@@ -287,6 +287,8 @@ pub struct Projection {
     pub sign: Sign,
     pub delay_steps: u32,
     pub mode: SynMode,
+    /// `zeroed = allow`: non-zero weights that round to zero on the chip are accepted.
+    pub allow_zero: bool,
     /// Index into [`Model::rules`].
     pub rule: Option<usize>,
 }

@@ -465,7 +465,7 @@ pub fn lower_model(m: &Model) -> Result<(Ir, Vec<Option<RuleSource>>), CompileEr
             None => (None, None),
         };
         let _ = j;
-        ir.add_projection(&pj.name, pre, post, conn, kind, plasticity, false)?;
+        ir.add_projection(&pj.name, pre, post, conn, kind, plasticity, pj.allow_zero)?;
         sources.push(source);
     }
 

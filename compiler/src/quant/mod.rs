@@ -170,7 +170,7 @@ pub fn quantize(mut ir: Ir, spec: &ChipSpec) -> Result<Ir, CompileError> {
                 place: format!("projection `{}`", pj.name),
                 message: format!(
                     "{zeroed} non-zero weights round to zero (largest |w| {m}, exponent {e}, {} magnitude bits); \
-                     narrow the weight range, or allow zeroed weights on this projection explicitly",
+                     narrow the weight range, or accept them with `zeroed = allow` on this `connect`",
                     f.weight_bits
                 ),
             });

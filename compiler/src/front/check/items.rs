@@ -684,7 +684,7 @@ fn check_patterns(cx: &mut Cx<'_>, c: &Call) -> Option<(u32, InputKind)> {
     ))
 }
 
-const CLAUSE_KEYS: &[&str] = &["weight", "delay", "sign", "mode"];
+const CLAUSE_KEYS: &[&str] = &["weight", "delay", "sign", "mode", "zeroed"];
 
 /// `connect [name:] pre -> post [pattern] clauses [plastic rule(args)]`
 pub fn check_connect(cx: &mut Cx<'_>, c: &ast::Connect, span: Span) {
@@ -820,6 +820,12 @@ pub fn check_connect(cx: &mut Cx<'_>, c: &ast::Connect, span: Span) {
         },
         None => SynMode::Current,
     };
+    // `zeroed = allow`: non-zero initial weights may round to zero on the chip (else a
+    // quantization error).
+    let allow_zero = match clause("zeroed") {
+        Some(e) => cx.word(e, "zeroed", &["allow", "error"]).as_deref() == Some("allow"),
+        None => false,
+    };
     let (Some(pre), Some(post), Some(connectivity), Some(weights), Some(delay_steps)) =
         (pre, post, connectivity, weights, delay)
     else {
@@ -843,6 +849,7 @@ pub fn check_connect(cx: &mut Cx<'_>, c: &ast::Connect, span: Span) {
         sign,
         delay_steps,
         mode,
+        allow_zero,
         rule: None,
     });
     if let Some(pl) = &c.plastic {
