@@ -59,11 +59,16 @@ fn lif_voltages_take_the_reset_as_origin_so_mismatch_spreads_the_reset_to_thresh
     let init = core.neurons[0].v_init;
     assert_eq!(init, 0, "v_init = v_reset = −60 mV is the origin");
     let mut total = 0;
-    for seed in 0..8 {
+    for seed in 0..3 {
         let emu = chip::run(&p, chip::config(seed, false, None), Some(10_000));
-        let spikes = emu.recordings().spikes[0].times.len();
-        assert!(spikes < 300, "chip seed {seed}: {spikes} spikes in 1 s (10 000 steps)");
-        total += spikes;
+        let rec = &emu.recordings().spikes[0];
+        let mut per = vec![0usize; 100];
+        for &i in &rec.ids {
+            per[i as usize] += 1;
+        }
+        let most = per.iter().copied().max().unwrap_or(0);
+        assert!(most < 300, "chip seed {seed}: a neuron fired {most} times in 1 s (10 000 steps)");
+        total += rec.ids.len();
     }
-    assert!(total > 40, "the neurons fire at all: {total} spikes over 8 chips");
+    assert!(total > 1000, "the neurons fire at all: {total} spikes over 3 chips x 100 neurons");
 }
