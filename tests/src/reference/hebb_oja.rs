@@ -151,6 +151,26 @@ pub fn run_oja(cfg: &OjaConfig, seed: u64) -> OjaOutcome {
     OjaOutcome { abs_cos: dot(&w, &e1).abs() / norm, norm, cos_trace, w, e1 }
 }
 
+/// Check B on given data, as the chip sees it: `samples` (one row per step), the true first
+/// principal axis `e1`, the initial weights `w0` (the chip program's), learning rate `eta` and
+/// per-synapse gains `gain` (the emulator's learning-rate gains, 1 on an ideal chip). Lets the
+/// chip tests run the float rule on exactly the chip's samples.
+pub fn run_oja_on(samples: &[Vec<f64>], e1: &[f64], w0: &[f64], eta: f64, gain: &[f64]) -> OjaOutcome {
+    let mut w = w0.to_vec();
+    let mut cos_trace = vec![dot(&w, e1).abs() / dot(&w, &w).sqrt()];
+    for (s, x) in samples.iter().enumerate() {
+        let y = dot(&w, x);
+        for i in 0..w.len() {
+            w[i] += oja(eta * gain[i], x[i], y, w[i]);
+        }
+        if (s + 1) % 100 == 0 {
+            cos_trace.push(dot(&w, e1).abs() / dot(&w, &w).sqrt());
+        }
+    }
+    let norm = dot(&w, &w).sqrt();
+    OjaOutcome { abs_cos: dot(&w, e1).abs() / norm, norm, cos_trace, w, e1: e1.to_vec() }
+}
+
 /// Check C settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstarConfig {
