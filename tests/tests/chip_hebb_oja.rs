@@ -186,3 +186,145 @@ fn check_b_oja_finds_the_first_principal_component() {
     );
     println!("check B took {:.2} s", t0.elapsed().as_secs_f64());
 }
+
+/// One instar run: float reference on the chip's samples and the chip's outcome.
+#[derive(Debug)]
+struct InstarRun {
+    float: hebb_oja::InstarOutcome,
+    chip: hebb_oja::InstarOutcome,
+    /// Per recorded sample: the smallest cosine of a prototype with its nearest cluster mean.
+    chip_trace: Vec<(f64, f64)>,
+}
+
+/// Steps per sample of `programs/instar.nm`.
+const INSTAR_PRESENT: usize = 25;
+
+/// Check C on the chip: `programs/instar.nm` with data seed `seed` (initial weights `seed + 100`).
+fn instar_run(seed: u64, target: &str, hw: Hw) -> InstarRun {
+    let text = chip::program_text("instar.nm");
+    assert!(text.contains("present = 25 steps"), "instar.nm presentation changed: update INSTAR_PRESENT");
+    let text = chip::with_const(&text, "data_seed", &seed.to_string());
+    let text = chip::with_const(&text, "w_seed", &(seed + 100).to_string());
+    let text = chip::with_target(&text, target);
+    let (model, program) = build("instar.nm", &text);
+    let (rows, source) = patterns(&model, "x");
+    let means = match source {
+        PatternSource::Clusters { centres, .. } => centres.clone(),
+        other => panic!("instar.nm input is not a cluster generator: {other:?}"),
+    };
+    let (k, d) = (means.len(), means[0].len());
+    // The ff synapses in the core's synapse order (the weight probe's order): (channel, post).
+    let core = &program.cores[0];
+    let ff_group =
+        core.groups.iter().position(|g| program.symbols.projections[g.proj.index()].name == "ff").expect("ff");
+    let mut order = Vec::new();
+    for (a, ax) in core.axons.iter().enumerate() {
+        for si in ax.first..ax.first + ax.count {
+            let s = core.synapses[si as usize];
+            if usize::from(s.group) == ff_group {
+                order.push((a, s.target as usize, si as usize));
+            }
+        }
+    }
+    let first_axon = order.iter().map(|o| o.0).min().expect("ff synapses");
+    assert_eq!(order.len(), k * d, "every channel reaches every neuron");
+    let unit = acc_unit(&program, 0, 1.0);
+    let ru = readout_unit(&program, 0, 1.0);
+    let mut w0 = vec![vec![0.0; d]; k];
+    for &(a, post, si) in &order {
+        w0[post][a - first_axon] = f64::from(core.synapses[si].acc) * unit;
+    }
+    let (chip_seed, ideal) = match hw {
+        Hw::Ideal => (0, true),
+        Hw::Mismatch(s) => (s, false),
+    };
+    let emu = chip::run(&program, chip::config(chip_seed, ideal, None), None);
+    let mut gain = vec![1.0; k * d];
+    if !ideal {
+        let rsd = program.chip.mismatch.learning_rate_rsd;
+        let dev = &emu.deviations()[0].learning_rate;
+        for &(a, post, si) in &order {
+            gain[post * d + a - first_axon] = f64::from(nm_emulator::mismatch::gain_q12(rsd, dev[si])) / 4096.0;
+        }
+    }
+    let float = hebb_oja::run_instar_on(rows, &means, w0, 0.01, 0.01, &gain);
+    let rec = chip::series(&emu, "ff");
+    let protos_at = |j: usize| -> Vec<Vec<f64>> {
+        let mut w = vec![vec![0.0; d]; k];
+        for (n, &(a, post, _)) in order.iter().enumerate() {
+            w[post][a - first_axon] = f64::from(rec.data[j * order.len() + n]) * ru;
+        }
+        w
+    };
+    let chip_trace: Vec<(f64, f64)> = (0..rec.steps.len())
+        .map(|j| {
+            let (_, _, m) = hebb_oja::assign(&protos_at(j), &means);
+            (rec.steps[j] as f64 / INSTAR_PRESENT as f64, m)
+        })
+        .collect();
+    let protos = protos_at(rec.steps.len() - 1);
+    let (assignment, all_claimed, min_cos) = hebb_oja::assign(&protos, &means);
+    let chip_out = hebb_oja::InstarOutcome {
+        assignment,
+        all_claimed,
+        min_cos,
+        wins: Vec::new(),
+        prototypes: protos,
+        means: means.clone(),
+    };
+    let bias = chip::last_sample(&emu, "bias");
+    println!(
+        "instar seed {seed} [{target}] {}: float claimed {} min cos {:.4} wins {:?}; chip claimed {} min cos {:.4} \
+         assignment {:?}; chip biases (readout) {:?}",
+        hw.label(),
+        float.all_claimed,
+        float.min_cos,
+        float.wins,
+        chip_out.all_claimed,
+        chip_out.min_cos,
+        chip_out.assignment.iter().map(|a| a.0).collect::<Vec<_>>(),
+        bias
+    );
+    InstarRun { float, chip: chip_out, chip_trace }
+}
+
+fn instar_passes(o: &hebb_oja::InstarOutcome) -> bool {
+    o.all_claimed && o.min_cos >= 0.99
+}
+
+#[test]
+fn check_c_instar_with_competition_finds_the_cluster_centres() {
+    let t0 = std::time::Instant::now();
+    let mut figure = Vec::new();
+    let palette = ["#d62728", "#2ca02c"];
+    for (k, hw) in [Hw::Ideal, Hw::Mismatch(CHIP_SEED)].into_iter().enumerate() {
+        for &seed in &SEEDS {
+            let own = hebb_oja::run_instar(&hebb_oja::InstarConfig::paper(), seed);
+            assert!(instar_passes(&own), "float reference, seed {seed}: {own:?}");
+            let r = instar_run(seed, "target default", hw);
+            assert!(instar_passes(&r.float), "float on the chip's samples, seed {seed}: {:?}", r.float.assignment);
+            assert!(
+                instar_passes(&r.chip),
+                "{}, seed {seed}: all claimed {} (assignment {:?}), min cos {:.4} (>= 0.99)",
+                hw.label(),
+                r.chip.all_claimed,
+                r.chip.assignment,
+                r.chip.min_cos
+            );
+            if seed == SEEDS[0] {
+                figure.push(Curve::line(&format!("chip: {}", hw.label()), palette[k], r.chip_trace.clone()));
+            }
+        }
+    }
+    chip::write_figure(
+        "hebb_oja_instar_cos",
+        &lines_svg(
+            "Instar with 1-WTA: smallest cos(prototype, nearest cluster mean) (data seed 1)",
+            "sample",
+            "min cos",
+            Scale::Linear,
+            &figure,
+        ),
+    );
+    println!("check C took {:.2} s", t0.elapsed().as_secs_f64());
+}
