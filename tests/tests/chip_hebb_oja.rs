@@ -194,6 +194,8 @@ struct InstarRun {
     chip: hebb_oja::InstarOutcome,
     /// Per recorded sample: the smallest cosine of a prototype with its nearest cluster mean.
     chip_trace: Vec<(f64, f64)>,
+    /// The same for the float reference on the chip's samples, every 1000 samples.
+    float_trace: Vec<(f64, f64)>,
 }
 
 /// Steps per sample of `programs/instar.nm`.
@@ -247,7 +249,13 @@ fn instar_run(seed: u64, target: &str, hw: Hw) -> InstarRun {
             gain[post * d + a - first_axon] = f64::from(nm_emulator::mismatch::gain_q12(rsd, dev[si])) / 4096.0;
         }
     }
-    let float = hebb_oja::run_instar_on(rows, &means, w0, 0.01, 0.01, &gain);
+    let float = hebb_oja::run_instar_on(rows, &means, w0.clone(), 0.01, 0.01, &gain);
+    let float_trace: Vec<(f64, f64)> = (0..=rows.len() / 1000)
+        .map(|j| {
+            let o = hebb_oja::run_instar_on(&rows[..j * 1000], &means, w0.clone(), 0.01, 0.01, &gain);
+            ((j * 1000) as f64, hebb_oja::assign(&o.prototypes, &means).2)
+        })
+        .collect();
     let rec = chip::series(&emu, "ff");
     let protos_at = |j: usize| -> Vec<Vec<f64>> {
         let mut w = vec![vec![0.0; d]; k];
@@ -285,7 +293,7 @@ fn instar_run(seed: u64, target: &str, hw: Hw) -> InstarRun {
         chip_out.assignment.iter().map(|a| a.0).collect::<Vec<_>>(),
         bias
     );
-    InstarRun { float, chip: chip_out, chip_trace }
+    InstarRun { float, chip: chip_out, chip_trace, float_trace }
 }
 
 fn instar_passes(o: &hebb_oja::InstarOutcome) -> bool {
@@ -296,7 +304,7 @@ fn instar_passes(o: &hebb_oja::InstarOutcome) -> bool {
 fn check_c_instar_with_competition_finds_the_cluster_centres() {
     let t0 = std::time::Instant::now();
     let mut figure = Vec::new();
-    let palette = ["#d62728", "#2ca02c"];
+    let palette = ["#1f77b4", "#d62728", "#2ca02c"];
     for (k, hw) in [Hw::Ideal, Hw::Mismatch(CHIP_SEED)].into_iter().enumerate() {
         for &seed in &SEEDS {
             let own = hebb_oja::run_instar(&hebb_oja::InstarConfig::paper(), seed);
@@ -312,7 +320,10 @@ fn check_c_instar_with_competition_finds_the_cluster_centres() {
                 r.chip.min_cos
             );
             if seed == SEEDS[0] {
-                figure.push(Curve::line(&format!("chip: {}", hw.label()), palette[k], r.chip_trace.clone()));
+                if k == 0 {
+                    figure.push(Curve::line("float reference (chip's samples)", palette[0], r.float_trace.clone()));
+                }
+                figure.push(Curve::line(&format!("chip: {}", hw.label()), palette[k + 1], r.chip_trace.clone()));
             }
         }
     }
