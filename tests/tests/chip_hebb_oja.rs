@@ -390,6 +390,19 @@ fn int_reference(
     acc_bits: u8,
     rng: &mut HwRng,
 ) -> i32 {
+    int_reference_gain(code, src, acc, acc_bits, 4096, rng)
+}
+
+/// [`int_reference`] for a synapse whose learning-rate gain is `gain_q12` (a store moves the
+/// accumulator by `round_nearest((target − acc) · gain / 4096)`).
+fn int_reference_gain(
+    code: &[Instr],
+    src: &std::collections::HashMap<u8, i32>,
+    acc: i32,
+    acc_bits: u8,
+    gain_q12: u16,
+    rng: &mut HwRng,
+) -> i32 {
     let sat = |v: i128| v.clamp(i128::from(i32::MIN), i128::from(i32::MAX)) as i32;
     let nearest = |v: i128, sh: u32| -> i128 {
         if sh == 0 {
@@ -433,9 +446,10 @@ fn int_reference(
             },
             Opcode::Ldi => imm,
             Opcode::St => {
-                // acc + (target - acc) at gain 1, saturated to the accumulator.
+                // acc + (target - acc) · gain, saturated to the accumulator.
                 let lim = (1i128 << (acc_bits - 1)) - 1;
-                w = r[a].clamp(-lim - 1, lim);
+                let moved = nearest((r[a] - w) * i128::from(gain_q12), 12);
+                w = (w + moved).clamp(-lim - 1, lim);
                 r[d]
             }
             Opcode::Mov => r[a],
@@ -665,4 +679,78 @@ fn oja_stays_within_the_angle_of_e1_sweep() {
             Ok(())
         })
         .expect("Oja stays within the angle of e1");
+}
+
+/// Check A through the whole emulator: `file` (with `round nearest`, so that every step is
+/// deterministic) runs `steps` steps; before and after each step the test reads every synapse's
+/// accumulator, the payload that reached it (the input row sent the step before) and the post
+/// neuron's output, and the accumulator after the step must equal the integer reference of the
+/// compiled handler on those raw values, with the synapse's learning-rate gain, clamped to the
+/// rule's bounds. Returns the number of synapse updates compared.
+fn engine_matches_integer_reference(file: &str, hw: Hw, steps: u64) -> usize {
+    let text = chip::program_text(file).replace("round stochastic", "round nearest");
+    let (_, program) = build(file, &text);
+    let rule = &program.rules[0];
+    let code = &rule.handlers.iter().find(|h| h.scope == Scope::Synapse).expect("per-synapse handler").code;
+    let (chip_seed, ideal) = match hw {
+        Hw::Ideal => (0, true),
+        Hw::Mismatch(s) => (s, false),
+    };
+    let mut emu = nm_emulator::Emulator::new(&program, chip::config(chip_seed, ideal, None)).expect("loads");
+    let rows = match &program.inputs[0].kind {
+        nm_isa::program::InputKind::Patterns { rows, present_steps, .. } => {
+            assert_eq!(*present_steps, 1, "{file}: one sample per step expected");
+            rows.clone()
+        }
+        other => panic!("{other:?}"),
+    };
+    let core = &program.cores[0];
+    let gains: Vec<u16> = (0..core.synapses.len())
+        .map(|si| {
+            if ideal {
+                4096
+            } else {
+                nm_emulator::mismatch::gain_q12(
+                    program.chip.mismatch.learning_rate_rsd,
+                    emu.deviations()[0].learning_rate[si],
+                )
+            }
+        })
+        .collect();
+    let acc_bits = program.chip.formats.accumulator_bits;
+    let mut compared = 0;
+    for t in 0..steps {
+        let before = emu.synapse_state(0).expect("core 0").0.to_vec();
+        emu.step();
+        let after = emu.synapse_state(0).expect("core 0").0.to_vec();
+        let y = emu.neuron_value(0, 0, nm_isa::program::StateVar::Y).expect("neuron 0");
+        for (a, ax) in core.axons.iter().enumerate() {
+            for si in ax.first..ax.first + ax.count {
+                let si = si as usize;
+                let x = if t == 0 { 0 } else { rows[(t as usize - 1) % rows.len()][a] };
+                let mut src = std::collections::HashMap::new();
+                src.insert(Src::Xg.sel(), x);
+                src.insert(Src::Yg.sel(), y);
+                let want = int_reference_gain(code, &src, before[si], acc_bits, gains[si], &mut HwRng::new(0, 0))
+                    .clamp(rule.w_min, rule.w_max);
+                assert_eq!(
+                    after[si],
+                    want,
+                    "{file} {}: step {t}, synapse {si}: x {x}, y {y}, acc {}",
+                    hw.label(),
+                    before[si]
+                );
+                compared += 1;
+            }
+        }
+    }
+    compared
+}
+
+#[test]
+fn check_a_the_emulator_applies_the_integer_update_every_step() {
+    for hw in [Hw::Ideal, Hw::Mismatch(CHIP_SEED)] {
+        let n = engine_matches_integer_reference("oja.nm", hw, 2000);
+        println!("check A oja.nm on the emulator, {}: {n} synapse updates bit-exact", hw.label());
+    }
 }

@@ -611,6 +611,8 @@ mod tests {
         let mult = *bin(Add, c(1.0), bin(Mul, c(0.01), bin(Add, ld(Src::LastPre), ld(Src::Rand))));
         let clip = RExpr::Min(bin(Mul, c(0.3), ld(Src::Y0)), c(0.05));
         let divide = *bin(Div, ld(Src::Xg), bin(Add, c(2.0), ld(Src::Ys)));
+        // A constant that is not a whole number of the spike's integer LSB (paper 4's threshold).
+        let fraction = *bin(Mul, c(0.01), bin(Sub, c(0.25), ld(Src::Ys)));
         let cases = [
             (UpdateOp::Add, hebb),
             (UpdateOp::Add, instar),
@@ -619,6 +621,7 @@ mod tests {
             (UpdateOp::Mul, mult),
             (UpdateOp::Add, clip),
             (UpdateOp::Set, divide),
+            (UpdateOp::Add, fraction),
         ];
         let mut rng = HwRng::new(42, 0);
         for (k, (op, e)) in cases.into_iter().enumerate() {
