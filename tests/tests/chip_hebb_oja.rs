@@ -166,6 +166,7 @@ fn check_b_oja_finds_the_first_principal_component() {
             let r = oja_run(seed, target, hw);
             // The float reference of learning-rules.md (its own samples and start) and on the chip's.
             let own = hebb_oja::run_oja(&hebb_oja::OjaConfig::paper(), r.seed);
+            println!("oja seed {seed} float reference (own samples): |cos| {:.4} |w| {:.4}", own.abs_cos, own.norm);
             assert!(oja_passes(&own), "float reference, seed {seed}: {:.4} {:.4}", own.abs_cos, own.norm);
             assert!(
                 oja_passes(&r.float),
@@ -340,6 +341,10 @@ fn check_c_instar_with_competition_finds_the_cluster_centres() {
     for (k, hw) in [Hw::Ideal, Hw::Mismatch(CHIP_SEED)].into_iter().enumerate() {
         for &seed in &SEEDS {
             let own = hebb_oja::run_instar(&hebb_oja::InstarConfig::paper(), seed);
+            println!(
+                "instar seed {seed} float reference (own samples): claimed {} min cos {:.4}",
+                own.all_claimed, own.min_cos
+            );
             assert!(instar_passes(&own), "float reference, seed {seed}: {own:?}");
             let r = instar_run(seed, "target default", hw);
             assert!(instar_passes(&r.float), "float on the chip's samples, seed {seed}: {:?}", r.float.assignment);
@@ -675,6 +680,9 @@ fn variant_target(profile: &str, weight_bits: u8, spread_pct: u32, chip_seed: u6
     format!("target {profile} {{ weight_bits = {weight_bits}; mismatch = {spread_pct}%; chip_seed = {chip_seed} }}")
 }
 
+/// Seed of the property tests' case generator (so that every run draws the same cases).
+const PROPTEST_SEED: u64 = 4;
+
 fn oja_within_angle(profile: &str, weight_bits: u8, spread_pct: u32, chip_seed: u64, seed: u64) {
     let target = variant_target(profile, weight_bits, spread_pct, chip_seed);
     let r = oja_run(seed, &target, Hw::Mismatch(chip_seed));
@@ -683,8 +691,14 @@ fn oja_within_angle(profile: &str, weight_bits: u8, spread_pct: u32, chip_seed: 
 }
 
 proptest::proptest! {
-    #![proptest_config(proptest::test_runner::Config { cases: 8, failure_persistence: None, ..Default::default() })]
-    /// Few cases in CI; the sweep below runs 200.
+    #![proptest_config(proptest::test_runner::Config {
+        cases: 8,
+        failure_persistence: None,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(PROPTEST_SEED),
+        ..Default::default()
+    })]
+    /// Few cases in CI (fixed seed `PROPTEST_SEED`, each case prints its target); the sweep below
+    /// runs 200.
     #[test]
     fn oja_stays_within_the_angle_of_e1_over_hardware(
         small in proptest::bool::ANY,
@@ -704,6 +718,7 @@ fn oja_stays_within_the_angle_of_e1_sweep() {
     let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
         cases: 200,
         failure_persistence: None,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(PROPTEST_SEED + 1),
         ..Default::default()
     });
     let strategy = (proptest::bool::ANY, 6u8..=8, 0u32..=10, 0u64..100_000, 1u64..=20);
