@@ -209,7 +209,8 @@ struct InstarRun {
     chip: hebb_oja::InstarOutcome,
     /// Per recorded sample: the smallest cosine of a prototype with its nearest cluster mean.
     chip_trace: Vec<(f64, f64)>,
-    /// The same for the float reference on the chip's samples, every 1000 samples.
+    /// The same for the float reference on the chip's samples (every 100 samples up to 2000,
+    /// then every 1000).
     float_trace: Vec<(f64, f64)>,
     /// Samples with no winner, exactly one, and two or more (ties of the race).
     winners: [usize; 3],
@@ -267,10 +268,12 @@ fn instar_run(seed: u64, target: &str, hw: Hw) -> InstarRun {
         }
     }
     let float = hebb_oja::run_instar_on(rows, &means, w0.clone(), 0.01, 0.01, &gain);
-    let float_trace: Vec<(f64, f64)> = (0..=rows.len() / 1000)
-        .map(|j| {
-            let o = hebb_oja::run_instar_on(&rows[..j * 1000], &means, w0.clone(), 0.01, 0.01, &gain);
-            ((j * 1000) as f64, hebb_oja::assign(&o.prototypes, &means).2)
+    let float_trace: Vec<(f64, f64)> = (0..20)
+        .map(|j| j * 100)
+        .chain((2..=rows.len() / 1000).map(|j| j * 1000))
+        .map(|n| {
+            let o = hebb_oja::run_instar_on(&rows[..n], &means, w0.clone(), 0.01, 0.01, &gain);
+            (n as f64, hebb_oja::assign(&o.prototypes, &means).2)
         })
         .collect();
     let rec = chip::series(&emu, "ff");
