@@ -597,7 +597,7 @@ fn check_a(c: &CheckA, cases: usize, seed: u64) -> (usize, usize, f64) {
     let top = 1i32 << (program.chip.formats.payload_bits - 2);
     let mut draw = HwRng::new(seed, 0xA);
     let mut below = |n: u32| draw.next_u32() % n;
-    let (mut bad, mut worst) = (0usize, 0.0f64);
+    let (mut bad, mut worst, mut ties, mut off, mut worst_bias) = (0usize, 0.0f64, 0usize, 0usize, 0.0f64);
     for case in 0..cases {
         let mut src = std::collections::HashMap::new();
         src.insert(Src::Xg.sel(), below(2 * top as u32 + 1) as i32 - top);
@@ -635,7 +635,59 @@ fn check_a(c: &CheckA, cases: usize, seed: u64) -> (usize, usize, f64) {
         let lim = f64::from((1i32 << (acc_bits - 1)) - 1);
         let expect = expect.clamp(-lim - 1.0, lim);
         worst = worst.max((f64::from(syn.acc) - expect).abs());
+        // Stochastic rounding is unbiased on the compiled rule: the first 20 cases are run with
+        // 4000 engine PRNG seeds each and the mean result must be the float value (the rounding
+        // error's SD is at most 0.5 LSB, so the mean's is at most 0.008 LSB).
+        if rule.readout == Rounding::Stochastic && case < 20 {
+            let n = 4000u64;
+            let mut sum = 0.0;
+            for k in 0..n {
+                let mut s2 = Syn { src: src.clone(), acc, acc_bits, rng: HwRng::new(k, 2) };
+                exec(&handler.code, &mut s2);
+                sum += f64::from(s2.acc);
+            }
+            let mean = sum / n as f64;
+            assert!(
+                (mean - expect).abs() <= 0.04,
+                "{} case {case}: mean of stochastic rounding {mean:.4} vs float {expect:.4}",
+                c.file
+            );
+            worst_bias = worst_bias.max((mean - expect).abs());
+        }
+        // Rounding of the float value itself: nearest rules give the correctly rounded float
+        // update (half away from zero), stochastic ones its floor or ceiling. Values within 1e-6
+        // of a tie (nearest) or of a whole number (stochastic) are counted, not judged: the
+        // chip's constant for eta differs from the decimal by ~2^-30 and may break them either way.
+        let got = f64::from(syn.acc);
+        let f = expect - expect.floor();
+        match rule.readout {
+            Rounding::Nearest if (f - 0.5).abs() < 1e-6 => ties += 1,
+            Rounding::Nearest => {
+                let want = expect.signum() * (expect.abs() + 0.5).floor();
+                if got != want {
+                    off += 1;
+                }
+            }
+            _ if f < 1e-6 || f > 1.0 - 1e-6 => {
+                // A whole-number update (e.g. 0 when `learn` is 0) must come out exactly, or be a
+                // tie broken by the constant's last bit.
+                if got != expect.round() {
+                    ties += 1;
+                }
+            }
+            _ => {
+                if got != expect.floor() && got != expect.ceil() {
+                    off += 1;
+                }
+            }
+        }
     }
+    println!(
+        "check A {}: {ties} ties left unjudged, {off} results not the rounded float update; \
+         largest bias of stochastic rounding over 4000 draws {worst_bias:.4} LSB",
+        c.file
+    );
+    assert_eq!(off, 0, "{}: {off} of {cases} updates are not the float update rounded ({:?})", c.file, rule.readout);
     (cases, bad, worst)
 }
 
