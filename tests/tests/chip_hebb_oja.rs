@@ -668,7 +668,7 @@ fn check_a(c: &CheckA, cases: usize, seed: u64) -> (usize, usize, f64) {
                     off += 1;
                 }
             }
-            _ if f < 1e-6 || f > 1.0 - 1e-6 => {
+            _ if !(1e-6..=1.0 - 1e-6).contains(&f) => {
                 // A whole-number update (e.g. 0 when `learn` is 0) must come out exactly, or be a
                 // tie broken by the constant's last bit.
                 if got != expect.round() {
