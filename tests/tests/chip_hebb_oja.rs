@@ -858,3 +858,15 @@ fn check_a_the_emulator_applies_the_integer_update_every_step() {
         println!("check A oja.nm on the emulator, {}: {n} synapse updates bit-exact", hw.label());
     }
 }
+
+/// Check C on other hardware (not in CI, about 10 s):
+/// `cargo test --release -p nm-tests --test chip_hebb_oja instar_on_other_hardware -- --ignored`.
+#[test]
+#[ignore]
+fn instar_on_other_hardware() {
+    for (profile, bits, spread) in [("small", 6, 10), ("small", 8, 10), ("default", 6, 10), ("default", 7, 5)] {
+        let target = variant_target(profile, bits, spread, CHIP_SEED);
+        let r = instar_run(SEEDS[0], &target, Hw::Mismatch(CHIP_SEED));
+        assert!(instar_passes(&r.chip), "{target}: {:?}, winners {:?}", r.chip.assignment, r.winners);
+    }
+}
