@@ -111,7 +111,7 @@ fn contrastive_uses_a_random_phase_signal_and_clamps() {
 fn oja_reads_graded_values_and_has_its_own_eta() {
     let m = model("oja.nm");
     let r = &m.rules[0];
-    assert_eq!(r.params, vec![("eta".to_string(), 0.001)]);
+    assert_eq!(r.params, vec![("eta".to_string(), 0.005)]);
     let l = rule_loads(r);
     assert!(l.contains(&Src::Xg) && l.contains(&Src::Yg) && l.contains(&Src::W), "{l:?}");
     let InputKind::Patterns { rows, source: PatternSource::Gaussian { eigenvalues, .. }, .. } = &m.inputs[0].kind

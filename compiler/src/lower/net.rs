@@ -197,7 +197,7 @@ pub fn lower_model(m: &Model) -> Result<(Ir, Vec<Option<RuleSource>>), CompileEr
                 };
                 (NeuronKind::Stochastic, params)
             }
-            Neuron::Rate { tau, tau_syn, activation, bias, out_range } => {
+            Neuron::Rate { tau: _, tau_syn, activation, bias, out_range } => {
                 let ps = payload_scale(&p.neuron, pb);
                 let (lo, hi) = *out_range;
                 let shift = rate_table_shift(*out_range);
@@ -211,7 +211,9 @@ pub fn lower_model(m: &Model) -> Result<(Ir, Vec<Option<RuleSource>>), CompileEr
                 let lut = Some(lut_for(&mut ir, &name, shift, &|x| act(x).clamp(lo, hi) * ps));
                 let params = NeuronParams {
                     decay_u: decay_fraction(dt, *tau_syn, 1.0),
-                    decay_v: decay_fraction(dt, Some(*tau), 1.0),
+                    // The Euler code the front end checked (`dv/D = dt/tau`, see `nm_isa::neuron`),
+                    // not the exponential-integration fraction of LIF leaks.
+                    decay_v: f64::from(p.codes.decay_v) / f64::from(1u32 << spec.formats.decay_bits),
                     threshold: Param::Const(0.0),
                     reset: 0.0,
                     bias: Param::Const(*bias),

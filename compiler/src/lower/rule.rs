@@ -75,6 +75,21 @@ fn target_scale(maxabs: f64) -> f64 {
     2f64.powi((maxabs / HEADROOM).log2().ceil() as i32)
 }
 
+/// The scale at which a sum with the constant `c` is held: `st`, refined by exact power-of-two
+/// steps (left shifts of the register) while `c` is not a whole number of LSBs and the sum (up
+/// to `m`) still fits, so that e.g. `0.25 - post.spike` keeps its 0.25 instead of rounding it
+/// to 0 at the integer scale of a spike.
+fn const_scale(st: f64, c: f64, m: f64) -> f64 {
+    let mut s = st;
+    for _ in 0..40 {
+        if (c / s).fract() == 0.0 || m / (s / 2.0) > HEADROOM {
+            break;
+        }
+        s /= 2.0;
+    }
+    s
+}
+
 fn maxabs(lo: f64, hi: f64) -> f64 {
     lo.abs().max(hi.abs())
 }
@@ -257,7 +272,7 @@ impl<'a> Gen<'a> {
             (Val::Reg(RegVal { r, s, lo, hi }), Val::Const(c)) => {
                 let c = if sub { -c } else { c };
                 let (l, h) = (lo + c, hi + c);
-                let st = s.max(target_scale(maxabs(l, h)));
+                let st = const_scale(s.max(target_scale(maxabs(l, h))), c, maxabs(l, h));
                 self.scale_reg(r, r, s / st, Rounding::Nearest);
                 let n = (c / st).round().clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32;
                 self.code.push(Instr::rri(Opcode::Addi, r, r, n));
@@ -265,7 +280,7 @@ impl<'a> Gen<'a> {
             }
             (Val::Const(c), Val::Reg(RegVal { r, s, lo, hi })) => {
                 let (l, h) = if sub { (c - hi, c - lo) } else { (c + lo, c + hi) };
-                let st = s.max(target_scale(maxabs(l, h)));
+                let st = const_scale(s.max(target_scale(maxabs(l, h))), c, maxabs(l, h));
                 self.scale_reg(r, r, s / st, Rounding::Nearest);
                 if sub {
                     self.code.push(Instr::rr(Opcode::Neg, r, r));
@@ -596,6 +611,8 @@ mod tests {
         let mult = *bin(Add, c(1.0), bin(Mul, c(0.01), bin(Add, ld(Src::LastPre), ld(Src::Rand))));
         let clip = RExpr::Min(bin(Mul, c(0.3), ld(Src::Y0)), c(0.05));
         let divide = *bin(Div, ld(Src::Xg), bin(Add, c(2.0), ld(Src::Ys)));
+        // A constant that is not a whole number of the spike's integer LSB (paper 4's threshold).
+        let fraction = *bin(Mul, c(0.01), bin(Sub, c(0.25), ld(Src::Ys)));
         let cases = [
             (UpdateOp::Add, hebb),
             (UpdateOp::Add, instar),
@@ -604,6 +621,7 @@ mod tests {
             (UpdateOp::Mul, mult),
             (UpdateOp::Add, clip),
             (UpdateOp::Set, divide),
+            (UpdateOp::Add, fraction),
         ];
         let mut rng = HwRng::new(42, 0);
         for (k, (op, e)) in cases.into_iter().enumerate() {

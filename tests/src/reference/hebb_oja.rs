@@ -151,6 +151,26 @@ pub fn run_oja(cfg: &OjaConfig, seed: u64) -> OjaOutcome {
     OjaOutcome { abs_cos: dot(&w, &e1).abs() / norm, norm, cos_trace, w, e1 }
 }
 
+/// Check B on given data, as the chip sees it: `samples` (one row per step), the true first
+/// principal axis `e1`, the initial weights `w0` (the chip program's), learning rate `eta` and
+/// per-synapse gains `gain` (the emulator's learning-rate gains, 1 on an ideal chip). Lets the
+/// chip tests run the float rule on exactly the chip's samples.
+pub fn run_oja_on(samples: &[Vec<f64>], e1: &[f64], w0: &[f64], eta: f64, gain: &[f64]) -> OjaOutcome {
+    let mut w = w0.to_vec();
+    let mut cos_trace = vec![dot(&w, e1).abs() / dot(&w, &w).sqrt()];
+    for (s, x) in samples.iter().enumerate() {
+        let y = dot(&w, x);
+        for i in 0..w.len() {
+            w[i] += oja(eta * gain[i], x[i], y, w[i]);
+        }
+        if (s + 1) % 100 == 0 {
+            cos_trace.push(dot(&w, e1).abs() / dot(&w, &w).sqrt());
+        }
+    }
+    let norm = dot(&w, &w).sqrt();
+    OjaOutcome { abs_cos: dot(&w, e1).abs() / norm, norm, cos_trace, w, e1: e1.to_vec() }
+}
+
 /// Check C settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstarConfig {
@@ -208,37 +228,64 @@ pub fn run_instar(cfg: &InstarConfig, seed: u64) -> InstarOutcome {
     let mut mr = Rng::new(seed, 0);
     let means: Vec<Vec<f64>> = (0..k).map(|_| random_unit(d, &mut mr)).collect();
     let mut pr = Rng::new(seed, 1);
-    let mut w: Vec<Vec<f64>> = (0..k).map(|_| random_unit(d, &mut pr)).collect();
+    let w: Vec<Vec<f64>> = (0..k).map(|_| random_unit(d, &mut pr)).collect();
     let gain = cfg.lr_gain.clone().unwrap_or_else(|| vec![1.0; d * k]);
+    let mut rng = Rng::new(seed, 2);
+    let samples: Vec<Vec<f64>> = (0..cfg.samples)
+        .map(|_| {
+            let c = rng.below(k);
+            (0..d).map(|i| means[c][i] + cfg.noise_sd * rng.gauss()).collect()
+        })
+        .collect();
+    run_instar_on(&samples, &means, w, cfg.eta, cfg.theta_rate, &gain)
+}
+
+/// Check C on given data (the chip tests pass the chip program's samples, cluster centres and
+/// initial weights): 1-WTA by exact argmax of `w_k · x − θ_k`, the winner moves
+/// `w += η a (x − w)` and is renormalised, `θ_k += theta_rate (y_k − 1/K)`. `gain` is row-major
+/// `K × d` (the emulator's learning-rate gains, 1 on an ideal chip).
+pub fn run_instar_on(
+    samples: &[Vec<f64>],
+    means: &[Vec<f64>],
+    mut w: Vec<Vec<f64>>,
+    eta: f64,
+    theta_rate: f64,
+    gain: &[f64],
+) -> InstarOutcome {
+    let k = means.len();
+    let d = means.first().map_or(0, Vec::len);
     let mut theta = vec![0.0; k];
     let mut wins = vec![0u64; k];
-    let mut rng = Rng::new(seed, 2);
-    let mut x = vec![0.0; d];
     let target_rate = 1.0 / k as f64;
-    for _ in 0..cfg.samples {
-        let c = rng.below(k);
-        for i in 0..d {
-            x[i] = means[c][i] + cfg.noise_sd * rng.gauss();
-        }
+    for x in samples {
         let win = (0..k)
-            .map(|j| (j, dot(&w[j], &x) - theta[j]))
+            .map(|j| (j, dot(&w[j], x) - theta[j]))
             .fold((0, f64::NEG_INFINITY), |best, (j, v)| if v > best.1 { (j, v) } else { best })
             .0;
         wins[win] += 1;
         for i in 0..d {
-            w[win][i] += instar(cfg.eta * gain[win * d + i], x[i], 1.0, w[win][i]);
+            w[win][i] += instar(eta * gain[win * d + i], x[i], 1.0, w[win][i]);
         }
         normalise(&mut w[win]);
         for (j, t) in theta.iter_mut().enumerate() {
             let y = if j == win { 1.0 } else { 0.0 };
-            *t += cfg.theta_rate * (y - target_rate);
+            *t += theta_rate * (y - target_rate);
         }
     }
-    let assignment: Vec<(usize, f64)> = w
+    let (assignment, all_claimed, min_cos) = assign(&w, means);
+    InstarOutcome { all_claimed, min_cos, assignment, wins, prototypes: w, means: means.to_vec() }
+}
+
+/// For each prototype the closest cluster mean and its cosine; whether every cluster is claimed
+/// by exactly one prototype; the smallest of those cosines.
+pub fn assign(prototypes: &[Vec<f64>], means: &[Vec<f64>]) -> (Vec<(usize, f64)>, bool, f64) {
+    let k = means.len();
+    let assignment: Vec<(usize, f64)> = prototypes
         .iter()
         .map(|wk| {
+            let n = dot(wk, wk).sqrt().max(1e-300);
             (0..k)
-                .map(|c| (c, dot(wk, &means[c])))
+                .map(|c| (c, dot(wk, &means[c]) / (n * dot(&means[c], &means[c]).sqrt().max(1e-300))))
                 .fold((0, f64::NEG_INFINITY), |best, (c, v)| if v > best.1 { (c, v) } else { best })
         })
         .collect();
@@ -246,12 +293,6 @@ pub fn run_instar(cfg: &InstarConfig, seed: u64) -> InstarOutcome {
     for &(c, _) in &assignment {
         claimed[c] += 1;
     }
-    InstarOutcome {
-        all_claimed: claimed.iter().all(|&n| n == 1),
-        min_cos: assignment.iter().map(|a| a.1).fold(f64::INFINITY, f64::min),
-        assignment,
-        wins,
-        prototypes: w,
-        means,
-    }
+    let min_cos = assignment.iter().map(|a| a.1).fold(f64::INFINITY, f64::min);
+    (assignment, claimed.iter().all(|&n| n == 1), min_cos)
 }
