@@ -98,3 +98,18 @@ fn compile_with_calibration_corrects_thresholds_and_refuses_bad_files() {
     assert!(err.contains("measured on chip `small`"), "{err}");
     assert_eq!(std::fs::read(&cal_out).unwrap(), before, "a refused calibration leaves the saved program alone");
 }
+
+#[test]
+fn a_very_long_operator_chain_is_a_diagnostic_not_a_stack_overflow() {
+    // 20 000 terms: every recursive pass over a left-associative chain would go 20 000 deep.
+    let text = format!("const x = {}\n", vec!["1"; 20_000].join(" + "));
+    let p = temp("chain.nm", text.as_bytes());
+    let (code, _, err) = nmc(&["check", p.to_str().unwrap()]);
+    assert_eq!(code, 1, "{}", &err[..err.len().min(400)]);
+    assert!(err.contains("error[E0002]") && err.contains("chained operators"), "{}", &err[..err.len().min(400)]);
+    assert!(!err.contains('\u{1b}'), "no colour escapes when stderr is not a terminal");
+    // A chain well within the budget is fine.
+    let ok = temp("chain_ok.nm", format!("const x = {}\n", vec!["1"; 100].join(" * ")).as_bytes());
+    let (code, _, err) = nmc(&["check", ok.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+}

@@ -160,7 +160,7 @@ fn compile(
     };
     match format {
         MessageFormat::Human => {
-            let mut err = StandardStream::stderr(ColorChoice::Auto);
+            let mut err = StandardStream::stderr(stderr_colors());
             diag::write_human(&checked.diagnostics, &checked.sources, &mut err);
         }
         MessageFormat::Json => print!("{}", diag::render_json(&checked.diagnostics, &checked.sources)),
@@ -248,7 +248,7 @@ fn check(file: &std::path::Path, format: MessageFormat, dump_model: bool) -> Exi
     };
     match format {
         MessageFormat::Human => {
-            let mut err = StandardStream::stderr(ColorChoice::Auto);
+            let mut err = StandardStream::stderr(stderr_colors());
             diag::write_human(&checked.diagnostics, &checked.sources, &mut err);
         }
         MessageFormat::Json => print!("{}", diag::render_json(&checked.diagnostics, &checked.sources)),
@@ -286,5 +286,16 @@ fn s(n: usize) -> &'static str {
         ""
     } else {
         "s"
+    }
+}
+
+/// Colours only when stderr is a terminal (and `NO_COLOR` is unset): redirected diagnostics stay
+/// plain text.
+fn stderr_colors() -> ColorChoice {
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        ColorChoice::Auto
+    } else {
+        ColorChoice::Never
     }
 }

@@ -13,8 +13,9 @@ use nom::error::{ErrorKind, ParseError};
 use nom::IResult;
 use std::cell::Cell;
 
-/// Deepest nesting of expressions (parentheses, lists, calls, negations) the parser accepts.
-pub const MAX_EXPR_DEPTH: u32 = 64;
+/// Deepest expression tree the parser accepts: parentheses, lists, calls, negations, and each
+/// operator of a left-associative chain count one level.
+pub const MAX_EXPR_DEPTH: u32 = 128;
 
 /// Words that start an item; they cannot be used as connectivity patterns or clause keys.
 pub const ITEM_KEYWORDS: [&str; 9] = ["target", "sim", "const", "pop", "input", "signal", "connect", "rule", "record"];
@@ -265,6 +266,9 @@ pub fn string<'a>(p: &Ctx<'a>, i: &'a str) -> PResult<'a, (String, Span)> {
 /// `expr := term (("+" | "-") term)*`
 pub fn expr<'a>(p: &'a Ctx<'a>, i: &'a str) -> PResult<'a, Expr> {
     let (mut i, mut lhs) = term(p, i)?;
+    // Each operator of a left-associative chain is one more level of the tree (and of every
+    // recursive pass over it), so it takes one level of the budget until the chain ends.
+    let mut levels = Vec::new();
     loop {
         let op = if peek_sym(i, "+") && !peek_sym(i, "+=") {
             BinOp::Add
@@ -273,6 +277,7 @@ pub fn expr<'a>(p: &'a Ctx<'a>, i: &'a str) -> PResult<'a, Expr> {
         } else {
             return Ok((i, lhs));
         };
+        levels.push(p.enter(i)?);
         let (r, _) = sym(i, op.symbol())?;
         let (r, rhs) = cut(term(p, r))?;
         let span = lhs.span.to(rhs.span);
@@ -284,6 +289,9 @@ pub fn expr<'a>(p: &'a Ctx<'a>, i: &'a str) -> PResult<'a, Expr> {
 /// `term := unary (("*" | "/") unary)*`
 pub fn term<'a>(p: &'a Ctx<'a>, i: &'a str) -> PResult<'a, Expr> {
     let (mut i, mut lhs) = unary(p, i)?;
+    // Each operator of a left-associative chain is one more level of the tree (and of every
+    // recursive pass over it), so it takes one level of the budget until the chain ends.
+    let mut levels = Vec::new();
     loop {
         let op = if peek_sym(i, "*") && !peek_sym(i, "*=") {
             BinOp::Mul
@@ -292,6 +300,7 @@ pub fn term<'a>(p: &'a Ctx<'a>, i: &'a str) -> PResult<'a, Expr> {
         } else {
             return Ok((i, lhs));
         };
+        levels.push(p.enter(i)?);
         let (r, _) = sym(i, op.symbol())?;
         let (r, rhs) = cut(unary(p, r))?;
         let span = lhs.span.to(rhs.span);
@@ -975,11 +984,12 @@ fn error_to_diag(p: &Ctx<'_>, e: &PError<'_>) -> Diagnostic {
         }
         PErrorKind::Nom(k) => Diagnostic::error("E0001", format!("syntax error: unexpected {found}"))
             .at(span, format!("not expected here ({})", k.description())),
-        PErrorKind::TooDeep => {
-            Diagnostic::error("E0002", format!("expression nested too deeply (more than {MAX_EXPR_DEPTH} levels)"))
-                .at(span, "nesting limit reached here")
-                .help("split the expression with `let` or `const`")
-        }
+        PErrorKind::TooDeep => Diagnostic::error(
+            "E0002",
+            format!("expression too deep (more than {MAX_EXPR_DEPTH} levels of nesting and chained operators)"),
+        )
+        .at(span, "depth limit reached here")
+        .help("split the expression with `let` or `const`"),
         PErrorKind::BadNumber => {
             let n = e.input.find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '+' || c == '-'));
             let span = Span::new(p.file, off, off + n.unwrap_or(e.input.len()).max(1));
