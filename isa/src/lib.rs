@@ -12,6 +12,7 @@ pub mod binary;
 pub mod builder;
 pub mod chip;
 pub mod disasm;
+pub mod faults;
 pub mod fixed_point;
 pub mod ids;
 pub mod learn;
@@ -21,6 +22,7 @@ pub mod rng;
 pub mod validate;
 
 pub use chip::ChipSpec;
+pub use faults::FaultMap;
 pub use ids::{AxonId, CoreId, NeuronId};
 pub use program::Program;
 pub use validate::{ValidationError, ValidationErrorKind, Where};

@@ -56,6 +56,10 @@ enum Command {
         /// Use the naive sequential placement (the report's baseline) instead of the mapper.
         #[arg(long)]
         naive: bool,
+        /// Fault map of the target chip instance (TOML, `docs/faults.md`): no work is placed on
+        /// dead cores and routes avoid dead cores and links.
+        #[arg(long)]
+        faults: Option<PathBuf>,
     },
     /// Print a program.bin in readable form.
     Disasm {
@@ -91,8 +95,8 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check { file, message_format, dump_model } => check(&file, message_format, dump_model),
-        Command::Compile { file, output, message_format, report, report_format, emit, after, seed, naive } => {
-            compile(&file, output, message_format, report.then_some(report_format), emit, &after, seed, naive)
+        Command::Compile { file, output, message_format, report, report_format, emit, after, seed, naive, faults } => {
+            compile(&file, output, message_format, report.then_some(report_format), emit, &after, seed, naive, faults)
         }
         Command::Disasm { file } => match nm_isa::binary::read_program(&file) {
             Ok(p) => {
@@ -121,6 +125,7 @@ fn compile(
     after: &str,
     seed: u64,
     naive: bool,
+    faults: Option<PathBuf>,
 ) -> ExitCode {
     let checked = match driver::check_file(file) {
         Ok(c) => c,
@@ -144,6 +149,19 @@ fn compile(
     opts.seed = seed;
     if naive {
         opts.placer = nm_compiler::passes::Placer::Naive;
+    }
+    if let Some(path) = &faults {
+        match nm_isa::FaultMap::read(path, &model.target.spec) {
+            Ok(m) => opts.faults = Some(m),
+            Err(e @ nm_isa::faults::FaultError::Io { .. }) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+            Err(e) => {
+                eprintln!("error: `{}`: {e}", path.display());
+                return ExitCode::from(1);
+            }
+        }
     }
     if emit == Some(Emit::Ir) {
         return match driver::emit_ir(model, opts, after) {
