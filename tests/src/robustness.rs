@@ -175,10 +175,10 @@ pub fn table_row(level: &Level, runs: &[Outcome]) -> String {
     let flips: u64 = runs.iter().map(|o| o.faults.bit_flips).sum();
     let spikes = median(runs.iter().map(|o| o.post_spikes as f64).collect());
     format!(
-        "| {:.0} % | {:.0} % | {:.0e} | **{ok}/{}** | {ok_target_free}/{n_target_free} | {with_stuck} / {target_stuck} | {:.3} | {:.0} | {} | {} |",
+        "| {:.0} % | {:.0} % | {} | **{ok}/{}** | {ok_target_free}/{n_target_free} | {with_stuck} / {target_stuck} | {:.3} | {:.0} | {} | {} |",
         100.0 * level.packet_drop,
         100.0 * level.stuck_fraction,
-        level.bit_flip_rate,
+        if level.bit_flip_rate == 0.0 { "0".to_string() } else { format!("{:.0e}", level.bit_flip_rate) },
         runs.len(),
         median(runs.iter().map(|o| o.p_max).collect()),
         spikes,
