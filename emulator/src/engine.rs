@@ -192,11 +192,9 @@ impl Emulator {
                 }
             }
         }
-        let faults = faults.map(|f| Box::new(FaultRuntime::new(f, program, tree)));
-        if let Some(f) = &faults {
-            for (ci, (p, s)) in params.iter().zip(states.iter_mut()).enumerate() {
-                f.apply_stuck(ci, p, s, &fm);
-            }
+        let mut faults = faults.map(|f| Box::new(FaultRuntime::new(f, program, tree)));
+        if let Some(f) = faults.as_deref_mut() {
+            f.prepare(&params, &mut states, &fm);
         }
         let (recorder, recordings) = Recorder::new(program)?;
         let g = GlobalState {

@@ -108,8 +108,11 @@ pub struct FaultTree {
 pub struct FaultRuntime {
     pub cfg: FaultConfig,
     pub tree: FaultTree,
-    /// Per runtime core: stuck synapses `(synapse, accumulator)`.
+    /// Per runtime core: stuck synapses `(synapse, accumulator)`, sorted by synapse.
     pub stuck: Vec<Vec<(u32, i32)>>,
+    /// Per runtime core: the stuck synapses of plastic groups (only learning or a bit flip can
+    /// move a stuck synapse, so only these are forced back every step).
+    stuck_plastic: Vec<Vec<(u32, i32)>>,
     /// Cumulative accumulator bits before each runtime core (last: total bits).
     pub bit_base: Vec<u64>,
     flip_q: f64,
@@ -170,17 +173,34 @@ impl FaultRuntime {
             state.next_flip = gap(&mut state.flip_rng, r, flip_q);
         }
         let max_hops = tree.hop_start.windows(2).map(|w| (w[1] - w[0]) as usize).max().unwrap_or(0);
-        FaultRuntime { cfg, tree, stuck, bit_base, flip_q, state, alive: vec![false; max_hops] }
+        FaultRuntime {
+            cfg,
+            tree,
+            stuck,
+            stuck_plastic: Vec::new(),
+            bit_base,
+            flip_q,
+            state,
+            alive: vec![false; max_hops],
+        }
+    }
+
+    /// Force the stuck synapses of every core once and note the plastic ones (at load).
+    pub fn prepare(&mut self, params: &[CoreParams], states: &mut [CoreState], fm: &Formats) {
+        self.stuck_plastic = params
+            .iter()
+            .zip(&self.stuck)
+            .map(|(p, l)| l.iter().copied().filter(|&(si, _)| p.syn_rule[si as usize] != u8::MAX).collect())
+            .collect();
+        for (ci, (p, s)) in params.iter().zip(states.iter_mut()).enumerate() {
+            self.apply_stuck(ci, p, s, fm);
+        }
     }
 
     /// Force every stuck synapse of runtime core `ci` to its value.
     pub fn apply_stuck(&self, ci: usize, p: &CoreParams, s: &mut CoreState, fm: &Formats) {
         for &(si, acc) in &self.stuck[ci] {
-            let si = si as usize;
-            if s.acc[si] != acc || s.wr[si] != acc >> (fm.accumulator_bits - fm.weight_bits - 2) {
-                s.acc[si] = acc;
-                refresh_weight(p, s, si, Rounding::Nearest, fm);
-            }
+            force(p, s, si as usize, acc, fm);
         }
     }
 
@@ -203,14 +223,19 @@ impl FaultRuntime {
                     s.acc[si] = ((raw << (32 - ab)) as i32) >> (32 - ab);
                     refresh_weight(&params[ci], s, si, Rounding::Nearest, fm);
                     self.state.stats.bit_flips += 1;
+                    if let Ok(k) = self.stuck[ci].binary_search_by_key(&(si as u32), |x| x.0) {
+                        force(&params[ci], s, si, self.stuck[ci][k].1, fm);
+                    }
                 }
                 let g = gap(&mut self.state.flip_rng, self.cfg.map.bit_flip_rate, self.flip_q);
                 self.state.next_flip = self.state.next_flip.saturating_add(1).saturating_add(g);
             }
         }
         for (ci, p) in params.iter().enumerate() {
-            if !self.stuck[ci].is_empty() && !p.dead {
-                self.apply_stuck(ci, p, &mut states[ci], fm);
+            if !p.dead {
+                for &(si, acc) in &self.stuck_plastic[ci] {
+                    force(p, &mut states[ci], si as usize, acc, fm);
+                }
             }
         }
     }
@@ -253,6 +278,15 @@ impl FaultRuntime {
             }
             keep.push(ok);
         }
+    }
+}
+
+/// Set synapse `si`'s accumulator to `acc` (and its readout) if it differs.
+#[inline]
+fn force(p: &CoreParams, s: &mut CoreState, si: usize, acc: i32, fm: &Formats) {
+    if s.acc[si] != acc {
+        s.acc[si] = acc;
+        refresh_weight(p, s, si, Rounding::Nearest, fm);
     }
 }
 
