@@ -187,11 +187,29 @@ fn an_empty_fault_map_changes_nothing_and_dead_parts_are_avoided() {
         dead_links: vec![LinkRef { core: 5, dir: Dir::East }, LinkRef { core: 6, dir: Dir::North }],
         ..FaultMap::default()
     };
+    // The check sees the plain program's use of those cores, and of a link its routes take.
+    assert!(faults.route_violations(&plain, 10).iter().any(|v| v.contains("placed on dead core")));
+    let (core, dir) = plain
+        .routes
+        .iter()
+        .find_map(|t| {
+            let e = t.entries.iter().find(|e| e.dirs.0 & !Dirs::LOCAL.0 != 0)?;
+            Some((t.core.0, Dir::ALL.into_iter().find(|d| e.dirs.0 & d.bit().0 != 0)?))
+        })
+        .expect("the plain program routes between cores");
+    let one_link = FaultMap { dead_links: vec![LinkRef { core, dir }], ..FaultMap::default() };
+    let v = one_link.route_violations(&plain, 10);
+    assert!(v.iter().any(|v| v.contains("crosses dead link")), "{v:?}");
     opts.faults = Some(faults.clone());
-    let moved = compile_ir(ir, &opts).expect("compiles around the faults").0;
+    let moved = compile_ir(ir.clone(), &opts).expect("compiles around the faults").0;
     assert!(moved.cores.iter().all(|c| c.neurons.is_empty() || !used.contains(&c.id.0)));
     assert!(faults.route_violations(&moved, 10).is_empty());
     check_delivery(&moved).expect("delivers");
+    // Around the one dead link only.
+    opts.faults = Some(one_link.clone());
+    let around = compile_ir(ir, &opts).expect("compiles around the link").0;
+    assert!(one_link.route_violations(&around, 10).is_empty());
+    check_delivery(&around).expect("delivers");
 }
 
 #[test]
