@@ -193,3 +193,30 @@ fn fault_maps_that_do_not_fit_the_chip_are_refused() {
     let e = Emulator::with_faults(&p, cfg(1), faults(bad, 0)).unwrap_err();
     assert!(e.to_string().contains("dead_cores[0]"), "{e}");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 8, ..proptest::prelude::ProptestConfig::default() })]
+
+    /// Any fault level, fault seed and checkpoint step: the resumed run equals the whole run.
+    #[test]
+    fn any_faulty_run_resumes_bit_identically(
+        drop in 0.0f64..0.5,
+        stuck in 0.0f64..0.1,
+        flips in proptest::sample::select(vec![0.0, 1e-6, 1e-5]),
+        dead_link in proptest::bool::ANY,
+        seed in 0u64..1000,
+        split in 1u64..600,
+    ) {
+        let p = net();
+        let mut map = FaultMap { packet_drop: drop, stuck_fraction: stuck, bit_flip_rate: flips, ..FaultMap::default() };
+        if dead_link {
+            map.dead_links.push(LinkRef { core: 1, dir: Dir::East });
+        }
+        let whole = run(&p, cfg(1), faults(map.clone(), seed), 600);
+        let part = run(&p, cfg(2), faults(map, seed), split);
+        let bytes = checkpoint::to_bytes(&part).expect("encodes");
+        let mut resumed = checkpoint::from_bytes(&bytes, "mem", Some(1)).expect("decodes");
+        resumed.run(600 - split);
+        proptest::prop_assert_eq!(fingerprint(&whole), fingerprint(&resumed));
+    }
+}
