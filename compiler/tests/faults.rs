@@ -295,6 +295,7 @@ fn nmc_compile_with_a_fault_file() {
     let (code, _, err) =
         nmc(&["compile", src, "-o", out.to_str().expect("utf8"), "--faults", ftoml.to_str().expect("utf8")]);
     assert_eq!(code, 0, "{err}");
+    assert!(err.contains(&format!("fault map: {} dead cores", used.len())), "{err}");
     let q = nm_isa::binary::read_program(&out).expect("reads");
     assert!(q.cores.iter().all(|c| !used.contains(&c.id.0)), "work stayed on a dead core");
     assert!(q.inputs.iter().all(|i| !used.contains(&i.inject_core.0)));

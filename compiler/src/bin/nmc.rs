@@ -175,6 +175,14 @@ fn compile(
             }
         };
     }
+    let unusable = opts.dead_cores().iter().filter(|&&d| d).count();
+    let fault_note = opts.faults.as_ref().map(|f| {
+        format!(
+            "fault map: {} dead cores, {} dead links; {unusable} cores take no work (dead or cut off); no route uses a dead part",
+            f.dead_cores.len(),
+            f.dead_links.len()
+        )
+    });
     let (program, rep) = match driver::compile_model(model, opts) {
         Ok(x) => x,
         Err(e) => {
@@ -194,6 +202,9 @@ fn compile(
         None => {}
     }
     if format == MessageFormat::Human && report != Some(ReportFormat::Json) {
+        if let Some(n) = &fault_note {
+            eprintln!("{n}");
+        }
         eprintln!(
             "wrote `{}`: {} bytes, {} neurons, {} synapses on {} core{}, {} rule{}",
             out.display(),
