@@ -10,6 +10,7 @@
 use crate::core::CoreState;
 use crate::engine::{Emulator, GlobalState, RunConfig};
 use crate::error::EmuError;
+use crate::faults::{FaultConfig, FaultState};
 use crate::timing::Counts;
 use nm_isa::program::Program;
 use serde::{Deserialize, Serialize};
@@ -29,12 +30,16 @@ struct Payload {
     states: Vec<CoreState>,
     global: GlobalState,
     mesh_counts: Counts,
+    /// Fault map, seed and fault PRNG states (absent for a fault-free run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    faults: Option<(FaultConfig, FaultState)>,
 }
 
 /// Encode the emulator's state as checkpoint bytes.
 pub fn to_bytes(emu: &Emulator) -> Result<Vec<u8>, EmuError> {
     let (states, global, mesh_counts) = emu.snapshot();
-    let payload = Payload { program: emu.program().clone(), cfg: emu.config(), states, global, mesh_counts };
+    let faults = emu.faults.as_ref().map(|f| (f.cfg.clone(), f.state.clone()));
+    let payload = Payload { program: emu.program().clone(), cfg: emu.config(), states, global, mesh_counts, faults };
     let body = serde_json::to_vec(&payload)
         .map_err(|e| EmuError::Checkpoint { path: String::new(), msg: format!("cannot encode: {e}") })?;
     let mut out = Vec::with_capacity(HEADER + body.len());
@@ -95,8 +100,16 @@ pub fn from_bytes(bytes: &[u8], path: &str, threads: Option<usize>) -> Result<Em
     if let Some(t) = threads {
         cfg.threads = t;
     }
-    let mut emu = Emulator::new(&p.program, cfg).map_err(|e| err(format!("saved program does not load: {e}")))?;
+    let (fcfg, fstate) = match p.faults {
+        Some((c, s)) => (Some(c), Some(s)),
+        None => (None, None),
+    };
+    let mut emu =
+        Emulator::with_faults(&p.program, cfg, fcfg).map_err(|e| err(format!("saved program does not load: {e}")))?;
     emu.restore(p.states, p.global, p.mesh_counts).map_err(err)?;
+    if let (Some(f), Some(s)) = (emu.faults.as_deref_mut(), fstate) {
+        f.state = s;
+    }
     Ok(emu)
 }
 

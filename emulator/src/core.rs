@@ -185,6 +185,8 @@ pub struct CoreParams {
     /// Per neuron: has routing targets.
     pub has_targets: Vec<bool>,
     pub devs: CoreDeviations,
+    /// A dead core (fault injection): never updated.
+    pub dead: bool,
 }
 
 /// Mutable per-core state (everything a checkpoint must hold).
@@ -308,6 +310,7 @@ pub fn load_core(
         fanout_base: 0,
         has_targets: vec![false; n],
         devs,
+        dead: false,
     };
     let mut st = CoreState {
         learn_rng: Prng(HwRng::new(seed, streams::learning(id.0))),

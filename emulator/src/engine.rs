@@ -15,6 +15,7 @@
 
 use crate::core::{deliver, load_core, update_neurons, CoreParams, CoreState, Formats};
 use crate::error::EmuError;
+use crate::faults::{FaultConfig, FaultRuntime, FaultStats};
 use crate::inputs::InputState;
 use crate::learning::{learn_core, LearnEnv};
 use crate::mismatch::{CoreDeviations, Spreads};
@@ -80,11 +81,24 @@ pub struct Emulator {
     packets: Vec<(u32, i32)>,
     /// Packets dropped while resolving routes (off the system edge, no axon mapping).
     pub routing_dropped: u64,
+    /// Fault injection (`None`: a fault-free chip, and the step loop never looks at faults).
+    pub(crate) faults: Option<Box<FaultRuntime>>,
+    keep: Vec<bool>,
 }
 
 impl Emulator {
     /// Load `program` onto the chip instance of `cfg`.
     pub fn new(program: &Program, cfg: RunConfig) -> Result<Emulator, EmuError> {
+        Self::with_faults(program, cfg, None)
+    }
+
+    /// Load `program` onto the chip instance of `cfg` with the faults of `faults` (see
+    /// [`crate::faults`]); `None` is [`Emulator::new`]. The fault map is validated against the
+    /// program's chip.
+    pub fn with_faults(program: &Program, cfg: RunConfig, faults: Option<FaultConfig>) -> Result<Emulator, EmuError> {
+        if let Some(f) = &faults {
+            f.map.validate(&program.chip).map_err(|e| EmuError::Faults(e.to_string()))?;
+        }
         program.chip.validate().map_err(|e| EmuError::Program(e.to_string()))?;
         program.validate().map_err(|e| EmuError::Program(e.to_string()))?;
         let spec = &program.chip;
@@ -124,13 +138,21 @@ impl Emulator {
         }
         // Fan-out of every neuron, then every input channel.
         let mut router = Router::new(program, costs);
+        if let Some(f) = &faults {
+            router.faults = Some(f.map.index(spec));
+            for (ci, c) in program.cores.iter().enumerate() {
+                params[ci].dead = f.map.dead_cores.contains(&c.id.0);
+            }
+        }
         let mut fanout = FanoutTable::default();
         let mut base = 0usize;
         for (ci, c) in program.cores.iter().enumerate() {
             params[ci].fanout_base = base;
             for i in 0..c.neurons.len() as u32 {
                 router.resolve(c.id, c.key_base.wrapping_add(i), &mut fanout)?;
-                params[ci].has_targets[i as usize] = fanout.has_targets(base + i as usize);
+                // A neuron whose every delivery is lost to faults still sends (and loses) packets.
+                params[ci].has_targets[i as usize] =
+                    fanout.has_targets(base + i as usize) || router.last_static_lost() > 0;
             }
             base += c.neurons.len();
         }
@@ -143,6 +165,7 @@ impl Emulator {
             base += src.channels as usize;
         }
         let routing_dropped = router.dropped;
+        let tree = std::mem::take(&mut router.tree);
         for d in 0..fanout.dest_core.len() {
             let p = &params[fanout.dest_core[d] as usize];
             let a = fanout.dest_axon[d] as usize;
@@ -168,6 +191,10 @@ impl Emulator {
                     )));
                 }
             }
+        }
+        let mut faults = faults.map(|f| Box::new(FaultRuntime::new(f, program, tree)));
+        if let Some(f) = faults.as_deref_mut() {
+            f.prepare(&params, &mut states, &fm);
         }
         let (recorder, recordings) = Recorder::new(program)?;
         let g = GlobalState {
@@ -202,7 +229,24 @@ impl Emulator {
             pool,
             packets: Vec::new(),
             routing_dropped,
+            faults,
+            keep: Vec::new(),
         })
+    }
+
+    /// The fault configuration of this run (`None`: a fault-free chip).
+    pub fn fault_config(&self) -> Option<&FaultConfig> {
+        self.faults.as_ref().map(|f| &f.cfg)
+    }
+
+    /// Stuck synapses of core index `ci` as `(synapse, accumulator)` (empty without faults).
+    pub fn stuck_synapses(&self, ci: usize) -> &[(u32, i32)] {
+        self.faults.as_ref().and_then(|f| f.stuck.get(ci)).map_or(&[], |v| v.as_slice())
+    }
+
+    /// Injected faults and lost spikes so far (`None` without a fault map).
+    pub fn fault_stats(&self) -> Option<FaultStats> {
+        self.faults.as_ref().map(|f| f.state.stats)
     }
 
     /// The program being run.
@@ -259,6 +303,10 @@ impl Emulator {
         let costs = &self.costs;
         let luts = &program.luts;
         let work = |p: &CoreParams, s: &mut CoreState| {
+            if p.dead {
+                s.inbox.clear();
+                return;
+            }
             deliver(p, s, t, costs);
             update_neurons(p, s, t, fm, luts, costs);
             let arrivals = std::mem::take(&mut s.inbox);
@@ -276,12 +324,38 @@ impl Emulator {
                 }
             }
         }
+        if let Some(f) = self.faults.as_deref_mut() {
+            f.end_of_step(t, &self.params, &mut self.states, &self.fm);
+        }
         // Route the packets of step t (neurons in core order, then inputs).
         let fan = &self.fanout;
         let mesh = &mut self.mesh;
         let states = &mut self.states;
+        let mut faults = self.faults.as_deref_mut();
+        let keep = &mut self.keep;
         let mut send = |src: usize, payload: i32, spike: bool, states: &mut [CoreState]| {
             let (a, b) = (fan.start[src] as usize, fan.start[src + 1] as usize);
+            if let Some(f) = faults.as_deref_mut() {
+                f.filter(src, b - a, a, keep);
+                if a == b {
+                    return;
+                }
+                for d in a..b {
+                    if keep[d - a] {
+                        states[fan.dest_core[d] as usize].inbox_next.push(crate::core::Packet {
+                            axon: fan.dest_axon[d],
+                            first: fan.dest_first[d],
+                            count: fan.dest_count[d] | if spike { crate::core::SPIKE } else { 0 },
+                            payload,
+                        });
+                    }
+                }
+                let mc = &fan.mesh[src];
+                let routers = &fan.routers[mc.routers_first as usize..(mc.routers_first + mc.routers_len) as usize];
+                let links = &fan.links[mc.links_first as usize..(mc.links_first + mc.links_len) as usize];
+                mesh.charge_packet(costs, mc, routers, links);
+                return;
+            }
             if a == b {
                 return;
             }

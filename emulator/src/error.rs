@@ -15,6 +15,9 @@ pub enum EmuError {
     /// A checkpoint that is damaged, from another version, or unreadable.
     #[error("checkpoint `{path}` refused: {msg}")]
     Checkpoint { path: String, msg: String },
+    /// A fault map that does not fit the program's chip, or cannot be read.
+    #[error("{0}")]
+    Faults(String),
     /// A calibration file that cannot be read or used.
     #[error("calibration: {0}")]
     Calibration(String),

@@ -12,7 +12,9 @@
 //! direction is a routing loop and refuses the program.
 
 use crate::error::EmuError;
+use crate::faults::FaultTree;
 use crate::timing::{CostTable, MeshCost};
+use nm_isa::faults::{p_q32, Dir, FaultIndex};
 use nm_isa::ids::CoreCoord;
 use nm_isa::program::{Dirs, Program, RouteEntry};
 use nm_isa::{ChipSpec, CoreId};
@@ -134,6 +136,10 @@ pub struct Router<'p> {
     costs: CostTable,
     /// Packets dropped (off the system edge or no axon mapping) while resolving.
     pub dropped: u64,
+    /// Dead and lossy parts of the chip (fault injection); `None`: a fault-free chip.
+    pub faults: Option<FaultIndex>,
+    /// Per-source fault data of the resolved trees (filled only with `faults`).
+    pub tree: FaultTree,
 }
 
 impl<'p> Router<'p> {
@@ -160,6 +166,8 @@ impl<'p> Router<'p> {
             program,
             costs,
             dropped: 0,
+            faults: None,
+            tree: FaultTree::default(),
         }
     }
 
@@ -190,11 +198,17 @@ impl<'p> Router<'p> {
             return Err(EmuError::Program(format!("source core {source} is outside the system")));
         };
         let start = self.geo.global(coord);
-        // (gx, gy, travel dir bit or 0, latency so far, hops so far)
-        let mut stack: Vec<(i64, i64, u8, u64, u32)> = vec![(start.0, start.1, 0, 0, 0)];
+        let faulty = self.faults.is_some();
+        if faulty && self.tree.hop_start.is_empty() {
+            self.tree.hop_start.push(0);
+        }
+        let (mut lost_core, mut lost_link) = (0u32, 0u32);
+        // (gx, gy, travel dir bit or 0, latency so far, hops so far, last lossy hop, fault state:
+        // 0 alive, 1 through a dead core, 2 across a dead link)
+        let mut stack: Vec<(i64, i64, u8, u64, u32, u32, u8)> = vec![(start.0, start.1, 0, 0, 0, u32::MAX, 0)];
         let mut seen: HashSet<(i64, i64, u8)> = HashSet::new();
         let limit = self.spec.total_cores() as usize * 5 + 5;
-        while let Some((gx, gy, dir, lat, hops)) = stack.pop() {
+        while let Some((gx, gy, dir, lat, hops, hop, mut dead)) = stack.pop() {
             if !seen.insert((gx, gy, dir)) || seen.len() > limit {
                 return Err(EmuError::Routing(format!(
                     "routing loop for key {key:#x} from core {source} (router at global ({gx}, {gy}) reached twice)"
@@ -211,12 +225,22 @@ impl<'p> Router<'p> {
                 out.routers.push(id.0);
                 cost.routers_len += 1;
             }
+            if dead == 0 && self.faults.as_ref().is_some_and(|f| f.core_dead(id.0)) {
+                dead = 1;
+            }
             if dirs.contains(Dirs::LOCAL) {
                 match self.core_index.get(&id.0).copied().and_then(|ci| self.axon_of(ci, key).map(|a| (ci, a))) {
+                    Some(_) if dead == 1 => lost_core += 1,
+                    Some(_) if dead == 2 => lost_link += 1,
                     Some((ci, axon)) => {
                         out.dest_core.push(ci);
                         out.dest_axon.push(axon);
                         cost.latency = cost.latency.max(lat);
+                        if let Some(f) = &self.faults {
+                            // The last link, from the router into its core.
+                            let h = self.lossy_hop(hop, f.packet_drop);
+                            self.tree.dest_hop.push(h);
+                        }
                     }
                     None => self.dropped += 1,
                 }
@@ -232,6 +256,16 @@ impl<'p> Router<'p> {
                 }
                 let crosses = nx.div_euclid(self.geo.width) != gx.div_euclid(self.geo.width)
                     || ny.div_euclid(self.geo.height) != gy.div_euclid(self.geo.height);
+                let (mut nhop, mut ndead) = (hop, dead);
+                if let (Some(f), 0) = (&self.faults, dead) {
+                    let d = Dir::from_bit(bit).unwrap_or(Dir::North);
+                    if f.link_dead(self.spec, id.0, d) {
+                        ndead = 2;
+                    } else {
+                        let loss = f.link_loss(self.spec, id.0, d);
+                        nhop = self.lossy_hop(hop, loss);
+                    }
+                }
                 let mut nlat = lat + self.costs.router_hop;
                 cost.hops += 1;
                 if crosses {
@@ -241,11 +275,35 @@ impl<'p> Router<'p> {
                     cost.link_crossings += 1;
                     nlat += self.costs.link_latency;
                 }
-                stack.push((nx, ny, bit, nlat, hops + 1));
+                stack.push((nx, ny, bit, nlat, hops + 1, nhop, ndead));
             }
         }
         out.mesh.push(cost);
         out.start.push(out.dest_core.len() as u32);
+        if faulty {
+            self.tree.hop_start.push(self.tree.hop_parent.len() as u32);
+            self.tree.lost_core.push(lost_core);
+            self.tree.lost_link.push(lost_link);
+        }
         Ok(())
+    }
+
+    /// A new lossy hop below `parent` when `loss > 0` (else the path keeps `parent`).
+    fn lossy_hop(&mut self, parent: u32, loss: f64) -> u32 {
+        let q = p_q32(loss);
+        if q == 0 {
+            return parent;
+        }
+        self.tree.hop_parent.push(parent);
+        self.tree.hop_q32.push(q);
+        self.tree.hop_parent.len() as u32 - 1
+    }
+
+    /// Deliveries of the last resolved source lost to dead cores or links.
+    pub fn last_static_lost(&self) -> u32 {
+        match (self.tree.lost_core.last(), self.tree.lost_link.last()) {
+            (Some(a), Some(b)) => a + b,
+            _ => 0,
+        }
     }
 }

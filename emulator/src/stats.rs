@@ -2,6 +2,7 @@
 //! component, seeds and drawn mismatch spreads; written as `stats.json`.
 
 use crate::engine::Emulator;
+use crate::faults::FaultStats;
 use crate::mismatch::Spreads;
 use crate::timing::{Counts, Energy};
 use serde::{Deserialize, Serialize};
@@ -54,6 +55,9 @@ pub struct Stats {
     pub energy: Energy,
     pub seeds: Seeds,
     pub mismatch: Spreads,
+    /// Injected faults and lost spikes (only with a fault map; absent from `stats.json` otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faults: Option<FaultStats>,
 }
 
 impl Stats {
@@ -103,11 +107,33 @@ impl Stats {
                 ideal: cfg.ideal,
             },
             mismatch: emu.spreads(),
+            faults: emu.fault_stats(),
         }
     }
 
-    /// A short human summary.
+    /// A short human summary (with a line on faults when the run had a fault map).
     pub fn summary(&self) -> String {
+        let mut s = self.summary_base();
+        if let Some(f) = &self.faults {
+            s.push_str(&format!(
+                "\nfaults (fault seed {}): {} dead cores, {} dead links, {} stuck synapses, {} bit flips, \
+                 {} packets dropped; lost spikes {} (dead core {}, dead link {}, dropped {})",
+                f.fault_seed,
+                f.dead_cores,
+                f.dead_links,
+                f.stuck_synapses,
+                f.bit_flips,
+                f.packets_dropped,
+                f.lost_spikes.total,
+                f.lost_spikes.dead_core,
+                f.lost_spikes.dead_link,
+                f.lost_spikes.dropped
+            ));
+        }
+        s
+    }
+
+    fn summary_base(&self) -> String {
         format!(
             "{} on `{}`: {} steps ({:.3} s model time), {} spikes, {} synaptic events, {} learning ops\n\
              cycles/step min {} median {} max {}; chip time {:.6} s ({:.1}x real time); emulator {:.3} s ({:.2}x real time)\n\

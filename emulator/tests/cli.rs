@@ -146,3 +146,55 @@ fn vcd_trace_has_header_and_changes() {
     let (ok, _, e) = nmemu(&["run", prog.to_str().unwrap(), "--vcd", vcd.to_str().unwrap(), "--vcd-neurons", "nope"]);
     assert!(!ok && e.contains("no population"), "{e}");
 }
+
+#[test]
+fn run_with_faults_counts_them_and_resumes_bit_identically() {
+    let d = tmp("faults");
+    let prog = small_program(&d);
+    let ftoml = d.join("faults.toml");
+    std::fs::write(&ftoml, "packet_drop = 0.1\nstuck_fraction = 0.02\n").unwrap();
+    let p = prog.to_str().unwrap();
+    let f = ftoml.to_str().unwrap();
+    let whole = d.join("whole");
+    let args = ["--faults", f, "--fault-seed", "13", "--bit-flip-rate", "1e-6", "--dead-core", "1"];
+    let mut a = vec!["run", p, "--steps", "300", "-o", whole.to_str().unwrap()];
+    a.extend(args);
+    let (ok, stdout, stderr) = nmemu(&a);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("fault seed 13"), "{stdout}");
+    let stats: serde_json::Value = serde_json::from_slice(&std::fs::read(whole.join("stats.json")).unwrap()).unwrap();
+    let fs = &stats["faults"];
+    assert_eq!(fs["fault_seed"], 13);
+    assert_eq!(fs["dead_cores"], 1);
+    assert!(fs["stuck_synapses"].as_u64().unwrap() > 0, "{fs}");
+    assert!(fs["lost_spikes"]["dropped"].as_u64().unwrap() > 0, "{fs}");
+    assert!(fs["lost_spikes"]["dead_core"].as_u64().unwrap() > 0, "{fs}");
+    // Checkpoint at 150, resume to 300: identical spikes and fault counts.
+    let half = d.join("half");
+    let mut a = vec!["run", p, "--steps", "150", "--checkpoint-every", "150", "-o", half.to_str().unwrap()];
+    a.extend(args);
+    let (ok, _, stderr) = nmemu(&a);
+    assert!(ok, "{stderr}");
+    let resumed = d.join("resumed");
+    let ck = half.join("checkpoint.ckpt");
+    let (ok, _, stderr) = nmemu(&["resume", ck.to_str().unwrap(), "--steps", "150", "-o", resumed.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        std::fs::read(whole.join("spikes.times.npy")).unwrap(),
+        std::fs::read(resumed.join("spikes.times.npy")).unwrap()
+    );
+    let st2: serde_json::Value = serde_json::from_slice(&std::fs::read(resumed.join("stats.json")).unwrap()).unwrap();
+    assert_eq!(st2["faults"], stats["faults"]);
+    // Without faults, stats.json has no `faults` entry; a bad fault option is refused cleanly.
+    let plain = d.join("plain");
+    let (ok, _, _) = nmemu(&["run", p, "--steps", "10", "-o", plain.to_str().unwrap()]);
+    assert!(ok);
+    let st3: serde_json::Value = serde_json::from_slice(&std::fs::read(plain.join("stats.json")).unwrap()).unwrap();
+    assert!(st3.get("faults").is_none());
+    for bad in [["--packet-drop", "1.5"], ["--dead-link", "0:up"], ["--dead-core", "999999"]] {
+        let mut a = vec!["run", p, "--steps", "10", "-o", plain.to_str().unwrap()];
+        a.extend(bad);
+        let (ok, _, stderr) = nmemu(&a);
+        assert!(!ok && stderr.starts_with("nmemu: error:") && !stderr.contains("panicked"), "{bad:?}: {stderr}");
+    }
+}

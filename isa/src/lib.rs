@@ -13,6 +13,7 @@ pub mod builder;
 pub mod calibration;
 pub mod chip;
 pub mod disasm;
+pub mod faults;
 pub mod fixed_point;
 pub mod ids;
 pub mod learn;
@@ -22,6 +23,7 @@ pub mod rng;
 pub mod validate;
 
 pub use chip::ChipSpec;
+pub use faults::FaultMap;
 pub use ids::{AxonId, CoreId, NeuronId};
 pub use program::Program;
 pub use validate::{ValidationError, ValidationErrorKind, Where};

@@ -59,6 +59,10 @@ enum Command {
         /// Cancel one chip instance's measured mismatch (`nmemu calibrate ... -o chip.cal`).
         #[arg(long)]
         calibration: Option<PathBuf>,
+        /// Fault map of the target chip instance (TOML, `docs/faults.md`): no work is placed on
+        /// dead cores and routes avoid dead cores and links.
+        #[arg(long)]
+        faults: Option<PathBuf>,
     },
     /// Print a program.bin in readable form.
     Disasm {
@@ -105,8 +109,10 @@ fn main() -> ExitCode {
             seed,
             naive,
             calibration,
+            faults,
         } => {
-            let how = How { format: message_format, report: report.then_some(report_format), emit, seed, naive };
+            let how =
+                How { format: message_format, report: report.then_some(report_format), emit, seed, naive, faults };
             compile(&file, output, &how, &after, calibration.as_deref())
         }
         Command::Disasm { file } => match nm_isa::binary::read_program(&file) {
@@ -133,6 +139,7 @@ struct How {
     emit: Option<Emit>,
     seed: u64,
     naive: bool,
+    faults: Option<PathBuf>,
 }
 
 fn compile(
@@ -142,7 +149,7 @@ fn compile(
     after: &str,
     calibration: Option<&std::path::Path>,
 ) -> ExitCode {
-    let &How { format, report, emit, seed, naive } = how;
+    let How { format, report, emit, seed, naive, ref faults } = *how;
     // Read the calibration before compiling, so that a bad file costs nothing.
     let cal = match calibration.map(driver::read_calibration).transpose() {
         Ok(c) => c,
@@ -174,6 +181,19 @@ fn compile(
     if naive {
         opts.placer = nm_compiler::passes::Placer::Naive;
     }
+    if let Some(path) = &faults {
+        match nm_isa::FaultMap::read(path, &model.target.spec) {
+            Ok(m) => opts.faults = Some(m),
+            Err(e @ nm_isa::faults::FaultError::Io { .. }) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+            Err(e) => {
+                eprintln!("error: `{}`: {e}", path.display());
+                return ExitCode::from(1);
+            }
+        }
+    }
     if emit == Some(Emit::Ir) {
         return match driver::emit_ir(model, opts, after) {
             Ok(text) => {
@@ -186,6 +206,14 @@ fn compile(
             }
         };
     }
+    let unusable = opts.dead_cores().iter().filter(|&&d| d).count();
+    let fault_note = opts.faults.as_ref().map(|f| {
+        format!(
+            "fault map: {} dead cores, {} dead links; {unusable} cores take no work (dead or cut off); no route uses a dead part",
+            f.dead_cores.len(),
+            f.dead_links.len()
+        )
+    });
     let (mut program, rep) = match driver::compile_model(model, opts) {
         Ok(x) => x,
         Err(e) => {
@@ -223,6 +251,9 @@ fn compile(
         None => {}
     }
     if format == MessageFormat::Human && report != Some(ReportFormat::Json) {
+        if let Some(n) = &fault_note {
+            eprintln!("{n}");
+        }
         eprintln!(
             "wrote `{}`: {} bytes, {} neurons, {} synapses on {} core{}, {} rule{}",
             out.display(),

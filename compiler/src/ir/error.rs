@@ -23,6 +23,10 @@ pub enum CompileError {
     /// itself (signals, tables, names).
     #[error("the generated program is invalid: {0}")]
     Program(#[from] nm_isa::ValidationError),
+    /// The fault map leaves no way to place or route the network (names the part and why), or
+    /// does not fit the chip.
+    #[error("cannot map around the faults: {0}")]
+    Faults(String),
     /// A pass ran before the passes it depends on.
     #[error("pass `{pass}` needs `{needs}` to have run first")]
     PassOrder { pass: &'static str, needs: &'static str },

@@ -4,7 +4,7 @@
 
 mod place;
 
-pub use place::{place, place_naive, Grid, SliceGraph};
+pub use place::{place, place_avoiding, place_naive, place_naive_avoiding, Grid, SliceGraph};
 
 use crate::ir::{CompileError, Ir, PopId, Slice, SliceId};
 use nm_isa::ChipSpec;

@@ -71,7 +71,7 @@ impl Grid {
 
     /// Cores in rings of growing Manhattan distance around `(x, y)`, passing `keep` until `want`
     /// were found (the ring being scanned is completed).
-    fn around(&self, x: i32, y: i32, want: usize, mut keep: impl FnMut(u32) -> bool) -> Vec<u32> {
+    pub(crate) fn around(&self, x: i32, y: i32, want: usize, mut keep: impl FnMut(u32) -> bool) -> Vec<u32> {
         let mut out = Vec::new();
         let max_r = self.width + self.height;
         for r in 0..=max_r {
@@ -213,17 +213,54 @@ fn no_room(ir: &Ir, spec: &ChipSpec, demands: &[Demand], slice: usize) -> Compil
 
 /// Naive sequential placement: slices in order, each on the current core if it fits, else the next.
 pub fn place_naive(ir: &Ir, spec: &ChipSpec, demands: &[Demand]) -> Result<Vec<u32>, CompileError> {
+    place_naive_avoiding(ir, spec, demands, &[])
+}
+
+/// `dead[c]`: core `c` takes no work (missing entries: alive).
+#[inline]
+fn is_dead(dead: &[bool], c: u32) -> bool {
+    dead.get(c as usize).copied().unwrap_or(false)
+}
+
+/// A placement error with the dead cores named in its hint.
+fn with_dead(e: CompileError, dead: &[bool]) -> CompileError {
+    let n = dead.iter().filter(|&&d| d).count();
+    match e {
+        CompileError::DoesNotFit { limit, place, needed, available, hint } if n > 0 => CompileError::DoesNotFit {
+            limit,
+            place,
+            needed,
+            available,
+            hint: format!("{hint} ({n} cores are dead or cut off by dead links in the fault map and take no work)"),
+        },
+        e => e,
+    }
+}
+
+/// [`place_naive`] skipping the cores marked dead.
+pub fn place_naive_avoiding(
+    ir: &Ir,
+    spec: &ChipSpec,
+    demands: &[Demand],
+    dead: &[bool],
+) -> Result<Vec<u32>, CompileError> {
     let lim = core_limits(spec);
     let mut core = 0u32;
+    while is_dead(dead, core) {
+        core += 1;
+    }
     let mut load = Demand::default();
     let mut out = Vec::with_capacity(ir.slices.len());
     for (s, d) in demands.iter().enumerate() {
         if !load.fits_with(d, &lim) {
             core += 1;
+            while is_dead(dead, core) {
+                core += 1;
+            }
             load = Demand::default();
         }
         if core >= spec.total_cores() || !load.fits_with(d, &lim) {
-            return Err(no_room(ir, spec, demands, s));
+            return Err(with_dead(no_room(ir, spec, demands, s), dead));
         }
         load.add(d);
         out.push(core);
@@ -292,6 +329,17 @@ pub fn place(
     seed: u64,
     refine_passes: u32,
 ) -> Result<(Vec<u32>, PlacementStats), CompileError> {
+    place_avoiding(ir, spec, seed, refine_passes, &[])
+}
+
+/// [`place`] putting no slice on a core marked dead (`dead[c]`; missing entries: alive).
+pub fn place_avoiding(
+    ir: &Ir,
+    spec: &ChipSpec,
+    seed: u64,
+    refine_passes: u32,
+    dead: &[bool],
+) -> Result<(Vec<u32>, PlacementStats), CompileError> {
     let demands = slice_demands(ir);
     let lim = core_limits(spec);
     let grid = Grid::new(spec);
@@ -309,7 +357,7 @@ pub fn place(
             Some(p) => (grid.pos[p as usize].0, grid.pos[p as usize].1),
             None => (0, 0),
         });
-        let cands = grid.around(tx, ty, CANDIDATES, |c| load[c as usize].fits_with(d, &lim));
+        let cands = grid.around(tx, ty, CANDIDATES, |c| !is_dead(dead, c) && load[c as usize].fits_with(d, &lim));
         let best = cands
             .iter()
             .map(|&c| {
@@ -319,14 +367,14 @@ pub fn place(
                 (c, cost, near)
             })
             .min_by(|a, b| a.1.total_cmp(&b.1).then(a.2.cmp(&b.2)).then(a.0.cmp(&b.0)));
-        let Some((c, _, _)) = best else { return Err(no_room(ir, spec, &demands, s as usize)) };
+        let Some((c, _, _)) = best else { return Err(with_dead(no_room(ir, spec, &demands, s as usize), dead)) };
         core[s as usize] = c;
         load[c as usize].add(d);
         on_core[c as usize].push(s);
         prev = Some(c);
     }
     let mut greedy_cost = g.cost(&grid, &core).0;
-    let naive = place_naive(ir, spec, &demands).ok();
+    let naive = place_naive_avoiding(ir, spec, &demands, dead).ok();
     // Never start worse than the naive placement (dense random graphs can favour it).
     if let Some(v) = &naive {
         let nc = g.cost(&grid, v).0;
@@ -341,7 +389,7 @@ pub fn place(
             }
         }
     }
-    let moves = refine(&g, &grid, &demands, &lim, &mut core, &mut load, &mut on_core, seed, refine_passes);
+    let moves = refine(&g, &grid, &demands, &lim, &mut core, &mut load, &mut on_core, seed, refine_passes, dead);
     let (cost, inter, traffic, hops) = g.figures(&grid, &core);
     let used = |v: &[u32]| {
         let mut u: Vec<u32> = v.to_vec();
@@ -376,6 +424,7 @@ fn refine(
     on_core: &mut [Vec<u32>],
     seed: u64,
     passes: u32,
+    dead: &[bool],
 ) -> u64 {
     let n = core.len();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -394,7 +443,7 @@ fn refine(
             }
             let cur = core[s as usize];
             let Some((tx, ty)) = centroid(g, grid, core, s) else { continue };
-            let mut cands = grid.around(tx, ty, 6, |c| c != cur);
+            let mut cands = grid.around(tx, ty, 6, |c| c != cur && !is_dead(dead, c));
             for &(b, _) in g.adj[s as usize].iter().take(16) {
                 let cb = core[b as usize];
                 if cb != cur && !cands.contains(&cb) {

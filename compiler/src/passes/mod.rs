@@ -29,6 +29,9 @@ pub struct CompileOptions {
     /// Per projection, the checked rule that the `lower_rules` pass lowers with the final
     /// quantization scales (empty for an IR built by hand with rules already lowered).
     pub rule_sources: Vec<Option<crate::lower::net::RuleSource>>,
+    /// Faults of the target chip instance: placement puts no work on dead cores and routing
+    /// avoids dead cores and links (`nmc compile --faults`). `None`: a fault-free chip.
+    pub faults: Option<nm_isa::FaultMap>,
 }
 
 impl CompileOptions {
@@ -40,7 +43,43 @@ impl CompileOptions {
             refine_passes: 8,
             verify: cfg!(debug_assertions),
             rule_sources: Vec::new(),
+            faults: None,
         }
+    }
+
+    /// Per core of the system: no work may go there, because it is dead in the fault map or
+    /// cut off by dead cores and links from the largest connected part of the live mesh (so
+    /// that every pair of usable cores has a live route). Empty without a fault map.
+    pub fn dead_cores(&self) -> Vec<bool> {
+        let Some(f) = &self.faults else { return Vec::new() };
+        let spec = &self.spec;
+        let n = spec.total_cores() as usize;
+        let idx = f.index(spec);
+        let mut comp = vec![u32::MAX; n];
+        let mut sizes: Vec<usize> = Vec::new();
+        for start in 0..n as u32 {
+            if idx.core_dead(start) || comp[start as usize] != u32::MAX {
+                continue;
+            }
+            let id = sizes.len() as u32;
+            let mut stack = vec![start];
+            comp[start as usize] = id;
+            let mut size = 0;
+            while let Some(c) = stack.pop() {
+                size += 1;
+                for d in nm_isa::faults::Dir::ALL {
+                    let Some(nb) = nm_isa::faults::neighbour(spec, c, d) else { continue };
+                    if comp[nb as usize] == u32::MAX && !idx.core_dead(nb) && !idx.link_dead(spec, c, d) {
+                        comp[nb as usize] = id;
+                        stack.push(nb);
+                    }
+                }
+            }
+            sizes.push(size);
+        }
+        // The largest part (the first one on ties).
+        let best = (0..sizes.len()).max_by_key(|&k| (sizes[k], std::cmp::Reverse(k))).map(|k| k as u32);
+        comp.iter().map(|&c| Some(c) != best).collect()
     }
 }
 
@@ -74,10 +113,10 @@ fn pass_place(mut ir: Ir, ctx: &Ctx) -> Result<Ir, CompileError> {
         return Err(CompileError::PassOrder { pass: "place", needs: "partition" });
     }
     let (cores, stats) = match ctx.placer {
-        Placer::Greedy => crate::map::place(&ir, &ctx.spec, ctx.seed, ctx.refine_passes)?,
+        Placer::Greedy => crate::map::place_avoiding(&ir, &ctx.spec, ctx.seed, ctx.refine_passes, &ctx.dead_cores())?,
         Placer::Naive => {
             let demands = crate::map::slice_demands(&ir);
-            let v = crate::map::place_naive(&ir, &ctx.spec, &demands)?;
+            let v = crate::map::place_naive_avoiding(&ir, &ctx.spec, &demands, &ctx.dead_cores())?;
             let grid = crate::map::Grid::new(&ctx.spec);
             let g = crate::map::SliceGraph::build(&ir);
             let (cost, inter, traffic, hops) = g.figures(&grid, &v);
@@ -114,14 +153,17 @@ fn pass_keys(ir: Ir, ctx: &Ctx) -> Result<Ir, CompileError> {
     if ir.placement.is_none() {
         return Err(CompileError::PassOrder { pass: "keys", needs: "place" });
     }
-    crate::route::assign_keys(ir, &ctx.spec)
+    crate::route::assign_keys_avoiding(ir, &ctx.spec, &ctx.dead_cores())
 }
 
 fn pass_route(ir: Ir, ctx: &Ctx) -> Result<Ir, CompileError> {
     if ir.key_shift.is_none() {
         return Err(CompileError::PassOrder { pass: "route", needs: "keys" });
     }
-    crate::route::route(ir, &ctx.spec)
+    match &ctx.faults {
+        Some(f) => crate::route::route_avoiding(ir, &ctx.spec, Some(&f.index(&ctx.spec))),
+        None => crate::route::route(ir, &ctx.spec),
+    }
 }
 
 fn pass_quantize(ir: Ir, ctx: &Ctx) -> Result<Ir, CompileError> {
@@ -171,11 +213,21 @@ pub fn emit_ir_after(ir: Ir, ctx: &Ctx, after: &str) -> Result<String, CompileEr
 /// Compile an IR into a program and its report.
 pub fn compile_ir(ir: Ir, opts: &CompileOptions) -> Result<(Program, Report), CompileError> {
     opts.spec.validate().map_err(|e| CompileError::Invalid(e.to_string()))?;
+    if let Some(f) = &opts.faults {
+        f.validate(&opts.spec).map_err(|e| CompileError::Faults(e.to_string()))?;
+    }
     // The input is always checked (cheap, linear); the passes in between only when asked.
     check(&ir, opts, "input")?;
     let ir = run_passes(ir, opts, None)?;
     let program = crate::codegen::generate(&ir, &opts.spec)?;
     program.validate()?;
+    if let Some(f) = &opts.faults {
+        // The guarantee, checked on the final tables: no packet touches a dead part.
+        let bad = f.route_violations(&program, 5);
+        if !bad.is_empty() {
+            return Err(CompileError::Faults(format!("internal error, the routes use dead parts: {}", bad.join("; "))));
+        }
+    }
     let report = crate::report::build(&ir, &program);
     Ok((program, report))
 }

@@ -5,6 +5,7 @@
 
 use crate::ir::{CompileError, Endpoint, InputId, Ir, RouteStats};
 use crate::map::Grid;
+use nm_isa::faults::{Dir, FaultIndex};
 use nm_isa::ids::CoreId;
 use nm_isa::program::{Dirs, RouteEntry, RouteTable};
 use nm_isa::ChipSpec;
@@ -16,7 +17,12 @@ pub fn key_shift(spec: &ChipSpec) -> u32 {
 }
 
 /// The `keys` pass: key layout and input injection cores.
-pub fn assign_keys(mut ir: Ir, spec: &ChipSpec) -> Result<Ir, CompileError> {
+pub fn assign_keys(ir: Ir, spec: &ChipSpec) -> Result<Ir, CompileError> {
+    assign_keys_avoiding(ir, spec, &[])
+}
+
+/// [`assign_keys`] injecting no input at a core marked dead (`dead[c]`).
+pub fn assign_keys_avoiding(mut ir: Ir, spec: &ChipSpec, dead: &[bool]) -> Result<Ir, CompileError> {
     let shift = key_shift(spec);
     let mut next: u64 = u64::from(spec.total_cores()) << shift;
     if next > 1u64 << 32 {
@@ -44,7 +50,19 @@ pub fn assign_keys(mut ir: Ir, spec: &ChipSpec) -> Result<Ir, CompileError> {
                 hint: "too many cores and input channels for 32-bit keys; use fewer input channels".into(),
             });
         }
-        let inject = inject_core(&ir, spec, &grid, &tables, i);
+        let mut inject = inject_core(&ir, spec, &grid, &tables, i);
+        if dead.get(inject as usize).copied().unwrap_or(false) {
+            let (x, y, _, _) = grid.pos[inject as usize];
+            let alive = |c: u32| !dead.get(c as usize).copied().unwrap_or(false);
+            inject = grid
+                .around(x, y, 1, alive)
+                .into_iter()
+                .min_by_key(|&c| {
+                    let (cx, cy, _, _) = grid.pos[c as usize];
+                    ((cx - x).abs() + (cy - y).abs(), c)
+                })
+                .ok_or_else(|| CompileError::Faults("every core of the system is dead".into()))?;
+        }
         let inp = ir.input_mut(i);
         inp.key_base = Some(base as u32);
         inp.inject_core = Some(CoreId(inject));
@@ -216,6 +234,99 @@ pub fn xy_entries(grid: &Grid, sources: &[Source]) -> Vec<RawEntry> {
         }
     }
     out
+}
+
+/// A tree `core → (outputs, arriving direction)` as raw entries.
+fn tree_entries(s: &Source, tree: BTreeMap<u32, (u8, Option<Dirs>)>, out: &mut Vec<RawEntry>) {
+    for (core, (dirs, arriving)) in tree {
+        out.push(RawEntry { core, entry: RouteEntry { key: s.key, mask: s.mask, dirs: Dirs(dirs) }, arriving });
+    }
+}
+
+/// Whether the tree touches a dead router or crosses a dead link.
+fn tree_is_faulty(spec: &ChipSpec, faults: &FaultIndex, tree: &BTreeMap<u32, (u8, Option<Dirs>)>) -> bool {
+    tree.iter().any(|(&c, &(dirs, _))| {
+        faults.core_dead(c) || Dir::ALL.iter().any(|&d| dirs & d.bit().0 != 0 && faults.link_dead(spec, c, d))
+    })
+}
+
+/// Multicast trees that avoid dead routers and links: the XY tree of a source when it touches
+/// no dead part, else the union of breadth-first shortest paths over the live mesh (ties broken
+/// by the fixed direction order east, west, north, south). A destination that cannot be reached
+/// is an error naming it and why.
+pub fn fault_aware_entries(
+    grid: &Grid,
+    spec: &ChipSpec,
+    faults: &FaultIndex,
+    sources: &[Source],
+) -> Result<Vec<RawEntry>, CompileError> {
+    let mut out = Vec::new();
+    for s in sources.iter().filter(|s| !s.dests.is_empty()) {
+        let xy = xy_entries(grid, std::slice::from_ref(s));
+        let mut tree: BTreeMap<u32, (u8, Option<Dirs>)> = BTreeMap::new();
+        for r in &xy {
+            tree.insert(r.core, (r.entry.dirs.0, r.arriving));
+        }
+        if !tree_is_faulty(spec, faults, &tree) {
+            out.extend(xy);
+            continue;
+        }
+        if faults.core_dead(s.src) {
+            return Err(CompileError::Faults(format!("key block {:#x} is sent from dead core{}", s.key, s.src)));
+        }
+        // Breadth-first search from the source over live routers and links.
+        let n = grid.pos.len();
+        let mut parent: Vec<Option<(u32, Dir)>> = vec![None; n];
+        let mut seen = vec![false; n];
+        seen[s.src as usize] = true;
+        let mut queue = std::collections::VecDeque::from([s.src]);
+        while let Some(c) = queue.pop_front() {
+            for d in [Dir::East, Dir::West, Dir::North, Dir::South] {
+                let Some(nb) = neighbour(grid, c, d.bit()) else { continue };
+                if seen[nb as usize] || faults.core_dead(nb) || faults.link_dead(spec, c, d) {
+                    continue;
+                }
+                seen[nb as usize] = true;
+                parent[nb as usize] = Some((c, d));
+                queue.push_back(nb);
+            }
+        }
+        let mut tree: BTreeMap<u32, (u8, Option<Dirs>)> = BTreeMap::new();
+        tree.insert(s.src, (0, None));
+        for &d in &s.dests {
+            if faults.core_dead(d) {
+                return Err(CompileError::Faults(format!(
+                    "key block {:#x} from core{} has targets on dead core{d}",
+                    s.key, s.src
+                )));
+            }
+            if !seen[d as usize] {
+                let live = Dir::ALL
+                    .iter()
+                    .filter(|&&x| {
+                        neighbour(grid, d, x.bit())
+                            .is_some_and(|nb| !faults.core_dead(nb) && !faults.link_dead(spec, d, x))
+                    })
+                    .count();
+                let why = if live == 0 {
+                    "every link of the destination is dead or leads to a dead core".to_string()
+                } else {
+                    "the dead cores and links cut the mesh between them".to_string()
+                };
+                return Err(CompileError::Faults(format!("no live route from core{} to core{d}: {why}", s.src)));
+            }
+            let mut at = d;
+            tree.entry(d).or_insert((0, None)).0 |= Dirs::LOCAL.0;
+            while let Some((p, dir)) = parent[at as usize] {
+                let e = tree.entry(at).or_insert((0, None));
+                e.1 = Some(dir.bit());
+                tree.entry(p).or_insert((0, None)).0 |= dir.bit().0;
+                at = p;
+            }
+        }
+        tree_entries(s, tree, &mut out);
+    }
+    Ok(out)
 }
 
 /// Uncompressed tables, one per router that has entries, sorted by core then key.
@@ -456,10 +567,18 @@ pub fn check_delivery(grid: &Grid, tables: &[RouteTable], sources: &[Source]) ->
 }
 
 /// The `route` pass: compressed tables within the router limit.
-pub fn route(mut ir: Ir, spec: &ChipSpec) -> Result<Ir, CompileError> {
+pub fn route(ir: Ir, spec: &ChipSpec) -> Result<Ir, CompileError> {
+    route_avoiding(ir, spec, None)
+}
+
+/// [`route`] around the dead routers and links of `faults` (see [`fault_aware_entries`]).
+pub fn route_avoiding(mut ir: Ir, spec: &ChipSpec, faults: Option<&FaultIndex>) -> Result<Ir, CompileError> {
     let grid = Grid::new(spec);
     let srcs = sources(&ir, spec);
-    let raw = xy_entries(&grid, &srcs);
+    let raw = match faults {
+        Some(f) if !f.dead_cores.is_empty() || !f.dead_links.is_empty() => fault_aware_entries(&grid, spec, f, &srcs)?,
+        _ => xy_entries(&grid, &srcs),
+    };
     let tables = compress(&raw, &srcs);
     let entries: u64 = tables.iter().map(|t| t.entries.len() as u64).sum();
     let max = tables.iter().map(|t| t.entries.len()).max().unwrap_or(0) as u32;

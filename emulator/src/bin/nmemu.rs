@@ -2,7 +2,9 @@
 //! checkpoint, `calibrate` a chip instance.
 
 use clap::{Args, Parser, Subcommand};
+use nm_emulator::faults::FaultConfig;
 use nm_emulator::{calibrate, checkpoint, output, plot, vcd, EmuError, Emulator, RunConfig};
+use nm_isa::faults::{Dir, FaultMap, LinkRef};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -38,6 +40,8 @@ enum Cmd {
         /// No mismatch and no noise.
         #[arg(long)]
         ideal: bool,
+        #[command(flatten)]
+        faults: FaultArgs,
         #[command(flatten)]
         common: Common,
     },
@@ -78,6 +82,85 @@ struct Common {
     /// Neurons for the VCD trace: `POP` or `POP:FIRST-LAST` (default: first 8 of the first population).
     #[arg(long)]
     vcd_neurons: Option<String>,
+}
+
+/// Fault injection (see `docs/faults.md`): a fault file and flags for the common cases, which
+/// add to (or override) the file's entries.
+#[derive(Args, Debug)]
+struct FaultArgs {
+    /// Fault map (TOML).
+    #[arg(long)]
+    faults: Option<PathBuf>,
+    /// Seed of every random fault draw (drops, stuck-at selection, bit flips).
+    #[arg(long, default_value_t = 0)]
+    fault_seed: u64,
+    /// Dead core (repeatable).
+    #[arg(long = "dead-core", value_name = "CORE")]
+    dead_cores: Vec<u32>,
+    /// Dead mesh link `CORE:DIR` with DIR one of north, east, south, west (repeatable).
+    #[arg(long = "dead-link", value_name = "CORE:DIR")]
+    dead_links: Vec<String>,
+    /// Probability that a packet is lost on each link it takes.
+    #[arg(long)]
+    packet_drop: Option<f64>,
+    /// Fraction of synapse slots stuck at 0 or at the largest weight.
+    #[arg(long)]
+    stuck_fraction: Option<f64>,
+    /// Probability per step that each accumulator bit flips.
+    #[arg(long)]
+    bit_flip_rate: Option<f64>,
+}
+
+impl FaultArgs {
+    fn any(&self) -> bool {
+        self.faults.is_some()
+            || !self.dead_cores.is_empty()
+            || !self.dead_links.is_empty()
+            || self.packet_drop.is_some()
+            || self.stuck_fraction.is_some()
+            || self.bit_flip_rate.is_some()
+    }
+
+    /// The fault configuration, or `None` when no fault option was given.
+    fn config(&self, spec: &nm_isa::ChipSpec) -> Result<Option<FaultConfig>, EmuError> {
+        if !self.any() {
+            return Ok(None);
+        }
+        let mut map = match &self.faults {
+            Some(p) => FaultMap::read(p, spec).map_err(|e| EmuError::Faults(e.to_string()))?,
+            None => FaultMap::default(),
+        };
+        for &c in &self.dead_cores {
+            if !map.dead_cores.contains(&c) {
+                map.dead_cores.push(c);
+            }
+        }
+        for l in &self.dead_links {
+            let bad =
+                || EmuError::Faults(format!("--dead-link: `{l}` is not CORE:DIR (DIR north, east, south or west)"));
+            let (c, d) = l.split_once(':').ok_or_else(bad)?;
+            let core: u32 = c.trim().parse().map_err(|_| bad())?;
+            let dir = match d.trim() {
+                "north" => Dir::North,
+                "east" => Dir::East,
+                "south" => Dir::South,
+                "west" => Dir::West,
+                _ => return Err(bad()),
+            };
+            map.dead_links.push(LinkRef { core, dir });
+        }
+        if let Some(p) = self.packet_drop {
+            map.packet_drop = p;
+        }
+        if let Some(p) = self.stuck_fraction {
+            map.stuck_fraction = p;
+        }
+        if let Some(p) = self.bit_flip_rate {
+            map.bit_flip_rate = p;
+        }
+        map.validate(spec).map_err(|e| EmuError::Faults(e.to_string()))?;
+        Ok(Some(FaultConfig { map, seed: self.fault_seed }))
+    }
 }
 
 fn parse_duration(s: &str) -> Option<f64> {
@@ -191,7 +274,7 @@ fn drive(mut emu: Emulator, steps: u64, common: &Common) -> Result<(), EmuError>
 
 fn main_inner(cli: Cli) -> Result<(), EmuError> {
     match cli.cmd {
-        Cmd::Run { program, steps, duration, chip_seed, noise_seed, seed, ideal, common } => {
+        Cmd::Run { program, steps, duration, chip_seed, noise_seed, seed, ideal, faults, common } => {
             let prog = load_program(&program)?;
             let steps = match (steps, duration) {
                 (Some(n), _) => n,
@@ -209,7 +292,11 @@ fn main_inner(cli: Cli) -> Result<(), EmuError> {
                 threads: common.threads.max(1),
                 seed,
             };
-            let emu = Emulator::new(&prog, cfg)?;
+            let fcfg = faults.config(&prog.chip)?;
+            if let Some(f) = &fcfg {
+                println!("fault injection: fault seed {}", f.seed);
+            }
+            let emu = Emulator::with_faults(&prog, cfg, fcfg)?;
             drive(emu, steps, &common)
         }
         Cmd::Resume { checkpoint: path, steps, common } => {
