@@ -284,29 +284,37 @@ fn float_runs(chips: Option<&[ChipOutcome]>) -> Vec<stdp_select::Outcome> {
         .collect()
 }
 
-fn figure(name: &str, float: &stdp_select::Outcome, ideal: &ChipOutcome, mism: &ChipOutcome) {
+fn figure(name: &str, float: &[stdp_select::Outcome], ideal: &[ChipOutcome], mism: &[ChipOutcome]) {
     // Every 4th post spike; a chip value of exactly 0 (all losers' accumulators at 0) is left out.
     let pts = |v: &[f64], f: &dyn Fn(f64) -> f64| -> Vec<(f64, f64)> {
         v.iter().enumerate().step_by(4).map(|(i, &x)| (i as f64, f(x))).filter(|&(_, y)| y > 1e-300).collect()
     };
-    let float_rest: Vec<f64> = float.p_max.iter().map(|p| 1.0 - p).collect();
+    let (f0, i0, m0) = (&float[0], &ideal[0], &mism[0]);
+    let il = format!("ideal 8-bit chip (seed 0): the {} Hz input wins", RATES[i0.winner]);
+    let ml = format!(
+        "chip, 10 % mismatch (chip seed 0): the {} Hz input wins, argmax λg: {} Hz",
+        RATES[m0.winner],
+        RATES[m0.expected()]
+    );
+    let fl = format!("float reference (seed 0): the {} Hz input wins", RATES[f0.winner]);
     let curves = [
-        Curve::line("float reference (seed 0)", "#888", pts(&float.p_max, &|x| x)),
-        Curve::line("ideal 8-bit chip (seed 0)", "steelblue", pts(&ideal.p_max, &|x| x)),
-        Curve::line("chip, 10 % mismatch (chip seed 0)", "#c00", pts(&mism.p_max, &|x| x)),
+        Curve::line(&fl, "#888", pts(&f0.p_max, &|x| x)),
+        Curve::line(&il, "steelblue", pts(&i0.p_max, &|x| x)),
+        Curve::line(&ml, "#c00", pts(&m0.p_max, &|x| x)),
     ];
     chip::write_figure(
         &format!("{name}_pmax"),
         &lines_svg("Paper 1: p_max after each post spike", "post spikes", "p_max", Scale::Linear, &curves),
     );
+    let float_rest: Vec<f64> = f0.p_max.iter().map(|p| 1.0 - p).collect();
     let curves = [
-        Curve::line("float reference (seed 0)", "#888", pts(&float_rest, &|x| x)),
-        Curve::line("ideal 8-bit chip (seed 0)", "steelblue", pts(&ideal.log_rest, &f64::exp)),
-        Curve::line("chip, 10 % mismatch (chip seed 0)", "#c00", pts(&mism.log_rest, &f64::exp)),
+        Curve::line(&fl, "#888", pts(&float_rest, &|x| x)),
+        Curve::line(&il, "steelblue", pts(&i0.log_rest, &f64::exp)),
+        Curve::line(&ml, "#c00", pts(&m0.log_rest, &f64::exp)),
         Curve::line(
             "slope -α from p_max = 0.99 (float)",
             "#2a2",
-            float.spikes_to_99.map_or(Vec::new(), |k| {
+            f0.spikes_to_99.map_or(Vec::new(), |k| {
                 (0..=TAIL).step_by(50).map(|j| ((k + j) as f64, 0.01 * (-ALPHA * j as f64).exp())).collect()
             }),
         ),
@@ -314,6 +322,43 @@ fn figure(name: &str, float: &stdp_select::Outcome, ideal: &ChipOutcome, mism: &
     chip::write_figure(
         &format!("{name}_tail"),
         &lines_svg("Paper 1: 1 - p_max (log scale)", "post spikes", "1 - p_max", Scale::Log, &curves),
+    );
+    // Per seed: post spikes until p_max >= 0.99; wrong winners (not argmax λg) in black.
+    let k99 = |k: Option<usize>| k.map_or(f64::NAN, |k| k as f64);
+    let wrong: Vec<(f64, f64)> = ideal
+        .iter()
+        .chain(mism)
+        .filter(|o| o.winner != o.expected())
+        .map(|o| (o.run_seed as f64, k99(o.spikes_to_99)))
+        .collect();
+    let curves = [
+        Curve::dots(
+            "float reference",
+            "#888",
+            float.iter().enumerate().map(|(s, o)| (s as f64, k99(o.spikes_to_99))).collect(),
+        ),
+        Curve::dots(
+            "ideal 8-bit chip",
+            "steelblue",
+            ideal.iter().map(|o| (o.run_seed as f64, k99(o.spikes_to_99))).collect(),
+        ),
+        Curve::dots(
+            "chip, 10 % mismatch",
+            "#c00",
+            mism.iter().map(|o| (o.run_seed as f64, k99(o.spikes_to_99))).collect(),
+        ),
+        Curve::dots("chip run whose winner is not argmax λg", "black", wrong),
+        Curve::line("criterion: median <= 1800", "#2a2", vec![(0.0, 1800.0), ((SEEDS - 1) as f64, 1800.0)]),
+    ];
+    chip::write_figure(
+        &format!("{name}_seeds"),
+        &lines_svg(
+            "Paper 1: post spikes until p_max >= 0.99, per seed",
+            "seed (run seed = chip seed)",
+            "post spikes",
+            Scale::Linear,
+            &curves,
+        ),
     );
 }
 
@@ -339,7 +384,7 @@ fn float_ideal_chip_and_mismatch_chip_select_the_most_active_input() {
     let ss = stdp_select::summarise(&same, ALPHA);
     let same_lr = same.iter().zip(&mism).filter(|(f, o)| f.winner == o.expected_with_lr()).count();
     eprintln!("paper 1 float with the chips' gains: {ss:?}; winner = argmax aλg in {same_lr}/40");
-    figure("stdp_select", &float[0], &ideal[0], &mism[0]);
+    figure("stdp_select", &float, &ideal, &mism);
 
     // Float reference: every criterion of the float column.
     assert!(fs.correct >= 39, "float: winner = argmax λ in {}/40", fs.correct);
@@ -416,51 +461,76 @@ fn hw_strategy() -> impl Strategy<Value = Hw> {
 
 /// Runs per hardware case (run seeds 0..RUNS on the same chip).
 const RUNS: u64 = 5;
+/// Float runs of the same chip that decide whether its race has a clear favourite.
+const FLOAT_RUNS: u64 = 200;
+/// A chip whose float model selects argmax `λ_i g_i` in at least this fraction of its runs has
+/// a clear favourite; on others (near-ties of `a_i λ_i g_i`, common at 6 bits and 10 %) the
+/// race is legitimately random.
+const CLEAR: f64 = 0.9;
 
 /// The outcome class on one chip instance: every run reaches a vertex (recorded readouts), the
-/// median run gets there within the criterion's 1800 post spikes, and the majority of runs select
-/// argmax `λ_i g_i` — or, on a chip whose learning-rate gains reorder the race
-/// (argmax `a_i λ_i g_i` ≠ argmax `λ_i g_i`), one of the two.
-fn selects_argmax(hw: &Hw) -> Result<(), TestCaseError> {
+/// median run gets there within the criterion's 1800 post spikes, and — when the float model
+/// of this chip (the emulator's gains, seeds 10000..10200) selects argmax `λ_i g_i` in ≥ 90 % of
+/// its runs — the majority of the chip's runs select argmax `λ_i g_i`. Returns whether the chip
+/// had a clear favourite.
+fn selects_argmax(hw: &Hw) -> Result<bool, TestCaseError> {
     let p = program(Some(&hw.target()));
     let seeds: Vec<u64> = (0..RUNS).collect();
     let outs: Vec<ChipOutcome> = seeds.iter().map(|&s| chip_run(&p, s, hw.chip_seed, false)).collect();
-    let first = &outs[0];
-    let (e, ea) = (first.expected(), first.expected_with_lr());
-    let mut hits = 0;
-    for o in &outs {
-        check_run(o);
-        hits += usize::from(o.winner == e || o.winner == ea);
-    }
+    let e = outs[0].expected();
+    let mut cfg = Config::paper();
+    cfg.efficacy_gain = outs[0].gain.clone();
+    cfg.alpha_gain = outs[0].lgain.clone();
+    let float_hits = (0..FLOAT_RUNS).filter(|&s| stdp_select::run(&cfg, 10_000 + s).winner == e).count();
+    let clear = float_hits as f64 >= CLEAR * FLOAT_RUNS as f64;
+    let hits = outs.iter().filter(|o| o.winner == e).count();
+    outs.iter().for_each(check_run);
     let winners: Vec<usize> = outs.iter().map(|o| o.winner).collect();
     let k99: Vec<f64> = outs.iter().map(|o| o.spikes_to_99.map_or(f64::INFINITY, |k| k as f64)).collect();
-    eprintln!("{hw:?}: argmax λg {e}, argmax aλg {ea}, winners {winners:?}, k99 {k99:?}");
+    eprintln!(
+        "{hw:?}: argmax λg {e}, float model selects it in {float_hits}/{FLOAT_RUNS}, chip winners {winners:?}, k99 {k99:?}"
+    );
     prop_assert!(median(&k99) <= 1800.0, "{hw:?}: median post spikes to p_max ≥ 0.99 of {k99:?}");
-    prop_assert!(2 * hits > outs.len(), "{hw:?}: winners {winners:?}, argmax λg {e}, argmax aλg {ea}");
-    Ok(())
+    if clear {
+        prop_assert!(
+            2 * hits > outs.len(),
+            "{hw:?}: chip winners {winners:?}, argmax λg {e} (float model: {float_hits}/{FLOAT_RUNS})"
+        );
+    }
+    Ok(clear)
 }
 
-fn run_property(cases: u32, seed: u64) {
+/// Run `cases` hardware cases from proptest seed `seed`; returns how many had a clear favourite.
+fn run_property(cases: u32, seed: u64) -> usize {
     eprintln!("proptest seed {seed}, {cases} cases");
     let mut key = [0u8; 32];
     key[..8].copy_from_slice(&seed.to_le_bytes());
     let cfg = ProptestConfig { cases, failure_persistence: None, max_shrink_iters: 0, ..ProptestConfig::default() };
     let mut runner = TestRunner::new_with_rng(cfg, TestRng::from_seed(RngAlgorithm::ChaCha, &key));
-    if let Err(e) = runner.run(&hw_strategy(), |hw| selects_argmax(&hw)) {
+    let clear = std::cell::Cell::new(0usize);
+    if let Err(e) = runner.run(&hw_strategy(), |hw| {
+        clear.set(clear.get() + usize::from(selects_argmax(&hw)?));
+        Ok(())
+    }) {
         panic!("{e}");
     }
+    eprintln!("{} of {cases} cases had a clear favourite", clear.get());
+    clear.get()
 }
 
 #[test]
 fn selects_argmax_of_rate_times_gain_over_hardware_variability() {
     // Few cases for CI: profiles default/small, 6–8 weight bits, 0–10 % mismatch, any chip seed.
-    run_property(6, 1);
+    // The majority check must not be vacuous: at least half of the cases have a clear favourite.
+    let clear = run_property(6, 1);
+    assert!(clear >= 3, "only {clear}/6 cases had a clear favourite (measured 4)");
 }
 
 #[test]
 #[ignore = "larger sweep (~64 cases x 5 runs); see docs/reproductions/01-stdp_select.md"]
 fn selects_argmax_over_hardware_variability_sweep() {
-    run_property(64, 2);
+    let clear = run_property(64, 2);
+    assert!(clear >= 32, "only {clear}/64 cases had a clear favourite");
 }
 
 #[test]
