@@ -182,6 +182,23 @@ mod tests {
     }
 }
 
+/// Write the plots of a run into `dir`: a raster (`NAME.raster.svg`) per spike probe and the
+/// weight evolution (`NAME.weights.svg`) per weight probe; returns the files written.
+pub fn write_plots(dir: &Path, recs: &Recordings, steps: u64, dt_s: f64) -> Result<Vec<PathBuf>, EmuError> {
+    let mut files = Vec::new();
+    for r in &recs.spikes {
+        let p = dir.join(format!("{}.raster.svg", file_stem(&r.name)));
+        write(&p, crate::plot::raster_svg(r, steps, dt_s).as_bytes())?;
+        files.push(p);
+    }
+    for s in recs.series.iter().filter(|s| s.what == "weights") {
+        let p = dir.join(format!("{}.weights.svg", file_stem(&s.name)));
+        write(&p, crate::plot::weights_svg(s, dt_s).as_bytes())?;
+        files.push(p);
+    }
+    Ok(files)
+}
+
 /// What a run learned, for the terminal: per weight probe the first and last recorded weight of
 /// each synapse (as bars when there are few, as min / mean / max and a histogram when there are
 /// many), and per spike probe the spike count and mean rate.

@@ -3,7 +3,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use nm_emulator::faults::FaultConfig;
-use nm_emulator::{calibrate, checkpoint, output, plot, vcd, EmuError, Emulator, RunConfig};
+use nm_emulator::{calibrate, checkpoint, output, vcd, EmuError, Emulator, RunConfig};
 use nm_isa::faults::{Dir, FaultMap, LinkRef};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -258,14 +258,8 @@ fn drive(mut emu: Emulator, steps: u64, common: &Common) -> Result<(), EmuError>
     let stats = emu.stats();
     let files = output::write_all(out, emu.recordings(), &stats)?;
     let dt_s = emu.program().meta.dt_ns as f64 * 1e-9;
-    for r in &emu.recordings().spikes {
-        let p = out.join(format!("{}.raster.svg", output::file_stem(&r.name)));
-        std::fs::write(&p, plot::raster_svg(r, stats.steps, dt_s)).map_err(|e| EmuError::io(&p, e))?;
-    }
-    for s in emu.recordings().series.iter().filter(|s| s.what == "weights") {
-        let p = out.join(format!("{}.weights.svg", output::file_stem(&s.name)));
-        std::fs::write(&p, plot::weights_svg(s, dt_s)).map_err(|e| EmuError::io(&p, e))?;
-    }
+    let plots = output::write_plots(out, emu.recordings(), stats.steps, dt_s)?;
+    let files: Vec<_> = files.into_iter().chain(plots).collect();
     println!("{}", stats.summary());
     print!("{}", output::learned_summary(emu.recordings(), stats.steps, dt_s));
     println!("wrote {} files to {}", files.len(), out.display());
