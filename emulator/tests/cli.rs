@@ -100,6 +100,27 @@ fn checkpoint_and_resume_equal_one_run() {
     for f in ["spikes.times.npy", "spikes.ids.npy"] {
         assert_eq!(std::fs::read(a.join(f)).unwrap(), std::fs::read(b.join(f)).unwrap(), "{f} differs");
     }
+    // Every checkpoint is kept: resuming from the first of three (60 steps) is the same run too.
+    let (c, first) = (d.join("c"), d.join("c").join("checkpoint-000000000060.ckpt"));
+    let (ok, _, e) = nmemu(&[
+        "run",
+        prog.to_str().unwrap(),
+        "--steps",
+        "180",
+        "--checkpoint-every",
+        "60",
+        "-o",
+        c.to_str().unwrap(),
+    ]);
+    assert!(ok, "{e}");
+    for k in [60, 120, 180] {
+        assert!(c.join(format!("checkpoint-{k:012}.ckpt")).exists(), "checkpoint at step {k} kept");
+    }
+    let (ok, out, e) = nmemu(&["resume", first.to_str().unwrap(), "--steps", "240", "-o", c.to_str().unwrap()]);
+    assert!(ok && out.contains("step 60"), "{e}{out}");
+    for f in ["spikes.times.npy", "spikes.ids.npy"] {
+        assert_eq!(std::fs::read(a.join(f)).unwrap(), std::fs::read(c.join(f)).unwrap(), "{f} differs");
+    }
     let mut bytes = std::fs::read(&ck).unwrap();
     let n = bytes.len();
     bytes[n - 3] ^= 1;

@@ -73,7 +73,8 @@ struct Common {
     /// Output directory.
     #[arg(short, long, default_value = "nmemu-out")]
     output: PathBuf,
-    /// Write `checkpoint.ckpt` in the output directory every N steps.
+    /// Every N steps write `checkpoint-STEP.ckpt` (kept) and `checkpoint.ckpt` (the latest) in the
+    /// output directory.
     #[arg(long)]
     checkpoint_every: Option<u64>,
     /// Write a VCD trace of chosen neurons and all signals to this file.
@@ -242,6 +243,9 @@ fn drive(mut emu: Emulator, steps: u64, common: &Common) -> Result<(), EmuError>
         }
         if let Some(e) = every {
             if emu.time().is_multiple_of(e) {
+                // Every checkpoint is kept (`checkpoint-STEP.ckpt`, any of them resumes the run
+                // bit-identically); `checkpoint.ckpt` is always the latest.
+                checkpoint::save(&emu, &out.join(format!("checkpoint-{:012}.ckpt", emu.time())))?;
                 checkpoint::save(&emu, &ckpt)?;
             }
         }
