@@ -23,7 +23,9 @@ fn programs() -> Vec<PathBuf> {
 fn compile(path: &Path) -> Vec<u8> {
     let checked = driver::check_file(path).unwrap_or_else(|e| panic!("{e}"));
     let model = checked.model.unwrap_or_else(|| panic!("{}: {:?}", path.display(), checked.diagnostics));
-    let opts = CompileOptions::new(model.target.spec.clone());
+    let mut opts = CompileOptions::new(model.target.spec.clone());
+    // The IR verifier after every pass, also in release-mode test runs.
+    opts.verify = true;
     let (program, _report) = driver::compile_model(&model, opts).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let bytes = nm_isa::binary::encode(&program);
     let back = nm_isa::binary::decode(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
