@@ -205,3 +205,28 @@ fn limit_errors_carry_the_numbers() {
         ValidationErrorKind::Limit { what: "neurons", count: 300, limit: 256, limit_name: "max_neurons" }
     );
 }
+
+/// A chip spec loaded from TOML: every built-in profile round-trips through its TOML text, and a
+/// file with one number out of range is refused with the field's name, for several fields.
+#[test]
+fn chip_spec_toml_round_trips_and_names_the_bad_field() {
+    use nm_isa::ChipSpec;
+    for name in nm_isa::chip::PROFILE_NAMES {
+        let spec = ChipSpec::profile(name).expect("built-in");
+        let text = spec.to_toml_string();
+        assert_eq!(ChipSpec::from_toml_str(&text).expect("valid"), spec, "{name}");
+    }
+    let text = ChipSpec::default_profile().to_toml_string();
+    for (field, key, bad) in [
+        ("formats.weight_bits", "weight_bits = 8", "weight_bits = 40"),
+        ("formats.decay_bits", "decay_bits = 12", "decay_bits = 0"),
+        ("mismatch.threshold_rsd", "threshold_rsd = 0.1", "threshold_rsd = -0.5"),
+    ] {
+        assert!(text.contains(key), "the default profile's TOML has `{key}`:\n{text}");
+        let broken = text.replacen(key, bad, 1);
+        let err = ChipSpec::from_toml_str(&broken).expect_err(bad);
+        assert!(err.to_string().contains(field), "{bad}: {err}");
+    }
+    let err = ChipSpec::from_toml_str("name = 3").expect_err("wrong type");
+    assert!(!err.to_string().is_empty());
+}
