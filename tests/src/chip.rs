@@ -23,20 +23,48 @@ pub fn program_text(name: &str) -> String {
 /// `"target small { weight_bits = 6; mismatch = 10% }"`). Panics if the program has no
 /// one-line target item: tests must not silently run the program as written.
 pub fn with_target(text: &str, target: &str) -> String {
+    with_item(text, "target", target)
+}
+
+/// `text` with its `sim ...` item (one line) replaced by `sim` (e.g.
+/// `"sim { dt = 1 ms; duration = 200 s; seed = 1 }"`).
+pub fn with_sim(text: &str, sim: &str) -> String {
+    with_item(text, "sim", sim)
+}
+
+/// `text` with the first one-line item starting with `keyword` replaced by `item`.
+fn with_item(text: &str, keyword: &str, item: &str) -> String {
+    let prefix = format!("{keyword} ");
     let mut found = false;
     let out: Vec<&str> = text
         .lines()
         .map(|l| {
-            if !found && l.trim_start().starts_with("target ") {
+            if !found && l.trim_start().starts_with(&prefix) {
                 found = true;
-                target
+                item
             } else {
                 l
             }
         })
         .collect();
-    assert!(found, "program has no one-line `target` item");
+    assert!(found, "program has no one-line `{keyword}` item");
     out.join("\n") + "\n"
+}
+
+/// Every bundled program: `programs/*.nm` then `programs/bench/*.nm`, sorted.
+pub fn bundled_programs() -> Vec<PathBuf> {
+    let root = programs_dir();
+    let mut out = Vec::new();
+    for dir in [root.clone(), root.join("bench")] {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "nm"))
+            .collect();
+        files.sort();
+        out.extend(files);
+    }
+    out
 }
 
 /// `text` with the value of `const NAME = ...` (one line) replaced by `value`.

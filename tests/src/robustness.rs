@@ -93,21 +93,7 @@ pub const SIM: &str = "sim { dt = 1 ms; duration = 200 s; seed = 1 }";
 
 /// The program of the experiment (`programs/stdp_select.nm` with [`SIM`]), compiled once.
 pub fn program() -> Program {
-    let text = chip::program_text("stdp_select.nm");
-    let mut found = false;
-    let text: String = text
-        .lines()
-        .map(|l| {
-            if !found && l.trim_start().starts_with("sim ") {
-                found = true;
-                SIM
-            } else {
-                l
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    assert!(found, "stdp_select.nm has a one-line `sim` item");
+    let text = chip::with_sim(&chip::program_text("stdp_select.nm"), SIM);
     chip::compile("stdp_select.nm", &text)
 }
 

@@ -9,18 +9,7 @@ use nm_tests::chip;
 use std::path::{Path, PathBuf};
 
 fn programs() -> Vec<PathBuf> {
-    let root = chip::programs_dir();
-    let mut out = Vec::new();
-    for dir in [root.clone(), root.join("bench")] {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "nm"))
-            .collect();
-        files.sort();
-        out.extend(files);
-    }
-    out
+    nm_tests::chip::bundled_programs()
 }
 
 fn npy_ok(path: &Path) {
