@@ -1,4 +1,6 @@
 //! End-to-end test support: helpers shared by the integration tests in `tests/tests/`.
 
 pub mod chip;
+pub mod pitchfork_chip;
 pub mod reference;
+pub mod sweep;
