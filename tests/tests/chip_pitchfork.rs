@@ -188,7 +188,7 @@ fn pitchfork_float_ideal_chip_and_mismatch_chip() {
                 count_curve(
                     "float with that chip's input gains",
                     "#ff9896",
-                    float_same_chip[0].1.iter().map(|r| (r.k, r.states.len() as f64 - 0.05)).collect(),
+                    float_same_chip[0].1.iter().map(|r| (r.k, r.states.len() as f64)).collect(),
                 ),
             ],
         ),
@@ -252,5 +252,36 @@ proptest! {
     fn one_attractor_for_k_at_least_minus_6_sweep((target, seed) in hardware()) {
         let ks: Vec<f64> = (0..=16).map(|i| 2.0 - 0.5 * f64::from(i)).collect();
         one_attractor(&target, seed, &ks, 100)?;
+    }
+}
+
+/// The onset on more mismatched chips (not in the default suite: ~7 s of emulation per chip):
+/// `cargo test --release -p nm-tests --test chip_pitchfork onsets_over_chip_seeds -- --ignored --nocapture`.
+/// Asserts the mismatch criteria on every chip and prints each onset and its shift.
+#[test]
+#[ignore = "longer: cargo test --release -p nm-tests --test chip_pitchfork onsets_over_chip_seeds -- --ignored"]
+fn onsets_over_chip_seeds() {
+    let cfg = pf::Config::paper();
+    let ks = pf::k_values();
+    let inits = pf::initial_conditions(&cfg, INIT_SEED);
+    for spread in [5.0, 10.0] {
+        for seed in 1..=5u64 {
+            let res = pc::sweep(&Hw::mismatch(spread, seed), &ks, &inits, cfg.tol, pc::threads());
+            let gains = pc::input_gains(&Hw::mismatch(spread, seed));
+            let float_onset = pf::onset(&pf::sweep(&pf::Config { gains, ..cfg.clone() }, INIT_SEED));
+            let on = pc::onset(&res);
+            eprintln!(
+                "mismatch {spread}% chip seed {seed}: input gains {:.3}, {:.3}; onset {on:?} (ideal chip -7; same-chip \
+                 float {float_onset:?}); count at k = -12: {}",
+                gains[0],
+                gains[1],
+                res.last().map_or(0, |r| r.states.len())
+            );
+            for r in res.iter().filter(|r| r.k >= -6.0) {
+                assert_eq!(r.states.len(), 1, "{spread}% seed {seed} k = {}", r.k);
+            }
+            assert_eq!(res.last().map(|r| r.states.len()), Some(2), "{spread}% seed {seed} k = -12");
+            assert!(on.is_some_and(|o| (-12.0..=-6.0).contains(&o)), "{spread}% seed {seed}: onset {on:?}");
+        }
     }
 }
