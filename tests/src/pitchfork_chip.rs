@@ -15,12 +15,23 @@ use nm_emulator::Emulator;
 pub const PROGRAM: &str = "pitchfork.nm";
 /// Steps between convergence checks.
 pub const CHUNK: u64 = 1000;
-/// The end state is the mean of the last `WINDOW` recorded samples (every 10 steps: 500 steps,
-/// 250 τ at τ = 2 steps), which averages the ±1 LSB jitter of the stochastically rounded weights.
-pub const WINDOW: usize = 50;
+/// The end state is the mean of the last `WINDOWS[0]` recorded samples (every 10 steps: 500
+/// steps, 250 τ at τ = 2 steps), which averages the ±1 LSB jitter of the stochastically rounded
+/// weights; when that mean is too noisy to decide (6-bit weights: ±0.125 per LSB), the next,
+/// longer window is tried.
+pub const WINDOWS: [usize; 4] = [50, 100, 200, 400];
 /// Converged when the means of the last two windows differ by less than this (real units, max
-/// norm over `x₁, x₂, w`), well below the distinct-state tolerance 0.05.
+/// norm over `x₁, x₂, w`), well below the distinct-state tolerance 0.05 — or, when the rounding
+/// noise makes window means scatter more than that (6-bit weights near the bifurcation), by less
+/// than three standard errors of the difference, provided that noise band stays below
+/// [`NOISE_MAX`] (else a longer window is tried). The standard error of a window mean comes
+/// from its [`BLOCKS`] block means, so a slow trend inflates it less than it moves the mean:
+/// trends are still caught.
 pub const DRIFT_TOL: f64 = 0.01;
+/// Largest noise band (three standard errors) accepted as converged: half the 0.05 tolerance.
+pub const NOISE_MAX: f64 = 0.025;
+/// Blocks per window for the standard error.
+pub const BLOCKS: usize = 5;
 /// Upper bound on a run: the program's duration (20 s = 10 000 τ).
 pub const MAX_STEPS: u64 = 20_000;
 
@@ -80,28 +91,68 @@ pub fn run_one(base: &str, hw: &Hw, k: f64, s0: [f64; 3]) -> End {
     let wscale = report.quantization[0].weight_scale;
     let mut emu = Emulator::new(&program, chip::config(hw.chip_seed, hw.ideal, None))
         .unwrap_or_else(|e| panic!("{PROGRAM}: {e}"));
-    let state_of = |emu: &Emulator, back: usize| -> Option<([f64; 3], f64)> {
+    // The window of `win` samples `back` windows before the end: its mean state, |w01 - w10|,
+    // and the largest standard error of the mean over the three components (from block means).
+    let state_of = |emu: &Emulator, back: usize, win: usize| -> Option<([f64; 3], f64, f64)> {
         let v = chip::series(emu, "x");
         let w = chip::series(emu, "x->x");
         let n = v.steps.len().min(w.steps.len());
-        if n < WINDOW * (back + 1) {
+        if n < win * (back + 1) {
             return None;
         }
-        let (to, from) = (n - WINDOW * back, n - WINDOW * (back + 1));
-        let xv = window_mean(&v.data, v.width, from, to);
-        let wv = window_mean(&w.data, w.width, from, to);
-        let (w0, w1) = (wv[0] / wscale, wv[1] / wscale);
-        Some(([xv[0] / TABLE_VSCALE, xv[1] / TABLE_VSCALE, 0.5 * (w0 + w1)], (w0 - w1).abs()))
+        let to = n - win * back;
+        let state = |from: usize, to: usize| -> ([f64; 3], f64) {
+            let xv = window_mean(&v.data, v.width, from, to);
+            let wv = window_mean(&w.data, w.width, from, to);
+            let (w0, w1) = (wv[0] / wscale, wv[1] / wscale);
+            ([xv[0] / TABLE_VSCALE, xv[1] / TABLE_VSCALE, 0.5 * (w0 + w1)], (w0 - w1).abs())
+        };
+        let (mean, asym) = state(to - win, to);
+        let bl = win / BLOCKS;
+        let blocks: Vec<[f64; 3]> = (0..BLOCKS).map(|b| state(to - win + b * bl, to - win + (b + 1) * bl).0).collect();
+        let se = (0..3)
+            .map(|i| {
+                let var = blocks.iter().map(|s| (s[i] - mean[i]).powi(2)).sum::<f64>() / (BLOCKS - 1) as f64;
+                (var / BLOCKS as f64).sqrt()
+            })
+            .fold(0.0f64, f64::max);
+        Some((mean, asym, se))
+    };
+    // Converged at window `win`: Some(true); a trend: Some(false); too noisy: None (try longer).
+    let check = |emu: &Emulator, win: usize| -> Option<(bool, [f64; 3], f64)> {
+        let ((a, asym, se_a), (b, _, se_b)) = (state_of(emu, 0, win)?, state_of(emu, 1, win)?);
+        let drift = (0..3).fold(0.0f64, |m, i| m.max((a[i] - b[i]).abs()));
+        let band = 3.0 * (se_a * se_a + se_b * se_b).sqrt();
+        if drift < DRIFT_TOL || (drift < band && band < NOISE_MAX) {
+            Some((true, a, asym))
+        } else if drift >= band {
+            Some((false, a, asym))
+        } else {
+            None
+        }
     };
     let mut steps = 0;
     loop {
         emu.run(CHUNK);
         steps += CHUNK;
-        if let (Some((a, asym)), Some((b, _))) = (state_of(&emu, 0), state_of(&emu, 1)) {
-            let drift = (0..3).fold(0.0f64, |m, i| m.max((a[i] - b[i]).abs()));
-            if drift < DRIFT_TOL || steps >= MAX_STEPS {
-                return End { state: a, w_asym: asym, converged: drift < DRIFT_TOL, steps };
+        let mut last = None;
+        for win in WINDOWS {
+            match check(&emu, win) {
+                Some((true, a, asym)) => return End { state: a, w_asym: asym, converged: true, steps },
+                Some((false, a, asym)) => {
+                    last = Some((a, asym));
+                    break;
+                }
+                None => {
+                    if let Some((a, asym, _)) = state_of(&emu, 0, win) {
+                        last = Some((a, asym));
+                    }
+                }
             }
+        }
+        if steps >= MAX_STEPS {
+            let (a, asym) = last.expect("a full run holds every window");
+            return End { state: a, w_asym: asym, converged: false, steps };
         }
     }
 }
