@@ -12,6 +12,7 @@ use nm_tests::chip;
 use nm_tests::pitchfork_chip::{self as pc, ChipK, Hw};
 use nm_tests::reference::pitchfork as pf;
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
 
 /// Seed of the initial conditions (stream 0), shared by the float reference and the chip.
 const INIT_SEED: u64 = 1;
@@ -214,16 +215,67 @@ fn pitchfork_float_ideal_chip_and_mismatch_chip() {
     eprintln!("ideal sweep {:.1?}, whole test {:.1?} ({threads} threads)", t_ideal, t0.elapsed());
 }
 
-/// One case of the property: on the chip `target`, every run at each `k` ends in one state.
-fn one_attractor(target: &str, chip_seed: u64, ks: &[f64], n_inits: usize) -> Result<(), TestCaseError> {
+/// One case of the property on the chip `target`: every run converges, and at each `k` all
+/// runs end in one state — except where the float model of *the same chip* (its two input gains,
+/// [`pc::input_gains`]) has more than one attractor too: then the chip must find as many. Such a
+/// chip's mismatch makes a second attractor (strong input-gain asymmetry; seen at k = 2 with a
+/// neuron-1 gain of 1.38), which the chip reproduces; the strict outcome class fails there and
+/// the exception is returned (`(k, states)`), to be reported.
+fn one_attractor(target: &str, chip_seed: u64, ks: &[f64], n_inits: usize) -> Result<Vec<(f64, usize)>, TestCaseError> {
     let cfg = pf::Config::paper();
     let inits = pf::initial_conditions(&cfg, INIT_SEED);
     let hw = Hw { target: target.to_string(), ideal: false, chip_seed };
+    let mut exceptions = Vec::new();
     for r in pc::sweep(&hw, ks, &inits[..n_inits], cfg.tol, pc::threads()) {
         prop_assert_eq!(r.unconverged, 0, "{} chip seed {}: k = {} did not converge", target, chip_seed, r.k);
-        prop_assert_eq!(r.states.len(), 1, "{} chip seed {}: k = {}: {:?}", target, chip_seed, r.k, r.states);
+        if r.states.len() != 1 {
+            let fcfg = pf::Config { gains: pc::input_gains(&hw), inits: n_inits, ..cfg.clone() };
+            let f = pf::attractors(r.k, &fcfg, INIT_SEED);
+            prop_assert_eq!(
+                r.states.len(),
+                f.states.len(),
+                "{} chip seed {}: k = {}: chip {:?}, float model of this chip (gains {:?}) {:?}",
+                target,
+                chip_seed,
+                r.k,
+                r.states,
+                fcfg.gains,
+                f.states
+            );
+            eprintln!(
+                "exception: {target} chip seed {chip_seed}: k = {}: {} attractors, as in the float model of this chip \
+                 (input gains {:.3}, {:.3})",
+                r.k,
+                r.states.len(),
+                fcfg.gains[0],
+                fcfg.gains[1]
+            );
+            exceptions.push((r.k, r.states.len()));
+        }
     }
-    Ok(())
+    Ok(exceptions)
+}
+
+/// The case the larger sweep found (6-bit weights, 3 % mismatch): at k = -6 the ±1 LSB readout
+/// jitter (0.125 per LSB) keeps 500-step means scattering by ~0.03, so a fixed drift test never
+/// declared convergence; the noise-aware test settles every run, in one state.
+#[test]
+fn six_bit_chip_settles_at_k_minus_6() {
+    let ex =
+        one_attractor("target default { weight_bits = 6; mismatch = 3% }", 9_227_969_720_297_079_777, &[-6.0], 100)
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert!(ex.is_empty(), "{ex:?}");
+}
+
+/// The exception the larger sweep found: a chip whose neuron-1 input gain is 1.38 (its
+/// "cleared every step" current drawn 2.9 σ leaky at 9 %) has a second attractor at k = 2, with
+/// x2 < 0 and w < 0, in 12 of 100 runs; the float model of that chip finds it in 13 of 100.
+#[test]
+fn a_strongly_mismatched_chip_has_a_second_hebbian_attractor() {
+    let ex =
+        one_attractor("target default { weight_bits = 8; mismatch = 9% }", 7_762_033_767_531_011_410, &[2.0, 0.0], 100)
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ex, vec![(2.0, 2)]);
 }
 
 fn hardware() -> impl Strategy<Value = (String, u64)> {
@@ -231,11 +283,20 @@ fn hardware() -> impl Strategy<Value = (String, u64)> {
         .prop_map(|(p, b, m, s)| (format!("target {p} {{ weight_bits = {b}; mismatch = {m}% }}"), s))
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 6, failure_persistence: None, ..ProptestConfig::default() })]
+/// Seed of the property test's case generator (fixed: the cases are reproducible).
+const PROPTEST_SEED: u64 = 5;
 
-    /// The pitchfork has one attractor for k >= -6: any chip seed, mismatch 0-10 %, 6-8 weight
-    /// bits, both profiles (three values of k, 20 initial conditions per case).
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 6,
+        failure_persistence: None,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(PROPTEST_SEED),
+        ..ProptestConfig::default()
+    })]
+
+    /// The pitchfork has one attractor for k >= -6 (or, on a chip whose own float model has
+    /// more, as many as that model): any chip seed, mismatch 0-10 %, 6-8 weight bits, both
+    /// profiles (three values of k, 20 initial conditions per case).
     #[test]
     fn one_attractor_for_k_at_least_minus_6((target, seed) in hardware(), i in 0usize..=16) {
         let k = 2.0 - 0.5 * i as f64;
@@ -243,16 +304,27 @@ proptest! {
     }
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
-
-    /// The larger sweep of the same property: every k >= -6 of the grid, 100 initial conditions.
-    #[test]
-    #[ignore = "larger sweep: cargo test --release -p nm-tests --test chip_pitchfork -- --ignored"]
-    fn one_attractor_for_k_at_least_minus_6_sweep((target, seed) in hardware()) {
-        let ks: Vec<f64> = (0..=16).map(|i| 2.0 - 0.5 * f64::from(i)).collect();
-        one_attractor(&target, seed, &ks, 100)?;
+/// The larger sweep of the property: `CHIPS` random chips (profile, weight bits 6-8, mismatch
+/// 0-10 %, chip seed; drawn from seed 11), every k >= -6 of the grid, 100 initial conditions;
+/// asserts the property on every chip and prints how many chips are exceptions.
+#[test]
+#[ignore = "larger sweep (~8 min on 2 loaded cores): cargo test --release -p nm-tests --test chip_pitchfork -- --ignored"]
+fn one_attractor_for_k_at_least_minus_6_sweep() {
+    const CHIPS: usize = 40;
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        rng_seed: proptest::test_runner::RngSeed::Fixed(11),
+        ..ProptestConfig::default()
+    });
+    let ks: Vec<f64> = (0..=16).map(|i| 2.0 - 0.5 * f64::from(i)).collect();
+    let mut exceptions = Vec::new();
+    for _ in 0..CHIPS {
+        let (target, seed): (String, u64) = hardware().new_tree(&mut runner).expect("a case").current();
+        let ex = one_attractor(&target, seed, &ks, 100).unwrap_or_else(|e| panic!("{e}"));
+        if !ex.is_empty() {
+            exceptions.push((target, seed, ex));
+        }
     }
+    eprintln!("{} of {CHIPS} chips have more than one attractor at some k >= -6: {exceptions:?}", exceptions.len());
 }
 
 /// The onset on more mismatched chips (not in the default suite: ~7 s of emulation per chip):
