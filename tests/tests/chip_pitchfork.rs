@@ -215,13 +215,19 @@ fn pitchfork_float_ideal_chip_and_mismatch_chip() {
     eprintln!("ideal sweep {:.1?}, whole test {:.1?} ({threads} threads)", t_ideal, t0.elapsed());
 }
 
-/// One case of the property on the chip `target`: every run converges, and at each `k` all
-/// runs end in one state — except where the float model of *the same chip* (its two input gains,
-/// [`pc::input_gains`]) has more than one attractor too: then the chip must find as many. Such a
-/// chip's mismatch makes a second attractor (strong input-gain asymmetry; seen at k = 2 with a
-/// neuron-1 gain of 1.38), which the chip reproduces; the strict outcome class fails there and
-/// the exception is returned (`(k, states)`), to be reported.
-fn one_attractor(target: &str, chip_seed: u64, ks: &[f64], n_inits: usize) -> Result<Vec<(f64, usize)>, TestCaseError> {
+/// A `k` where a chip has more than one end state: `(k, chip states, states of the float model
+/// of the same chip)`.
+type Exception = (f64, usize, usize);
+
+/// One case of the property on the chip `target`: every run converges (asserted); returns the
+/// `k` at which the runs do not all end in one state, with the count of the float model of the
+/// same chip (its two input gains, [`pc::input_gains`]) beside the chip's.
+fn attractor_exceptions(
+    target: &str,
+    chip_seed: u64,
+    ks: &[f64],
+    n_inits: usize,
+) -> Result<Vec<Exception>, TestCaseError> {
     let cfg = pf::Config::paper();
     let inits = pf::initial_conditions(&cfg, INIT_SEED);
     let hw = Hw { target: target.to_string(), ideal: false, chip_seed };
@@ -231,51 +237,61 @@ fn one_attractor(target: &str, chip_seed: u64, ks: &[f64], n_inits: usize) -> Re
         if r.states.len() != 1 {
             let fcfg = pf::Config { gains: pc::input_gains(&hw), inits: n_inits, ..cfg.clone() };
             let f = pf::attractors(r.k, &fcfg, INIT_SEED);
-            prop_assert_eq!(
-                r.states.len(),
-                f.states.len(),
-                "{} chip seed {}: k = {}: chip {:?}, float model of this chip (gains {:?}) {:?}",
-                target,
-                chip_seed,
-                r.k,
-                r.states,
-                fcfg.gains,
-                f.states
-            );
             eprintln!(
-                "exception: {target} chip seed {chip_seed}: k = {}: {} attractors, as in the float model of this chip \
-                 (input gains {:.3}, {:.3})",
-                r.k,
-                r.states.len(),
-                fcfg.gains[0],
-                fcfg.gains[1]
+                "exception: {target} chip seed {chip_seed}: k = {}: chip {:?}; float model of this chip (input gains \
+                 {:.3}, {:.3}) {:?}",
+                r.k, r.states, fcfg.gains[0], fcfg.gains[1], f.states
             );
-            exceptions.push((r.k, r.states.len()));
+            exceptions.push((r.k, r.states.len(), f.states.len()));
         }
     }
     Ok(exceptions)
 }
 
-/// The case the larger sweep found (6-bit weights, 3 % mismatch): at k = -6 the ±1 LSB readout
-/// jitter (0.125 per LSB) keeps 500-step means scattering by ~0.03, so a fixed drift test never
-/// declared convergence; the noise-aware test settles every run, in one state.
+/// The case the larger sweep found first (6-bit weights, 3 % mismatch): at k = -6 the ±1 LSB
+/// readout jitter (0.125 per LSB) keeps 500-step means scattering by ~0.03, so a fixed drift
+/// test never declared convergence; the noise-aware test settles every run, in one state.
 #[test]
 fn six_bit_chip_settles_at_k_minus_6() {
-    let ex =
-        one_attractor("target default { weight_bits = 6; mismatch = 3% }", 9_227_969_720_297_079_777, &[-6.0], 100)
-            .unwrap_or_else(|e| panic!("{e}"));
+    let ex = attractor_exceptions(
+        "target default { weight_bits = 6; mismatch = 3% }",
+        9_227_969_720_297_079_777,
+        &[-6.0],
+        100,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert!(ex.is_empty(), "{ex:?}");
 }
 
-/// The exception the larger sweep found: a chip whose neuron-1 input gain is 1.38 (its
+/// Counter-example 1 of the outcome class: a chip whose neuron-1 input gain is 1.38 (its
 /// "cleared every step" current drawn 2.9 σ leaky at 9 %) has a second attractor at k = 2, with
-/// x2 < 0 and w < 0, in 12 of 100 runs; the float model of that chip finds it in 13 of 100.
+/// x2 < 0 and w < 0, in 12 of 100 runs; the float model of that chip has it too (13 of 100).
 #[test]
 fn a_strongly_mismatched_chip_has_a_second_hebbian_attractor() {
-    let ex =
-        one_attractor("target default { weight_bits = 8; mismatch = 9% }", 7_762_033_767_531_011_410, &[2.0, 0.0], 100)
-            .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(ex, vec![(2.0, 2)]);
+    let ex = attractor_exceptions(
+        "target default { weight_bits = 8; mismatch = 9% }",
+        7_762_033_767_531_011_410,
+        &[2.0, 0.0],
+        100,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ex, vec![(2.0, 2, 2)]);
+}
+
+/// Counter-example 2: both input gains ≈ 1.1 (small profile, 6-bit weights, 8 %) move the
+/// bifurcation above k = -6, so k = -6 already has two states on the chip (43 / 57 runs). The
+/// float model of this chip has one there: its 1 % gain difference makes the pitchfork imperfect,
+/// while 6-bit readouts (1.0 = 8 LSB) round that difference away.
+#[test]
+fn a_chip_with_common_gain_above_one_splits_at_k_minus_6() {
+    let ex = attractor_exceptions(
+        "target small { weight_bits = 6; mismatch = 8% }",
+        14_328_105_976_310_670_377,
+        &[-6.0, -4.0],
+        100,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ex, vec![(-6.0, 2, 1)]);
 }
 
 fn hardware() -> impl Strategy<Value = (String, u64)> {
@@ -294,37 +310,45 @@ proptest! {
         ..ProptestConfig::default()
     })]
 
-    /// The pitchfork has one attractor for k >= -6 (or, on a chip whose own float model has
-    /// more, as many as that model): any chip seed, mismatch 0-10 %, 6-8 weight bits, both
-    /// profiles (three values of k, 20 initial conditions per case).
+    /// The pitchfork has one attractor for k >= -6: chips drawn over chip seed, mismatch 0-10 %,
+    /// 6-8 weight bits and both profiles (three values of k, 20 initial conditions per case).
+    /// The class does not hold on every chip (see the two counter-examples above and the larger
+    /// sweep, which counts them); these six cases are chips where it holds.
     #[test]
     fn one_attractor_for_k_at_least_minus_6((target, seed) in hardware(), i in 0usize..=16) {
         let k = 2.0 - 0.5 * i as f64;
-        one_attractor(&target, seed, &[k, -6.0, 2.0], 20)?;
+        let ex = attractor_exceptions(&target, seed, &[k, -6.0, 2.0], 20)?;
+        prop_assert!(ex.is_empty(), "{} chip seed {}: {:?}", target, seed, ex);
     }
 }
 
 /// The larger sweep of the property: `CHIPS` random chips (profile, weight bits 6-8, mismatch
-/// 0-10 %, chip seed; drawn from seed 11), every k >= -6 of the grid, 100 initial conditions;
-/// asserts the property on every chip and prints how many chips are exceptions.
+/// 0-10 %, chip seed; drawn from generator seed 11), every k >= -6 of the grid, 100 initial
+/// conditions. Asserts that every run converges; counts the chips on which the outcome class
+/// fails, and how many of those the float model of the same chip also shows.
 #[test]
-#[ignore = "larger sweep (~8 min on 2 loaded cores): cargo test --release -p nm-tests --test chip_pitchfork -- --ignored"]
+#[ignore = "larger sweep (~5 min on 2 loaded cores): cargo test --release -p nm-tests --test chip_pitchfork -- --ignored"]
 fn one_attractor_for_k_at_least_minus_6_sweep() {
-    const CHIPS: usize = 40;
+    const CHIPS: usize = 100;
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
         rng_seed: proptest::test_runner::RngSeed::Fixed(11),
         ..ProptestConfig::default()
     });
     let ks: Vec<f64> = (0..=16).map(|i| 2.0 - 0.5 * f64::from(i)).collect();
-    let mut exceptions = Vec::new();
+    let mut failing = Vec::new();
     for _ in 0..CHIPS {
         let (target, seed): (String, u64) = hardware().new_tree(&mut runner).expect("a case").current();
-        let ex = one_attractor(&target, seed, &ks, 100).unwrap_or_else(|e| panic!("{e}"));
+        let ex = attractor_exceptions(&target, seed, &ks, 100).unwrap_or_else(|e| panic!("{e}"));
         if !ex.is_empty() {
-            exceptions.push((target, seed, ex));
+            failing.push((target, seed, ex));
         }
     }
-    eprintln!("{} of {CHIPS} chips have more than one attractor at some k >= -6: {exceptions:?}", exceptions.len());
+    let explained = failing.iter().filter(|(_, _, ex)| ex.iter().all(|e| e.1 == e.2)).count();
+    eprintln!(
+        "{} of {CHIPS} chips have more than one end state at some k >= -6 ({explained} of them as the float model \
+         of the same chip): {failing:?}",
+        failing.len()
+    );
 }
 
 /// The onset on more mismatched chips (not in the default suite: ~7 s of emulation per chip):
