@@ -75,7 +75,7 @@ fn small_grid_on_the_pitchfork() {
         let mm = at(10.0);
         assert_ne!(mm[0], mm[1], "{bits} bits: two mismatched chips");
     }
-    let dir = chip::figures_dir().join("sweep-test");
+    let dir = std::env::temp_dir().join(format!("nm-sweep-test-{}", std::process::id()));
     sweep::write_outputs(&dir, &rows, &s.measure, "test").unwrap();
     let csv = std::fs::read_to_string(dir.join("sweep.csv")).unwrap();
     assert_eq!(csv.lines().count(), 9);
@@ -83,6 +83,7 @@ fn small_grid_on_the_pitchfork() {
     let txt = std::fs::read_to_string(dir.join("sweep.txt")).unwrap();
     assert_eq!(txt.lines().count(), 2 + 4, "{txt}");
     assert!(std::fs::read_to_string(dir.join("sweep.svg")).unwrap().starts_with("<svg"));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -110,7 +111,7 @@ fn bad_programs_and_measures_give_errors() {
 
 #[test]
 fn the_binary_writes_the_table() {
-    let out = chip::figures_dir().join("sweep-cli-test");
+    let out = std::env::temp_dir().join(format!("nm-sweep-cli-test-{}", std::process::id()));
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_nm-sweep"))
         .arg(chip::programs_dir().join("pitchfork.nm"))
         .args(["--measure", "abscos:x->x:1,1", "--mismatch", "0,10", "--weight-bits", "8", "--chip-seeds", "1"])
@@ -122,6 +123,7 @@ fn the_binary_writes_the_table() {
     assert!(o.status.success(), "{stdout}{}", String::from_utf8_lossy(&o.stderr));
     assert!(stdout.contains("|cos(w(x->x), v)|") && stdout.contains("2 runs"), "{stdout}");
     assert_eq!(std::fs::read_to_string(out.join("sweep.csv")).unwrap().lines().count(), 3);
+    let _ = std::fs::remove_dir_all(&out);
     let bad = std::process::Command::new(env!("CARGO_BIN_EXE_nm-sweep"))
         .args(["/nonexistent.nm", "--measure", "norm:ff"])
         .output()
