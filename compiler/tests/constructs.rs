@@ -372,3 +372,34 @@ fn zeroed_weights_are_an_error_unless_the_connect_allows_them() {
     assert!(!ok(&format!("{base} zeroed = error")).projections[0].allow_zero);
     assert!(!codes(&format!("{base} zeroed = maybe")).is_empty(), "an unknown word is a diagnostic");
 }
+
+#[test]
+fn rate_populations_take_initial_states() {
+    let m = ok("pop r = rate(n = 3, tau = 2 ms, activation = tanh, v_init = [0.5, -1, 2])");
+    let Neuron::Rate { v_init, .. } = &m.populations[0].neuron else { panic!() };
+    assert_eq!(*v_init, InitValues::Each(vec![0.5, -1.0, 2.0]));
+    let m = ok("pop r = rate(n = 4, tau = 2 ms, v_init = uniform(-2, 2), seed = 9)");
+    let Neuron::Rate { v_init, .. } = &m.populations[0].neuron else { panic!() };
+    assert_eq!(*v_init, InitValues::Uniform { lo: -2.0, hi: 2.0, seed: 9 });
+    let m = ok("const a = 0.25\npop r = rate(n = 2, tau = 2 ms, v_init = a)");
+    let Neuron::Rate { v_init, .. } = &m.populations[0].neuron else { panic!() };
+    assert_eq!(*v_init, InitValues::Const(0.25));
+    let m = ok("pop r = rate(n = 2, tau = 2 ms)");
+    assert!(matches!(&m.populations[0].neuron, Neuron::Rate { v_init: InitValues::Const(v), .. } if *v == 0.0));
+    assert_eq!(codes("pop r = rate(n = 3, tau = 2 ms, v_init = [1, 2])"), vec!["E0602"]);
+    assert_eq!(codes("pop r = rate(n = 2, tau = 2 ms, v_init = uniform(2, -2))"), vec!["E0206"]);
+    assert_eq!(codes("pop r = rate(n = 2, tau = 2 ms, v_init = [1 mV, 2 mV])"), vec!["E0301"]);
+    assert_eq!(codes("pop r = rate(n = 2, tau = 2 ms, seed = 3)"), vec!["W0206"]);
+
+    // The compiled program starts each neuron at its value (graded state: 4096 per unit).
+    let checked = driver::check_source(
+        "t.nm",
+        "pop r = rate(n = 3, tau = 2 ms, activation = tanh, v_init = [0.5, -1, 2])\nrecord v(r)",
+        None,
+    );
+    let model = checked.model.expect("checks");
+    let (p, _) = driver::compile_model(&model, nm_compiler::passes::CompileOptions::new(model.target.spec.clone()))
+        .expect("compiles");
+    let v: Vec<i32> = p.cores.iter().flat_map(|c| c.neurons.iter().map(|n| n.v_init)).collect();
+    assert_eq!(v, vec![2048, -4096, 8192]);
+}

@@ -110,8 +110,27 @@ pub enum Neuron {
     /// `clampable` is true for the binary stochastic unit (`binary(...)`), which clamp inputs drive.
     Stochastic { tau_ref_steps: u32, tau_syn_steps: u32, offset: f64, bias: f64, clampable: bool },
     /// Graded rate unit: `τ v̇ = −v + u + bias`, output `act(v)` clipped to `out_range`
-    /// (default: the activation's range; `[-16, 16]` for linear, `[0, 16]` for relu).
-    Rate { tau: f64, tau_syn: Option<f64>, activation: Activation, bias: f64, out_range: (f64, f64) },
+    /// (default: the activation's range; `[-16, 16]` for linear, `[0, 16]` for relu); the state
+    /// starts at `v_init`.
+    Rate {
+        tau: f64,
+        tau_syn: Option<f64>,
+        activation: Activation,
+        bias: f64,
+        out_range: (f64, f64),
+        v_init: InitValues,
+    },
+}
+
+/// Per-neuron initial values of a population (`v_init` of a `rate` population).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum InitValues {
+    /// The same value for every neuron.
+    Const(f64),
+    /// Uniform in `[lo, hi]`, drawn per neuron with `seed`.
+    Uniform { lo: f64, hi: f64, seed: u64 },
+    /// One value per neuron (`v_init = [a, b, ...]`, as long as the population).
+    Each(Vec<f64>),
 }
 
 /// Activation table of a rate neuron.

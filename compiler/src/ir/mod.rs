@@ -266,6 +266,10 @@ pub struct Projection {
     pub traffic: f64,
     /// Filled by the `quantize` pass.
     pub quant: Option<ProjQuant>,
+    /// Units of the program's (`.nm`) weights per IR weight unit: IR weights are the program's
+    /// divided by the pre payload scale (and the post population's current factor). 1 unless the
+    /// lowering sets it.
+    pub w_factor: f64,
 }
 
 /// Quantization of one projection (one synapse group per core).
@@ -535,8 +539,19 @@ impl Ir {
             _ => Sign::Excitatory,
         };
         let traffic = rate * conn.len() as f64;
-        let proj =
-            Projection { name: name.into(), pre, post, conn, kind, plasticity, allow_zero, sign, traffic, quant: None };
+        let proj = Projection {
+            name: name.into(),
+            pre,
+            post,
+            conn,
+            kind,
+            plasticity,
+            allow_zero,
+            sign,
+            traffic,
+            quant: None,
+            w_factor: 1.0,
+        };
         let id = ProjId(self.projs.len() as u32);
         let e = self.graph.add_edge(pre_node, post_node, proj);
         if self.edge_proj.len() <= e.index() {

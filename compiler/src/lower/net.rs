@@ -197,7 +197,7 @@ pub fn lower_model(m: &Model) -> Result<(Ir, Vec<Option<RuleSource>>), CompileEr
                 };
                 (NeuronKind::Stochastic, params)
             }
-            Neuron::Rate { tau: _, tau_syn, activation, bias, out_range } => {
+            Neuron::Rate { tau: _, tau_syn, activation, bias, out_range, v_init } => {
                 let ps = payload_scale(&p.neuron, pb);
                 let (lo, hi) = *out_range;
                 let shift = rate_table_shift(*out_range);
@@ -217,7 +217,13 @@ pub fn lower_model(m: &Model) -> Result<(Ir, Vec<Option<RuleSource>>), CompileEr
                     threshold: Param::Const(0.0),
                     reset: 0.0,
                     bias: Param::Const(*bias),
-                    v_init: Param::Const(0.0),
+                    v_init: match v_init {
+                        model::InitValues::Const(v) => Param::Const(*v),
+                        model::InitValues::Uniform { lo, hi, seed } => Param::Each(
+                            (0..p.size).map(|i| lo + (hi - lo) * hash_unit(*seed, u64::from(i), 0)).collect(),
+                        ),
+                        model::InitValues::Each(v) => Param::Each(v.clone()),
+                    },
                     refractory: 0,
                     lut,
                     noisy: false,
@@ -467,7 +473,8 @@ pub fn lower_model(m: &Model) -> Result<(Ir, Vec<Option<RuleSource>>), CompileEr
             None => (None, None),
         };
         let _ = j;
-        ir.add_projection(&pj.name, pre, post, conn, kind, plasticity, pj.allow_zero)?;
+        let id = ir.add_projection(&pj.name, pre, post, conn, kind, plasticity, pj.allow_zero)?;
+        ir.proj_mut(id).w_factor = 1.0 / inv_p;
         sources.push(source);
     }
 

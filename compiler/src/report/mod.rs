@@ -38,6 +38,9 @@ pub struct QuantRow {
     pub weight_exp: i8,
     /// Chip weight units per ideal unit.
     pub scale: f64,
+    /// Chip weight readout units (as recorded by weight probes) per unit of the program's
+    /// weights: `scale` over the pre payload scale (graded sources carry their value times it).
+    pub weight_scale: f64,
     pub max_rel_error: f64,
     pub mean_rel_error: f64,
     pub zeroed: u64,
@@ -135,6 +138,7 @@ pub fn build(ir: &Ir, prog: &Program) -> Report {
                 synapses: pj.conn.len(),
                 weight_exp: q.weight_exp,
                 scale: q.scale,
+                weight_scale: q.scale / pj.w_factor,
                 max_rel_error: q.max_rel_error,
                 mean_rel_error: q.mean_rel_error,
                 zeroed: q.zeroed,

@@ -28,6 +28,9 @@ pub struct Config {
     pub tol: f64,
     pub x_range: f64,
     pub w_range: f64,
+    /// Efficacy gain of the synapse into neuron 1 and into neuron 2 (1 = the model; a chip's
+    /// efficacy mismatch makes them differ and the pitchfork imperfect).
+    pub gains: [f64; 2],
 }
 
 impl Config {
@@ -42,6 +45,7 @@ impl Config {
             tol: 0.05,
             x_range: 2.0,
             w_range: 3.0,
+            gains: [1.0, 1.0],
         }
     }
 }
@@ -51,11 +55,15 @@ pub fn k_values() -> Vec<f64> {
     (0..=28).map(|i| 2.0 - 0.5 * f64::from(i)).collect()
 }
 
-/// The vector field at `s = (x₁, x₂, w)`.
+/// The vector field at `s = (x₁, x₂, w)` (with the efficacy gains of `cfg`).
 #[inline]
 pub fn field(s: [f64; 3], k: f64, cfg: &Config) -> [f64; 3] {
     let (p1, p2) = (s[0].tanh(), s[1].tanh());
-    [-s[0] + s[2] * p2 + cfg.u[0], -s[1] + s[2] * p1 + cfg.u[1], cfg.eps * (-s[2] + k * p1 * p2)]
+    [
+        -s[0] + cfg.gains[0] * s[2] * p2 + cfg.u[0],
+        -s[1] + cfg.gains[1] * s[2] * p1 + cfg.u[1],
+        cfg.eps * (-s[2] + k * p1 * p2),
+    ]
 }
 
 fn norm_inf(v: [f64; 3]) -> f64 {
@@ -93,28 +101,47 @@ pub struct KResult {
     pub unconverged: usize,
 }
 
+/// The initial conditions of a sweep: `cfg.inits` draws of `(x₁, x₂, w)` from stream 0 of
+/// `seed` (the same at every `k`; the chip test starts its runs from these too).
+pub fn initial_conditions(cfg: &Config, seed: u64) -> Vec<[f64; 3]> {
+    let mut rng = Rng::new(seed, 0);
+    (0..cfg.inits)
+        .map(|_| {
+            [
+                rng.range(-cfg.x_range, cfg.x_range),
+                rng.range(-cfg.x_range, cfg.x_range),
+                rng.range(-cfg.w_range, cfg.w_range),
+            ]
+        })
+        .collect()
+}
+
+/// Group end states greedily: a state within `tol` (max-norm) of a group's first member joins
+/// it. One representative per group, with its size, in order of first appearance.
+pub fn group(ends: &[[f64; 3]], tol: f64) -> Vec<([f64; 3], usize)> {
+    let mut states: Vec<([f64; 3], usize)> = Vec::new();
+    for s in ends {
+        match states.iter_mut().find(|(r, _)| (0..3).all(|i| (r[i] - s[i]).abs() <= tol)) {
+            Some(g) => g.1 += 1,
+            None => states.push((*s, 1)),
+        }
+    }
+    states
+}
+
 /// Run the initial conditions at one `k` (stream `i` of `seed` for the `i`-th value of the sweep
 /// is not needed: the same initial conditions are used at every `k`, stream 0).
 pub fn attractors(k: f64, cfg: &Config, seed: u64) -> KResult {
-    let mut rng = Rng::new(seed, 0);
-    let mut states: Vec<([f64; 3], usize)> = Vec::new();
+    let mut ends = Vec::with_capacity(cfg.inits);
     let mut unconverged = 0;
-    for _ in 0..cfg.inits {
-        let s0 = [
-            rng.range(-cfg.x_range, cfg.x_range),
-            rng.range(-cfg.x_range, cfg.x_range),
-            rng.range(-cfg.w_range, cfg.w_range),
-        ];
+    for s0 in initial_conditions(cfg, seed) {
         let (s, ok) = settle(s0, k, cfg);
         if !ok {
             unconverged += 1;
         }
-        match states.iter_mut().find(|(r, _)| (0..3).all(|i| (r[i] - s[i]).abs() <= cfg.tol)) {
-            Some(g) => g.1 += 1,
-            None => states.push((s, 1)),
-        }
+        ends.push(s);
     }
-    KResult { k, states, unconverged }
+    KResult { k, states: group(&ends, cfg.tol), unconverged }
 }
 
 /// The whole sweep over [`k_values`].

@@ -205,7 +205,51 @@ const LIF_ARGS: &[&str] = &[
     "seed",
 ];
 const STOCH_ARGS: &[&str] = &["n", "tau_ref", "tau_syn", "offset", "bias"];
-const RATE_ARGS: &[&str] = &["n", "tau", "tau_syn", "decay_u", "activation", "bias", "range"];
+const RATE_ARGS: &[&str] = &["n", "tau", "tau_syn", "decay_u", "activation", "bias", "range", "v_init", "seed"];
+
+/// `v_init` of a `rate` population: a number, `uniform(lo, hi)` (drawn per neuron with the
+/// population's `seed`) or a list of one value per neuron. Plain numbers (a rate neuron's state).
+fn rate_v_init(cx: &mut Cx<'_>, a: &Args<'_>, n: Option<i64>) -> InitValues {
+    let seed = a.seed(cx, "seed").unwrap_or(0);
+    let Some(e) = a.expr("v_init") else {
+        if let Some(s) = a.expr("seed") {
+            cx.err(
+                Diagnostic::warning("W0206", "`seed` has no effect without `v_init = uniform(lo, hi)`")
+                    .at(s.span, "unused"),
+            );
+        }
+        return InitValues::Const(0.0);
+    };
+    match &e.kind {
+        ExprKind::Call(init) if init.func.name == "uniform" => {
+            let ia = Args::new(cx, init, "`uniform`", &["lo", "hi"], &["lo", "hi"]);
+            if !ia.has("lo") || !ia.has("hi") {
+                ia.missing(cx, if ia.has("lo") { "hi" } else { "lo" }, "1.0");
+            }
+            let (lo, hi) = (ia.plain(cx, "lo").unwrap_or(0.0), ia.plain(cx, "hi").unwrap_or(0.0));
+            if lo > hi {
+                cx.err(Diagnostic::error("E0206", "`uniform(lo, hi)` needs lo <= hi").at(init.span, "empty range"));
+            }
+            InitValues::Uniform { lo, hi, seed }
+        }
+        ExprKind::List { .. } => {
+            let Some(vals) = cx.num_list(e, "v_init", Dim::PLAIN, "[0.5, -0.5]") else {
+                return InitValues::Const(0.0);
+            };
+            if let Some(n) = n {
+                if vals.len() as i64 != n {
+                    cx.err(
+                        Diagnostic::error("E0602", "`v_init` needs one value per neuron")
+                            .at(e.span, format!("{} values for {n} neurons", vals.len())),
+                    );
+                    return InitValues::Const(0.0);
+                }
+            }
+            InitValues::Each(vals)
+        }
+        _ => InitValues::Const(a.plain(cx, "v_init").unwrap_or(0.0)),
+    }
+}
 
 /// An explicit decay code (`decay_v = 205`) instead of a time constant: checked against
 /// `decay_bits`; returns the code and the time constant it stands for (`None`: no decay).
@@ -426,8 +470,9 @@ pub fn check_pop(cx: &mut Cx<'_>, d: &ast::Decl) {
                     Activation::Linear => (-16.0, 16.0),
                 },
             };
+            let v_init = rate_v_init(cx, &a, n);
             (
-                Neuron::Rate { tau, tau_syn, activation, bias, out_range: range },
+                Neuron::Rate { tau, tau_syn, activation, bias, out_range: range, v_init },
                 NeuronCodes { decay_u, decay_v, refractory: 0 },
             )
         }
