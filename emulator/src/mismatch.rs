@@ -10,8 +10,10 @@
 //!
 //! Effective values (`g` a drawn standard normal, `rsd` the spec's relative SD):
 //! * threshold: `v_th · (1 + rsd_th · g)`, rounded to nearest, saturated to the voltage format;
-//! * leaks: each decay code `d` becomes `d · (1 + rsd_leak · g)`, rounded, clamped to `[0, 2^decay_bits]`
-//!   (separate draws for the current and the voltage decay);
+//! * leaks: the leak rate `1/τ` of each decay code scales by `1 + rsd_leak · g`: the keep factor
+//!   `a = 1 − d/2^decay_bits` becomes `a^(1 + rsd_leak · g)`, i.e. `d · (1 + rsd_leak · g)` to first
+//!   order for long time constants, while a full code (current cleared every step) stays full;
+//!   rounded, clamped to `[0, 2^decay_bits]` (separate draws for the current and the voltage decay);
 //! * bias: an additive offset whose steady-state effect on `v` is `rsd_bias · g · |v_th|`, i.e.
 //!   `rsd_bias · g · |v_th| · max(d_v, 1) / 2^decay_bits` per step, rounded to nearest;
 //! * synaptic efficacy gain and learning-rate gain: Q.12 factors `round(4096 · (1 + rsd · g))`
@@ -110,10 +112,16 @@ pub fn eff_threshold(spec: &ChipSpec, v_th: i32, g: f64) -> i32 {
     v.clamp(nm_isa::fixed_point::smin(b) as f64, nm_isa::fixed_point::smax(b) as f64) as i32
 }
 
-/// Effective decay code.
+/// Effective decay code. The mismatch scales the leak *rate* `1/τ` by `f = 1 + rsd · g`: the
+/// per-step keep factor `a = 1 − d/2^bits = e^(−1/τ)` becomes `a^f`. For long time constants
+/// (small codes) this is `d · f` to first order; a current cleared every step (`d = 2^bits`,
+/// `τ → 0`) stays cleared, and a non-leaky one (`d = 0`) stays non-leaky.
 pub fn eff_decay(spec: &ChipSpec, code: u32, g: f64) -> u32 {
-    let d = (f64::from(code) * factor(spec.mismatch.leak_rsd, g)).round();
-    d.clamp(0.0, (1u64 << spec.formats.decay_bits) as f64) as u32
+    let full = (1u64 << spec.formats.decay_bits) as f64;
+    let keep = (1.0 - f64::from(code) / full).clamp(0.0, 1.0);
+    let f = factor(spec.mismatch.leak_rsd, g);
+    let d = (full * (1.0 - keep.powf(f))).round();
+    d.clamp(0.0, full) as u32
 }
 
 /// Effective bias (nominal plus the drawn offset).
