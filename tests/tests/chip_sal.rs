@@ -328,7 +328,7 @@ proptest! {
 
 /// The larger sweep: `cargo test --release -p nm-tests --test chip_sal -- --ignored sweep`.
 #[test]
-#[ignore = "sweep: 48 chip runs of 2.25M steps"]
+#[ignore = "sweep: 36 chip runs of 2.25M steps"]
 fn sal_reciprocal_asymmetry_shrinks_sweep() {
     let mut failures = vec![];
     for profile in ["default", "small"] {
