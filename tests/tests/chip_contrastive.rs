@@ -120,11 +120,11 @@ fn chip_run(text: &str, seed: u64, ideal: bool) -> ChipRun {
     let (prog, report) = compile_with_report("contrastive.nm", text);
     let emu = run(&prog, config(1, ideal, Some(seed)), Some(STEPS));
     let p = target(N, seed).distribution();
-    let kl_trace: Vec<(u64, f64)> =
-        models(&emu, &report).iter().map(|(s, m)| (*s, kl_divergence(&p, &m.distribution()))).collect();
+    let mut ms = models(&emu, &report);
+    let kl_trace: Vec<(u64, f64)> = ms.iter().map(|(s, m)| (*s, kl_divergence(&p, &m.distribution()))).collect();
     let third = STEPS - STEPS / 3;
     let last: Vec<f64> = kl_trace.iter().filter(|(s, _)| *s > third).map(|&(_, k)| k).collect();
-    let model = models(&emu, &report).pop().unwrap().1;
+    let model = ms.pop().expect("weights recorded").1;
     ChipRun { median_kl_last_third: median(&last), kl_trace, model }
 }
 
