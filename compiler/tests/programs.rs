@@ -97,14 +97,15 @@ fn contrastive_uses_a_random_phase_signal_and_clamps() {
     assert_eq!(data.channels, 6);
     let InputKind::Patterns { encoding, rows, present_steps, .. } = &data.kind else { panic!("patterns") };
     assert_eq!(*encoding, Encoding::Clamp);
-    assert_eq!(*present_steps, 50);
+    assert_eq!(*present_steps, 10, "each data row is held for tau steps");
     assert!(rows.iter().flatten().all(|&v| v == 0.0 || v == 1.0));
     assert!(matches!(m.populations[0].neuron, Neuron::Stochastic { clampable: true, tau_ref_steps: 10, .. }));
     let clamp = m.projections.iter().find(|p| p.mode == SynMode::Clamp).expect("clamp projection");
     assert_eq!(clamp.connectivity, Connectivity::OneToOne);
     let rec = &m.rules[m.projections[m.projection("recurrent").expect("recurrent")].rule.expect("plastic")];
-    assert!(rule_loads(rec).contains(&Src::Sig(0)));
-    assert_eq!(rec.handlers.iter().map(|h| h.trigger).collect::<Vec<_>>(), vec![Trigger::Pre, Trigger::Step]);
+    let l = rule_loads(rec);
+    assert!(l.contains(&Src::Sig(0)) && l.contains(&Src::Xg) && l.contains(&Src::Yg), "{l:?}");
+    assert_eq!(rec.handlers.iter().map(|h| h.trigger).collect::<Vec<_>>(), vec![Trigger::Step]);
 }
 
 #[test]
@@ -129,8 +130,9 @@ fn sal_rule_uses_both_traces_on_both_events() {
     assert_eq!(m.rules.len(), 1, "both projections share one instance");
     let r = &m.rules[0];
     assert_eq!(r.pre_traces.len(), 1);
-    assert_eq!(r.post_traces.len(), 1);
+    assert_eq!(r.post_traces.len(), 2, "y, and s marking a post spike in the previous step");
     assert_eq!(r.pre_traces[0].tau, Some(0.025));
+    assert_eq!(r.post_traces[1].decay_code, 4095);
     assert_eq!(m.projections[0].sign, Sign::Mixed);
     assert!(matches!(m.populations[0].neuron, Neuron::Stochastic { tau_ref_steps: 25, clampable: false, .. }));
 }

@@ -25,8 +25,8 @@
 
 use crate::core::{refresh_weight, CoreParams, CoreState, Formats, RuleSlot, RuleState, SPIKE};
 use crate::timing::{Charge, CostTable};
-use nm_isa::fixed_point::{saturate, smax, smin, trace_add};
-use nm_isa::learn::{apply_weight_write, exec, Dst, LearnCtx, LearnRule, Reduce, Scope, Src, Trigger};
+use nm_isa::fixed_point::{saturate, smax, smin, trace_add, Rounding};
+use nm_isa::learn::{apply_weight_write_rounded, exec, Dst, LearnCtx, LearnRule, Reduce, Scope, Src, Trigger};
 use nm_isa::neuron::NeuronKind;
 use nm_isa::rng::HwRng;
 
@@ -58,6 +58,8 @@ pub struct Ctx<'a> {
     pub signals: &'a [i32; 8],
     pub rng: &'a mut HwRng,
     pub fm: &'a Formats,
+    /// Rounding of the learning-rate gain on a weight write (the rule's readout rounding).
+    pub write_rounding: Rounding,
 }
 
 impl Ctx<'_> {
@@ -118,7 +120,14 @@ impl LearnCtx for Ctx<'_> {
         let si = self.syn;
         match dst {
             Dst::W => {
-                self.acc[si] = apply_weight_write(self.acc[si], value, self.lgain[si], self.fm.accumulator_bits);
+                self.acc[si] = apply_weight_write_rounded(
+                    self.acc[si],
+                    value,
+                    self.lgain[si],
+                    self.fm.accumulator_bits,
+                    self.write_rounding,
+                    self.rng,
+                );
                 self.touch(si);
             }
             Dst::Tag => {
@@ -226,7 +235,7 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
             posts.sort_unstable();
             posts.dedup();
             ev.extend(posts.iter().map(|&post| (u32::MAX, post, u32::MAX)));
-            run_events(p, s, ri, slot, &cs, &cp, &ev, t1, env);
+            run_events(p, s, ri, slot, &cs, &cp, &ev, t1, env, rule.readout);
         }
         // Pre-trace impulses.
         for k in 0..2 {
@@ -263,7 +272,7 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
                     }
                 }
             }
-            run_events(p, s, ri, slot, &cs, &cp, &ev, t1, env);
+            run_events(p, s, ri, slot, &cs, &cp, &ev, t1, env, rule.readout);
         }
         // Post-trace impulses.
         for k in 0..2 {
@@ -292,7 +301,7 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
                     ev.push((u32::MAX, post, u32::MAX));
                 }
             }
-            run_events(p, s, ri, slot, &cs, &cp, &ev, t1, env);
+            run_events(p, s, ri, slot, &cs, &cp, &ev, t1, env, rule.readout);
         }
         // Clamp and refresh the touched synapses.
         let touched = std::mem::take(&mut s.touched);
@@ -324,6 +333,7 @@ fn run_events(
     events: &[Event],
     t1: u64,
     env: &LearnEnv<'_>,
+    write_rounding: Rounding,
 ) {
     if events.is_empty() || (syn_codes.is_empty() && post_codes.is_empty()) {
         return;
@@ -354,6 +364,7 @@ fn run_events(
         signals: env.signals,
         rng: &mut s.learn_rng,
         fm: env.fm,
+        write_rounding,
     };
     for &(si, post, axon) in events {
         let codes = if si == u32::MAX { post_codes } else { syn_codes };

@@ -246,8 +246,9 @@ impl Src {
 /// Destinations `st` can write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Dst {
-    /// The learning accumulator: `acc ← sat_acc(acc + round_nearest((ra − acc) · gain))`, where
-    /// `gain` is the synapse's learning-rate gain (exactly 1 on an ideal chip).
+    /// The learning accumulator: `acc ← sat_acc(acc + round((ra − acc) · gain))`, where `gain`
+    /// is the synapse's learning-rate gain (exactly 1 on an ideal chip) and `round` the rule's
+    /// readout rounding ([`apply_weight_write_rounded`]).
     W,
     /// The tag (saturates to `tag_bits`).
     Tag,
@@ -463,13 +464,25 @@ pub fn isqrt(v: u64) -> u64 {
 /// times `gain_q12` / 4096 (rounded to nearest), saturating to `accumulator_bits`.
 #[inline]
 pub fn apply_weight_write(acc: i32, target: i32, gain_q12: u16, accumulator_bits: u8) -> i32 {
+    let mut unused = HwRng(1);
+    apply_weight_write_rounded(acc, target, gain_q12, accumulator_bits, Rounding::Nearest, &mut unused)
+}
+
+/// [`apply_weight_write`] with the gained delta rounded by `rounding`. A rule with stochastic
+/// rounding (`LearnRule::readout`) rounds it stochastically with the core's learning PRNG, so
+/// that the learning-rate gain also acts on updates of about one accumulator LSB (rounded to
+/// nearest, `1 · g` stays 1 for every gain in (0.5, 1.5) and the mismatch would vanish). The
+/// PRNG is drawn only when the gain is not exactly 1.
+pub fn apply_weight_write_rounded(
+    acc: i32,
+    target: i32,
+    gain_q12: u16,
+    accumulator_bits: u8,
+    rounding: Rounding,
+    rng: &mut HwRng,
+) -> i32 {
     let delta = i64::from(target) - i64::from(acc);
-    let scaled = if gain_q12 == 4096 {
-        delta
-    } else {
-        let mut unused = HwRng(1);
-        shift_round(delta * i64::from(gain_q12), 12, Rounding::Nearest, &mut unused)
-    };
+    let scaled = if gain_q12 == 4096 { delta } else { shift_round(delta * i64::from(gain_q12), 12, rounding, rng) };
     crate::fixed_point::saturate(i64::from(acc) + scaled, accumulator_bits)
 }
 
@@ -809,8 +822,10 @@ pub fn isa_markdown() -> String {
     let _ = writeln!(w, "Only per-synapse handlers may store.\n\n| sel | name | writes |\n|---|---|---|");
     let _ = writeln!(
         w,
-        "| {} | `{}` | `acc ← sat_acc(acc + round_nearest((ra − acc) · gain))`: the accumulator moves toward `ra` by the \
-         synapse's learning-rate gain (Q12, exactly 1 on an ideal chip), saturating to `accumulator_bits`. |",
+        "| {} | `{}` | `acc ← sat_acc(acc + round((ra − acc) · gain))`: the accumulator moves toward `ra` by the \
+         synapse's learning-rate gain (Q12, exactly 1 on an ideal chip), saturating to `accumulator_bits`; `round` is \
+         the rule's readout rounding (nearest, or stochastic for a stochastically rounded rule, drawing the learning \
+         PRNG only when the gain is not 1). |",
         Dst::W.sel(),
         Dst::W.name()
     );

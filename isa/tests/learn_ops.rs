@@ -318,3 +318,26 @@ fn wscaler_is_unbiased() {
     let mean = sum as f64 / f64::from(n);
     assert!((mean - 4.5).abs() < 0.02, "{mean}");
 }
+
+/// With stochastic rounding the learning-rate gain acts on one-LSB updates on average; rounded
+/// to nearest it cannot (1 · 0.75 rounds back to 1).
+#[test]
+fn learning_rate_gain_acts_on_one_lsb_updates_with_stochastic_rounding() {
+    use nm_isa::fixed_point::Rounding;
+    use nm_isa::learn::apply_weight_write_rounded;
+    use nm_isa::rng::HwRng;
+    let mut rng = HwRng::new(9, 9);
+    let n = 40_000;
+    let mut acc = 0;
+    for _ in 0..n {
+        acc = apply_weight_write_rounded(acc, acc + 1, 3072, 24, Rounding::Stochastic, &mut rng);
+    }
+    let mean = f64::from(acc) / f64::from(n);
+    assert!((mean - 0.75).abs() < 0.01, "mean step {mean}");
+    assert_eq!(apply_weight_write_rounded(0, 1, 3072, 24, Rounding::Nearest, &mut rng), 1);
+    // A gain of exactly 1 never draws.
+    let mut a = HwRng::new(5, 5);
+    let b = HwRng::new(5, 5);
+    assert_eq!(apply_weight_write_rounded(10, 11, 4096, 24, Rounding::Stochastic, &mut a), 11);
+    assert_eq!(a, b);
+}

@@ -4,6 +4,7 @@
 
 use nm_compiler::driver;
 use nm_compiler::passes::CompileOptions;
+use nm_compiler::report::Report;
 use nm_emulator::{Emulator, RunConfig};
 use nm_isa::Program;
 use std::path::{Path, PathBuf};
@@ -91,14 +92,35 @@ pub fn with_const(text: &str, name: &str, value: &str) -> String {
 /// Compile source text (named `name` in diagnostics; data files resolve against `programs/`).
 /// Panics with the rendered diagnostics if it does not compile.
 pub fn compile(name: &str, text: &str) -> Program {
+    compile_with_report(name, text).0
+}
+
+/// [`compile`], also returning the mapping report (its `quantization` rows give each
+/// projection's chip weight units per ideal unit, to read weight recordings in model units).
+pub fn compile_with_report(name: &str, text: &str) -> (Program, Report) {
     let checked = driver::check_source(name, text, Some(&programs_dir()));
     let model = match checked.model {
         Some(m) => m,
         None => panic!("{name} does not check: {:#?}", checked.diagnostics.list),
     };
     let opts = CompileOptions::new(model.target.spec.clone());
-    let (program, _report) = driver::compile_model(&model, opts).unwrap_or_else(|e| panic!("{name}: {e}"));
-    program
+    driver::compile_model(&model, opts).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// The diagnostic codes (`E0504`, `W0504`, ...) that checking `text` reports.
+pub fn diagnostic_codes(name: &str, text: &str) -> Vec<String> {
+    let checked = driver::check_source(name, text, Some(&programs_dir()));
+    checked.diagnostics.list.iter().map(|d| d.code.to_string()).collect()
+}
+
+/// Chip weight units per model unit of projection `proj` (from the compile report).
+pub fn weight_scale(report: &Report, proj: &str) -> f64 {
+    report
+        .quantization
+        .iter()
+        .find(|q| q.projection == proj)
+        .unwrap_or_else(|| panic!("no quantization row for `{proj}`"))
+        .scale
 }
 
 /// [`compile`], also returning the compiler's report (weight scales per projection: chip weight

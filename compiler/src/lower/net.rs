@@ -40,6 +40,10 @@ pub struct RuleSource {
     pub w_factor: f64,
     /// Payload scale of the post-synaptic population's output.
     pub post_payload: f64,
+    /// Real range of the pre-synaptic payload (`pre.value`).
+    pub pre_range: (f64, f64),
+    /// Real range of the post population's output (`post.value`).
+    pub post_range: (f64, f64),
     /// Widths of the program's signals, by index.
     pub signal_bits: Vec<u8>,
 }
@@ -54,6 +58,20 @@ fn payload_scale(neuron: &Neuron, payload_bits: u8) -> f64 {
         }
         _ => 1.0,
     }
+}
+
+/// Real range of a population's output (its payload and `post.value`): a rate population's
+/// output range; spikes and stochastic states are 0 or 1.
+fn output_range(neuron: &Neuron) -> (f64, f64) {
+    match neuron {
+        Neuron::Rate { out_range, .. } => (out_range.0.min(0.0), out_range.1.max(0.0)),
+        _ => (0.0, 1.0),
+    }
+}
+
+/// Real range of `values` together with 0 (a silent step).
+fn value_range<'a>(values: impl Iterator<Item = &'a f64>, scale: f64) -> (f64, f64) {
+    values.fold((0.0f64, 0.0f64), |(lo, hi), v| (lo.min(v * scale), hi.max(v * scale)))
 }
 
 /// Index shift of a graded population's activation table: the table must cover inputs up to
@@ -271,7 +289,15 @@ pub fn lower_model(m: &Model) -> Result<(Ir, Vec<Option<RuleSource>>), CompileEr
 
     let mut input_ids: Vec<InputId> = Vec::with_capacity(m.inputs.len());
     let mut input_payload: Vec<f64> = Vec::with_capacity(m.inputs.len());
+    let mut input_range: Vec<(f64, f64)> = Vec::with_capacity(m.inputs.len());
     for inp in &m.inputs {
+        input_range.push(match &inp.kind {
+            model::InputKind::Patterns { rows, encoding: model::Encoding::Graded { scale }, .. } => {
+                value_range(rows.iter().flatten(), *scale)
+            }
+            model::InputKind::Current { values } => value_range(values.iter(), 1.0),
+            _ => (0.0, 1.0),
+        });
         let gate = inp.gate.map(|(s, v)| Gate { signal: SignalId(s as u8), value: v });
         let (kind, payload) = match &inp.kind {
             model::InputKind::Poisson { rates } => {
@@ -351,11 +377,16 @@ pub fn lower_model(m: &Model) -> Result<(Ir, Vec<Option<RuleSource>>), CompileEr
 
     let mut sources = Vec::with_capacity(m.projections.len());
     for (j, pj) in m.projections.iter().enumerate() {
-        let (pre, pre_size, pre_payload) = match pj.pre {
-            MEndpoint::Pop(i) => {
-                (Endpoint::Pop(pop_ids[i]), m.populations[i].size, payload_scale(&m.populations[i].neuron, pb))
+        let (pre, pre_size, pre_payload, pre_range) = match pj.pre {
+            MEndpoint::Pop(i) => (
+                Endpoint::Pop(pop_ids[i]),
+                m.populations[i].size,
+                payload_scale(&m.populations[i].neuron, pb),
+                output_range(&m.populations[i].neuron),
+            ),
+            MEndpoint::Input(i) => {
+                (Endpoint::Input(input_ids[i]), m.inputs[i].channels, input_payload[i], input_range[i])
             }
-            MEndpoint::Input(i) => (Endpoint::Input(input_ids[i]), m.inputs[i].channels, input_payload[i]),
         };
         let post_pop = &m.populations[pj.post];
         let post = pop_ids[pj.post];
@@ -453,6 +484,8 @@ pub fn lower_model(m: &Model) -> Result<(Ir, Vec<Option<RuleSource>>), CompileEr
                     pre_payload,
                     w_factor: pre_payload / post_factor,
                     post_payload: payload_scale(&post_pop.neuron, pb),
+                    pre_range,
+                    post_range: output_range(&post_pop.neuron),
                     signal_bits: signal_bits.clone(),
                 };
                 // Provisional scales: weights at full range of an 8-bit-like mantissa.
@@ -517,6 +550,8 @@ pub fn rule_scales(src: &RuleSource, w_ir_per_mant: f64, vscale: f64, spec: &nm_
         yv: 1.0 / vscale,
         yu: 1.0 / vscale,
         w_range: src.rule.bounds,
+        xg_range: Some(src.pre_range),
+        yg_range: Some(src.post_range),
     }
 }
 

@@ -37,6 +37,12 @@ pub struct RuleScales {
     pub yg: f64,
     pub yv: f64,
     pub yu: f64,
+    /// Real range of the pre-synaptic payload (`xg`) and of the post neuron's output (`yg`):
+    /// e.g. `[0, 1]` for spikes and stochastic states, a rate population's output range, an
+    /// input's values. `None`: the whole payload register. A tight range lets products of
+    /// `xg`/`yg` keep their precision instead of being shifted down for values that never occur.
+    pub xg_range: Option<(f64, f64)>,
+    pub yg_range: Option<(f64, f64)>,
     /// Weight bounds in weight units (used as the range of `w`).
     pub w_range: (f64, f64),
 }
@@ -125,8 +131,14 @@ impl<'a> Gen<'a> {
             Src::Y0 => (self.traces.y[0], 0.0, tmax * self.traces.y[0]),
             Src::Y1 => (self.traces.y[1], 0.0, tmax * self.traces.y[1]),
             Src::Xs | Src::Ys | Src::LastPre => (1.0, 0.0, 1.0),
-            Src::Xg => (self.scales.xg, -pay * self.scales.xg, pay * self.scales.xg),
-            Src::Yg => (self.scales.yg, -pay * self.scales.yg, pay * self.scales.yg),
+            Src::Xg => {
+                let (lo, hi) = self.scales.xg_range.unwrap_or((-pay * self.scales.xg, pay * self.scales.xg));
+                (self.scales.xg, lo, hi)
+            }
+            Src::Yg => {
+                let (lo, hi) = self.scales.yg_range.unwrap_or((-pay * self.scales.yg, pay * self.scales.yg));
+                (self.scales.yg, lo, hi)
+            }
             Src::Yv => (self.scales.yv, -volt * self.scales.yv, volt * self.scales.yv),
             Src::Yu => (self.scales.yu, -cur * self.scales.yu, cur * self.scales.yu),
             Src::Tag => {
@@ -603,6 +615,8 @@ mod tests {
             yv: 1e-3,
             yu: 1e-3,
             w_range: (-1.0, 1.0),
+            xg_range: None,
+            yg_range: None,
         };
         let hebb = *bin(Mul, c(0.01), bin(Mul, ld(Src::Xg), ld(Src::Yg)));
         let instar = *bin(Mul, c(0.01), bin(Mul, ld(Src::Yg), bin(Sub, ld(Src::Xg), ld(Src::W))));
@@ -669,10 +683,58 @@ mod tests {
         }
     }
 
+    /// A product of 0/1 states (`post.value * pre.value` of stochastic units, payload 1 = raw 1)
+    /// with a small rate keeps the rate's precision when the ranges say the states are 0 or 1
+    /// (with the whole payload register as the range, `contrastive.nm` compiled to zero updates).
+    #[test]
+    fn products_of_binary_states_keep_their_precision() {
+        use RBinOp::*;
+        let spec = ChipSpec::default_profile();
+        // 1.0 = 4096 accumulator units: eta * g = 2.67e-4 is 1.09 units per step.
+        let scales = RuleScales {
+            w: 1.0 / 4096.0,
+            xg: 1.0,
+            yg: 1.0,
+            yv: 1.0,
+            yu: 1.0,
+            w_range: (-2.0, 2.0),
+            xg_range: Some((0.0, 1.0)),
+            yg_range: Some((0.0, 1.0)),
+        };
+        let e = *bin(Mul, c(8e-5 / 0.3), bin(Mul, ld(Src::Yg), ld(Src::Xg)));
+        let mut r = rule(UpdateOp::Add, e);
+        r.rounding = nm_isa::fixed_point::Rounding::Stochastic;
+        let mean_delta = |scales: &RuleScales| {
+            let (lr, _) = lower_rule(&r, scales, &spec, &[]).expect("lowers");
+            let code = &lr.handlers[0].code;
+            let mut raw = std::collections::HashMap::new();
+            raw.insert(Src::Xg.sel(), 1);
+            raw.insert(Src::Yg.sel(), 1);
+            let mut ctx = Ctx { w: 0, raw, rand: 0, rng: HwRng::new(3, 3), acc_bits: 16 };
+            let n = 20_000;
+            for _ in 0..n {
+                exec(code, &mut ctx);
+            }
+            f64::from(ctx.w) / f64::from(n)
+        };
+        let want = 8e-5 / 0.3 * 4096.0;
+        let got = mean_delta(&scales);
+        assert!((got - want).abs() < 0.03 * want, "mean update {got} accumulator units, want {want}");
+    }
+
     #[test]
     fn normalisation_and_traces_are_lowered() {
         let spec = ChipSpec::default_profile();
-        let scales = RuleScales { w: 1.0 / 128.0, xg: 1.0, yg: 1.0, yv: 1.0, yu: 1.0, w_range: (0.0, 255.0) };
+        let scales = RuleScales {
+            w: 1.0 / 128.0,
+            xg: 1.0,
+            yg: 1.0,
+            yv: 1.0,
+            yu: 1.0,
+            w_range: (0.0, 255.0),
+            xg_range: None,
+            yg_range: None,
+        };
         let mut r = rule(UpdateOp::Add, RExpr::Const(0.0));
         r.bounds = (0.0, 255.0);
         r.normalize =
