@@ -263,6 +263,7 @@ fn gen_program(small: bool, seed: u64) -> Program {
                     v_reset: g.range(vlo, vhi) as i32,
                     lut,
                     noisy: g.flip(),
+                    decay_u2: None,
                 }
             })
             .collect();
@@ -280,6 +281,7 @@ fn gen_program(small: bool, seed: u64) -> Program {
                 kind: SynKind::Current,
                 rule: (!p.rules.is_empty() && g.flip()).then(|| RuleId(g.below(p.rules.len()) as u16)),
                 proj: ProjId(g.below(p.symbols.projections.len()) as u32),
+                current: 0,
             })
             .collect();
         let mut axons = Vec::new();
