@@ -1,7 +1,8 @@
-//! The CUBA benchmark (`programs/bench/cuba.nm`, Vogels & Abbott 2005) on the ideal chip with two
-//! synaptic currents per LIF neuron (τe = 5 ms, τi = 10 ms): mean rate and CV of inter-spike
-//! intervals within 10 % of Brian2's; plus the second current's semantics, its diagnostics and
-//! the format-version compatibility.
+//! The CUBA benchmark (Vogels & Abbott 2005) on the ideal chip with two synaptic currents per LIF
+//! neuron (τe = 5 ms, τi = 10 ms) against Brian2's mean rate and CV of inter-spike intervals:
+//! the compiled `programs/bench/cuba.nm` (CV within 10 %; rate +18 %, criterion not met, pinned)
+//! and the hand-mapped `nm_emulator::bench::cuba_with` network (both within 10 %); plus the second
+//! current's semantics, its diagnostics and the format-version compatibility. ~1.6 s in release.
 //!
 //! Brian2 reference (measured 2026-12-01 on this machine, Brian2 2.9.0 C++ standalone, model of
 //! `/work/shared/bench/reference/cuba_brian.py`):
@@ -102,6 +103,32 @@ fn cuba_rate_and_cv_against_brian2_on_the_ideal_chip() {
          (if it is now within ±10 %, tighten this assertion to the criterion)",
         100.0 * dr
     );
+}
+
+/// The same network built directly as a chip program (`nm_emulator::bench::cuba_with(.., true)`,
+/// what `nmemu-bench --two-currents` runs): 16 384 units/mV, the `E_l` bias computed from the
+/// quantized membrane decay code (20/4096) and per-step weights `w · dt/τm`, fan-in Bernoulli
+/// with p = 80/4000 drawn from seed 1. On the ideal chip it meets both criteria: measured
+/// 23 662 spikes, 5.916 Hz (+5.3 %), CV 0.508 (−1.4 %). This is the chip's two-current neuron
+/// meeting the benchmark; the gap of the compiled `cuba.nm` is the compiler's LIF mapping.
+#[test]
+fn hand_mapped_cuba_with_two_currents_is_within_10_percent_of_brian2() {
+    let c = nm_emulator::bench::Cuba::default();
+    let program = nm_emulator::bench::cuba_with(c, true);
+    assert_eq!(program.format_version(), 2);
+    let emu = chip::run(&program, chip::config(0, true, None), Some(c.steps));
+    let rec = &emu.recordings().spikes[0];
+    let (rate, cv) = rate_and_cv(&rec.times, &rec.ids, c.n as usize, c.steps, 1e-4);
+    let (dr, dc) = (rate / BRIAN2_RATE_HZ - 1.0, cv / BRIAN2_CV - 1.0);
+    println!(
+        "hand-mapped CUBA, two currents, ideal chip (network seed {}): {} spikes, rate {rate:.3} Hz ({:+.1} %), CV {cv:.3} ({:+.1} %)",
+        c.seed,
+        rec.times.len(),
+        100.0 * dr,
+        100.0 * dc
+    );
+    assert!(dr.abs() <= 0.10, "rate {rate:.3} Hz is {:+.1} % from Brian2's {BRIAN2_RATE_HZ}", 100.0 * dr);
+    assert!(dc.abs() <= 0.10, "CV {cv:.3} is {:+.1} % from Brian2's {BRIAN2_CV}", 100.0 * dc);
 }
 
 /// One spike into each current of one neuron: `u` decays with τ = 5 ms, `u2` with 10 ms, both
