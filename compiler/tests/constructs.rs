@@ -98,18 +98,36 @@ fn lif_population() {
     let m = ok("sim { dt = 0.1 ms }\npop p = lif(n = 10, tau_m = 20 ms, tau_syn = 5 ms, v_th = -50 mV, v_reset = -60 mV, v_rest = -49 mV, bias = 0.1 mV, refractory = 5 ms, v_init = uniform(-60 mV, -50 mV), seed = 4)");
     let p = &m.populations[0];
     assert_eq!(p.volt_unit, VoltUnit::Volt);
-    let Neuron::Lif { tau_m, tau_syn, v_th, v_reset, v_rest, bias, refractory_steps, v_init, v_init_seed } = p.neuron
+    let Neuron::Lif { tau_m, tau_syn, tau_syn2, v_th, v_reset, v_rest, bias, refractory_steps, v_init, v_init_seed } =
+        p.neuron
     else {
         panic!()
     };
-    assert_eq!((tau_m, tau_syn), (Some(0.02), Some(0.005)));
+    assert_eq!((tau_m, tau_syn, tau_syn2), (Some(0.02), Some(0.005), None));
     assert!((v_th + 0.05).abs() < 1e-12 && (v_reset + 0.06).abs() < 1e-12 && (v_rest + 0.049).abs() < 1e-12);
     assert!((bias - 1e-4).abs() < 1e-12);
     assert_eq!(refractory_steps, 50);
     assert!((v_init.0 + 0.06).abs() < 1e-12 && (v_init.1 + 0.05).abs() < 1e-12);
     assert_eq!(v_init_seed, 4);
     // code = round(4096 (1 - exp(-0.1/20))) = 20; tau_syn: round(4096 (1 - exp(-0.02))) = 81
-    assert_eq!(p.codes, NeuronCodes { decay_u: 81, decay_v: 20, refractory: 50 });
+    assert_eq!(p.codes, NeuronCodes { decay_u: 81, decay_u2: None, decay_v: 20, refractory: 50 });
+}
+
+#[test]
+fn lif_second_current() {
+    let m = ok("sim { dt = 0.1 ms }
+pop p = lif(n = 2, tau_m = 20 ms, tau_syn = 5 ms, tau_syn2 = 10 ms, v_th = 1)
+\
+                input i = poisson(n = 2, rate = 10 Hz)
+connect i -> p one_to_one weight = -1 current = 2
+\
+                connect i -> p one_to_one weight = 1");
+    let p = &m.populations[0];
+    let Neuron::Lif { tau_syn2, .. } = p.neuron else { panic!() };
+    assert_eq!(tau_syn2, Some(0.01));
+    // round(4096 (1 - exp(-0.01))) = 41
+    assert_eq!(p.codes.decay_u2, Some(41));
+    assert_eq!((m.projections[0].current, m.projections[1].current), (1, 0));
 }
 
 #[test]

@@ -150,4 +150,9 @@ fn cuba_is_in_volts() {
     assert!(matches!(m.projections[0].weights, WeightInit::Constant(w) if (w - 1.62e-3).abs() < 1e-12));
     assert!(matches!(m.projections[2].connectivity, Connectivity::FixedProb { p, seed: 12, .. } if p == 0.02));
     assert_eq!(m.projections[2].sign, Sign::Inhibitory);
+    // Excitation on the first current (5 ms), inhibition on the second (10 ms), as in Brian2.
+    let Neuron::Lif { tau_syn, tau_syn2, .. } = &m.populations[0].neuron else { panic!("lif") };
+    assert_eq!((*tau_syn, *tau_syn2), (Some(0.005), Some(0.01)));
+    assert_eq!(m.projections.iter().map(|p| p.current).collect::<Vec<_>>(), vec![0, 0, 1, 1]);
+    assert!(matches!(m.projections[2].weights, WeightInit::Constant(w) if (w + 9e-3).abs() < 1e-12));
 }

@@ -3,10 +3,11 @@
 //!
 //! CUBA (Vogels & Abbott 2005, as in /work/shared/bench/README.md) on the chip: voltage unit
 //! `2^-14 mV` with `v = 0` at `V_r`, `dt = 0.1 ms`, `τ_m = 20 ms` (decay code 20), threshold
-//! 10 mV, bias giving a rest at `E_l = −49 mV`, refractory 50 steps, delay 1. The chip has one
-//! synaptic current per neuron, so both synapse types share `τ_e = 5 ms` (decay code 82) and the
-//! inhibitory weight is scaled by `τ_i/τ_e = 2` to keep the charge per spike (a contract gap:
-//! Brian2's CUBA has two current time constants).
+//! 10 mV, bias giving a rest at `E_l = −49 mV`, refractory 50 steps, delay 1. [`cuba`] uses one
+//! synaptic current per neuron: both synapse types share `τ_e = 5 ms` (decay code 82) and the
+//! inhibitory weight is scaled by `τ_i/τ_e = 2` to keep the charge per spike (the figures of
+//! `emulator/docs/performance.md` are of this network). [`cuba_with`]`(c, true)` gives inhibition the
+//! second current with `τ_i = 10 ms` (decay code 41) and its own weight, as in Brian2.
 
 use crate::netbuild::{lif_profile, NetBuilder, NeuronRef, Pre};
 use nm_isa::learn::{Dst, Handler, Instr, LearnRule, Opcode, Scope, Src, TraceSpec, Trigger};
@@ -33,6 +34,11 @@ impl Default for Cuba {
 
 /// Build the CUBA program on the default chip (board profile above one chip's neurons).
 pub fn cuba(c: Cuba) -> Program {
+    cuba_with(c, false)
+}
+
+/// [`cuba`], with the inhibitory synapses on the second current (`τ_i = 10 ms`) if `two_currents`.
+pub fn cuba_with(c: Cuba, two_currents: bool) -> Program {
     // 250 · 80 synapses fit the default 1 Mbit synapse memory; above 4k neurons the distinct
     // sources a core hears must stay below its 4096 input axons: N·(1 − e^(−fan_in·k/N)) ≤ 3800.
     let frac = (3800.0 / f64::from(c.n)).min(0.999);
@@ -56,9 +62,13 @@ pub fn cuba(c: Cuba) -> Program {
     let mut neurons = Vec::with_capacity(c.n as usize);
     let mut groups = Vec::new();
     for k in 0..cores {
-        let pr = b.add_profile(k, lif_profile(du, dv, 50, 0));
+        let mut prof = lif_profile(du, dv, 50, 0);
+        if two_currents {
+            prof.decay_u2 = Some(41);
+        }
+        let pr = b.add_profile(k, prof);
         let ge = b.add_group(k, 0, SynKind::Current, None, 0);
-        let gi = b.add_group(k, 3, SynKind::Current, None, 1);
+        let gi = b.add_group_on(k, 3, SynKind::Current, None, 1, u8::from(two_currents));
         groups.push((ge, gi));
         let here = per_core.min(c.n - k * per_core);
         for _ in 0..here {
@@ -69,8 +79,9 @@ pub fn cuba(c: Cuba) -> Program {
     let n_exc = c.n * 4 / 5;
     // Weights: we = 1.62 mV, wi = -9 mV (x2 for the shared tau); per-step current = w * dt / tau_m.
     let we = (1.62 * s * 0.1 / 20.0).round() as i32; // 133
-    let wi = (-9.0 * 2.0 * s * 0.1 / 20.0 / 8.0).round() as i32; // -184 (exp 3)
-                                                                 // Fixed fan-in: each post draws `fan_in` distinct pre neurons (p = fan_in / N).
+    let tau_ratio = if two_currents { 1.0 } else { 2.0 };
+    let wi = (-9.0 * tau_ratio * s * 0.1 / 20.0 / 8.0).round() as i32; // -184 (exp 3), -92 with two currents
+                                                                       // Fixed fan-in: each post draws `fan_in` distinct pre neurons (p = fan_in / N).
     let p_q32 = ((f64::from(c.fan_in) / f64::from(c.n)) * 4_294_967_296.0) as u64;
     for post in 0..c.n {
         let pn: NeuronRef = neurons[post as usize];

@@ -11,6 +11,12 @@
 //! Contribution of a packet with payload `p` through a synapse of weight readout `w`, efficacy
 //! gain `g` (Q.12) and group exponent `e`: `w' = round_nearest(w · g / 4096)`, then `w' · p · 2^e`
 //! (arithmetic shift right for `e < 0`).
+//!
+//! Second synaptic current: a core whose profiles have a `decay_u2` (or whose groups feed
+//! current 2) has ring rows of `2n` entries, `n + i` holding neuron `i`'s second-current input;
+//! the per-synapse ring word `pe.0` then names the row entry (`target + n` for current-2 synapses)
+//! while `syn_packed` keeps the true target. Cores without a second current keep rows of `n` and
+//! the one-current update loop.
 
 use crate::error::EmuError;
 use crate::mismatch::{self, CoreDeviations};
@@ -150,6 +156,12 @@ pub struct CoreParams {
     pub kind: Vec<NeuronKind>,
     pub all_lif: bool,
     pub keep_u: Vec<i32>,
+    /// Keep factor of the second current per neuron (empty unless `two_currents`).
+    pub keep_u2: Vec<i32>,
+    /// The core has a second synaptic current (ring rows of `2n`).
+    pub two_currents: bool,
+    /// Entries per delay-ring row: `n`, or `2n` with a second current.
+    pub ring_stride: usize,
     pub keep_v: Vec<i32>,
     pub dv: Vec<i32>,
     pub bias: Vec<i32>,
@@ -193,6 +205,9 @@ pub struct CoreParams {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CoreState {
     pub u: Vec<i32>,
+    /// Second synaptic current (empty unless the core has one).
+    #[serde(default)]
+    pub u2: Vec<i32>,
     pub v: Vec<i32>,
     /// Refractory counter.
     pub cnt: Vec<i32>,
@@ -269,7 +284,7 @@ pub fn load_core(
     }
     let dmax = 1u32 << f.decay_bits;
     for (i, p) in core.profiles.iter().enumerate() {
-        if p.decay_u > dmax || p.decay_v > dmax {
+        if p.decay_u > dmax || p.decay_v > dmax || p.decay_u2.is_some_and(|d| d > dmax) {
             return Err(bad(id, format!("profile {i}: decay code above 2^decay_bits")));
         }
         if let Some(l) = p.lut {
@@ -284,6 +299,9 @@ pub fn load_core(
         kind: Vec::with_capacity(n),
         all_lif: true,
         keep_u: Vec::with_capacity(n),
+        keep_u2: Vec::new(),
+        two_currents: false,
+        ring_stride: n,
         keep_v: Vec::with_capacity(n),
         dv: Vec::with_capacity(n),
         bias: Vec::with_capacity(n),
@@ -318,6 +336,14 @@ pub fn load_core(
         ..CoreState::default()
     };
     let vb = f.voltage_bits;
+    pr.two_currents = core.profiles.iter().any(|p| p.decay_u2.is_some()) || core.groups.iter().any(|g| g.current != 0);
+    if pr.two_currents {
+        if 2 * n > 1 << 16 {
+            return Err(bad(id, format!("{n} neurons with a second synaptic current exceed 32768")));
+        }
+        pr.ring_stride = 2 * n;
+        pr.keep_u2.reserve(n);
+    }
     for (i, nc) in core.neurons.iter().enumerate() {
         let Some(p) = core.profiles.get(usize::from(nc.profile)) else {
             return Err(bad(id, format!("neuron {i}: profile {} does not exist", nc.profile)));
@@ -337,6 +363,17 @@ pub fn load_core(
         pr.kind.push(p.kind);
         pr.all_lif &= p.kind == NeuronKind::Lif;
         pr.keep_u.push((dmax - du) as i32);
+        if pr.two_currents {
+            // Unused (kept at 0) for a neuron without a second current. The second current's leak
+            // shares the neuron's current-leak deviation (one mismatch draw per neuron, as before).
+            let du2 = match p.decay_u2 {
+                Some(c) if ideal => c,
+                Some(c) => mismatch::eff_decay(spec, c, pr.devs.leak_u[i]),
+                None => dmax,
+            };
+            pr.keep_u2.push((dmax - du2) as i32);
+            st.u2.push(0);
+        }
         pr.keep_v.push((dmax - dv) as i32);
         pr.dv.push(dv as i32);
         pr.bias.push(bias);
@@ -410,6 +447,20 @@ pub fn load_core(
         let doff = u32::from(s.delay) - 1;
         max_doff = max_doff.max(doff);
         pr.syn_packed.push(s.target | (doff << 16));
+        let ring_target = match g.current {
+            0 => s.target,
+            1 if g.kind == SynKind::Current
+                && core.profiles[usize::from(core.neurons[s.target as usize].profile)].decay_u2.is_some() =>
+            {
+                s.target + n as u32
+            }
+            c => {
+                return Err(bad(
+                    id,
+                    format!("synapse {si}: group {} feeds current {c} which neuron {} lacks", s.group, s.target),
+                ))
+            }
+        };
         pr.syn_exp.push(g.weight_exp);
         let clamp = g.kind == SynKind::Clamp;
         pr.has_clamp |= clamp;
@@ -432,16 +483,16 @@ pub fn load_core(
         st.acc.push(acc);
         st.wr.push(wr);
         st.weff.push(weff);
-        st.pe.push((s.target | (doff << 16), shift_exp(i64::from(weff), g.weight_exp)));
+        st.pe.push((ring_target | (doff << 16), shift_exp(i64::from(weff), g.weight_exp)));
         st.tag.push(0);
         if let Some(sl) = slot {
             pr.rules[usize::from(sl)].syns.push(si as u32);
         }
     }
     pr.ring_slots = (max_doff as usize + 1).next_power_of_two();
-    st.ring = vec![0; pr.ring_slots * n];
+    st.ring = vec![0; pr.ring_slots * pr.ring_stride];
     if pr.has_clamp {
-        st.clamp_ring = vec![-1; pr.ring_slots * n];
+        st.clamp_ring = vec![-1; pr.ring_slots * pr.ring_stride];
     }
     // Axons.
     pr.syn_axon = vec![u32::MAX; ns];
@@ -544,7 +595,8 @@ impl Formats {
 
 /// Phase 1: deliver this step's arrivals into the delay rings.
 pub fn deliver(p: &CoreParams, s: &mut CoreState, t: u64, costs: &CostTable) {
-    let n = p.n;
+    // Row width of the delay rings (`2n` with a second current).
+    let n = p.ring_stride;
     let mask = (p.ring_slots - 1) as u64;
     let t1 = t + 1;
     let learning = !p.rules.is_empty();
@@ -584,9 +636,8 @@ pub fn deliver(p: &CoreParams, s: &mut CoreState, t: u64, costs: &CostTable) {
             continue;
         }
         for si in range {
-            let pk = p.syn_packed[si];
-            let target = (pk & 0xFFFF) as usize;
-            let idx = (((t + u64::from(pk >> 16)) & mask) as usize) * n + target;
+            let pk = s.pe[si].0;
+            let idx = (((t + u64::from(pk >> 16)) & mask) as usize) * n + (pk & 0xFFFF) as usize;
             if p.syn_clamp[si] {
                 s.clamp_ring[idx] = payload.clamp(0, 1) as i8;
             } else {
@@ -598,7 +649,7 @@ pub fn deliver(p: &CoreParams, s: &mut CoreState, t: u64, costs: &CostTable) {
                 s.ring[idx] = s.ring[idx].wrapping_add(c);
             }
             if p.track_lastpre && p.syn_rule[si] != u8::MAX {
-                s.lastpre[target] = si as u32;
+                s.lastpre[(p.syn_packed[si] & 0xFFFF) as usize] = si as u32;
             }
         }
     }
@@ -619,10 +670,15 @@ pub fn update_neurons(
     let slot = (t as usize) & (p.ring_slots - 1);
     s.spikes.clear();
     s.emit.clear();
+    let base = slot * p.ring_stride;
     if p.all_lif && !p.any_noise {
-        lif_fast(p, s, slot * n, fm);
+        if p.two_currents {
+            lif_fast::<true>(p, s, base, fm);
+        } else {
+            lif_fast::<false>(p, s, base, fm);
+        }
     } else {
-        update_general(p, s, t, slot * n, fm, luts);
+        update_general(p, s, t, base, fm, luts);
     }
     let t1 = t + 1;
     for &i in &s.spikes {
@@ -648,25 +704,35 @@ fn decay_keep_u(x: i32, keep: u32, bits: u32) -> i32 {
 
 /// The LIF update of a core without noise: straight-line, branch-free per neuron; in 32-bit
 /// lanes with mask selects when the formats allow it (so the loop vectorises), 64-bit otherwise.
-fn lif_fast(p: &CoreParams, s: &mut CoreState, base: usize, fm: &Formats) {
+/// `TWO`: the core has a second synaptic current (`u2`, input in the second half of the row).
+fn lif_fast<const TWO: bool>(p: &CoreParams, s: &mut CoreState, base: usize, fm: &Formats) {
     let n = p.n;
     let db = fm.decay_bits;
     let cs = fm.current_shift;
     let (vmin, vmax) = (fm.vmin, fm.vmax);
-    let input = &mut s.ring[base..base + n];
+    let (input, input2) = s.ring[base..base + if TWO { 2 * n } else { n }].split_at_mut(n);
+    let (u2, ku2) = if TWO { (&mut s.u2[..n], &p.keep_u2[..n]) } else { (&mut s.u2[..0], &p.keep_u2[..0]) };
+    let (input2, u2, ku2) = if TWO { (&mut input2[..n], &mut u2[..n], &ku2[..n]) } else { (input2, u2, ku2) };
     let (u, v, cnt) = (&mut s.u[..n], &mut s.v[..n], &mut s.cnt[..n]);
     let (ku, kv, bias, vth, vr, refr) =
         (&p.keep_u[..n], &p.keep_v[..n], &p.bias[..n], &p.vth[..n], &p.vreset[..n], &p.refr[..n]);
     let fired = &mut s.fired[..n];
     if fm.narrow {
-        // |decay(v)|, |u|, |bias| < 2^29 each, so their sum fits an i32.
+        // decay(v), u, u2, bias lie in [−2^29, 2^29) each, so their sum fits an i32.
         let (vmin, vmax) = (vmin as i32, vmax as i32);
         for i in 0..n {
             let inp = input[i];
             input[i] = 0;
             let un = (decay_keep_u(u[i], ku[i] as u32, db).wrapping_add(inp) << cs) >> cs;
             u[i] = un;
-            let sum = decay_keep_u(v[i], kv[i] as u32, db) + un + bias[i];
+            let mut sum = decay_keep_u(v[i], kv[i] as u32, db) + un + bias[i];
+            if TWO {
+                let inp2 = input2[i];
+                input2[i] = 0;
+                let u2n = (decay_keep_u(u2[i], ku2[i] as u32, db).wrapping_add(inp2) << cs) >> cs;
+                u2[i] = u2n;
+                sum += u2n;
+            }
             let vn = if sum < vmin {
                 vmin
             } else if sum > vmax {
@@ -689,8 +755,15 @@ fn lif_fast(p: &CoreParams, s: &mut CoreState, base: usize, fm: &Formats) {
             input[i] = 0;
             let un = (decay_keep(u[i], ku[i], db).wrapping_add(inp) << cs) >> cs;
             u[i] = un;
-            let vn =
-                (i64::from(decay_keep(v[i], kv[i], db)) + i64::from(un) + i64::from(bias[i])).clamp(vmin, vmax) as i32;
+            let mut sum = i64::from(decay_keep(v[i], kv[i], db)) + i64::from(un) + i64::from(bias[i]);
+            if TWO {
+                let inp2 = input2[i];
+                input2[i] = 0;
+                let u2n = (decay_keep(u2[i], ku2[i], db).wrapping_add(inp2) << cs) >> cs;
+                u2[i] = u2n;
+                sum += i64::from(u2n);
+            }
+            let vn = sum.clamp(vmin, vmax) as i32;
             let c = cnt[i];
             let active = c == 0;
             let fire = active & (vn >= vth[i]);
@@ -729,6 +802,15 @@ fn update_general(p: &CoreParams, s: &mut CoreState, _t: u64, base: usize, fm: &
         s.ring[base + i] = 0;
         let un = (decay_keep(s.u[i], p.keep_u[i], db).wrapping_add(inp) << cs) >> cs;
         s.u[i] = un;
+        let u2n = if p.two_currents {
+            let inp2 = s.ring[base + p.n + i];
+            s.ring[base + p.n + i] = 0;
+            let u2n = (decay_keep(s.u2[i], p.keep_u2[i], db).wrapping_add(inp2) << cs) >> cs;
+            s.u2[i] = u2n;
+            u2n
+        } else {
+            0
+        };
         match p.kind[i] {
             NeuronKind::Lif => {
                 let c = s.cnt[i];
@@ -742,7 +824,11 @@ fn update_general(p: &CoreParams, s: &mut CoreState, _t: u64, base: usize, fm: &
                 } else {
                     0
                 };
-                let vn = (i64::from(decay_keep(s.v[i], p.keep_v[i], db)) + i64::from(un) + i64::from(p.bias[i]) + noise)
+                let vn = (i64::from(decay_keep(s.v[i], p.keep_v[i], db))
+                    + i64::from(un)
+                    + i64::from(u2n)
+                    + i64::from(p.bias[i])
+                    + noise)
                     .clamp(fm.vmin, fm.vmax) as i32;
                 if vn >= p.vth[i] {
                     s.v[i] = p.vreset[i];

@@ -466,6 +466,11 @@ impl Emulator {
         Some((&s.u, &s.v, &s.cnt))
     }
 
+    /// The second synaptic current of core index `ci` (empty if the core has none).
+    pub fn second_current(&self, ci: usize) -> Option<&[i32]> {
+        Some(&self.states.get(ci)?.u2)
+    }
+
     /// Mutable membrane state of core index `ci` (for test benches and calibration stimuli).
     pub fn neuron_state_mut(&mut self, ci: usize) -> Option<(&mut [i32], &mut [i32])> {
         let s = self.states.get_mut(ci)?;
@@ -542,6 +547,7 @@ impl Emulator {
             let lens = |s: &CoreState| {
                 [
                     s.u.len(),
+                    s.u2.len(),
                     s.v.len(),
                     s.cnt.len(),
                     s.y.len(),

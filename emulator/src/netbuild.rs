@@ -72,8 +72,21 @@ impl NetBuilder {
     }
 
     pub fn add_group(&mut self, core: u32, weight_exp: i8, kind: SynKind, rule: Option<u16>, proj: u32) -> u16 {
+        self.add_group_on(core, weight_exp, kind, rule, proj, 0)
+    }
+
+    /// A group feeding synaptic current `current` (0 the first, 1 the second) of its targets.
+    pub fn add_group_on(
+        &mut self,
+        core: u32,
+        weight_exp: i8,
+        kind: SynKind,
+        rule: Option<u16>,
+        proj: u32,
+        current: u8,
+    ) -> u16 {
         let d = self.drafts.entry(core).or_default();
-        d.groups.push(SynGroup { weight_exp, kind, rule: rule.map(nm_isa::ids::RuleId), proj: ProjId(proj) });
+        d.groups.push(SynGroup { weight_exp, kind, rule: rule.map(nm_isa::ids::RuleId), proj: ProjId(proj), current });
         (d.groups.len() - 1) as u16
     }
 
@@ -300,5 +313,14 @@ impl NetBuilder {
 
 /// Convenience: a LIF profile.
 pub fn lif_profile(decay_u: u32, decay_v: u32, refractory: u16, v_reset: i32) -> NeuronProfile {
-    NeuronProfile { kind: NeuronKind::Lif, decay_u, decay_v, refractory, v_reset, lut: None, noisy: false }
+    NeuronProfile {
+        kind: NeuronKind::Lif,
+        decay_u,
+        decay_v,
+        refractory,
+        v_reset,
+        lut: None,
+        noisy: false,
+        decay_u2: None,
+    }
 }

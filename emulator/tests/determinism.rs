@@ -79,6 +79,7 @@ fn random_program(seed: u64, cores: u32) -> Program {
                 v_reset: 0,
                 lut: Some(0),
                 noisy: false,
+                decay_u2: None,
             },
         );
         for k in 0..12 {

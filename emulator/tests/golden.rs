@@ -83,6 +83,7 @@ fn current_wraps_and_voltage_saturates() {
             v_reset: 0,
             lut: None,
             noisy: false,
+            decay_u2: None,
         },
     );
     let n0 = b.add_neuron(0, neuron(p, 0, 127, 0));

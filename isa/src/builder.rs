@@ -25,7 +25,7 @@
 //! let prof = b.profile(core, lif_profile(410, 410, 2));
 //! let cfg = NeuronConfig { profile: prof, bias: 0, v_th: 1000, v_init: 0 };
 //! b.neurons(core, out, 2, cfg);
-//! let g = b.group(core, SynGroup { weight_exp: 0, kind: SynKind::Current, rule: None, proj });
+//! let g = b.group(core, SynGroup { weight_exp: 0, kind: SynKind::Current, rule: None, proj, current: 0 });
 //! let w = b.acc_of_weight(20);
 //! let syn = |target| Synapse { target, acc: w, delay: 1, group: g };
 //! // Keys 0x1000 and 0x1001 arrive on two new axons, each with one synapse.
@@ -51,7 +51,16 @@ use std::ops::Range;
 
 /// A LIF profile with the given decay codes and refractory period, no LUT, no noise.
 pub fn lif_profile(decay_u: u32, decay_v: u32, refractory: u16) -> NeuronProfile {
-    NeuronProfile { kind: NeuronKind::Lif, decay_u, decay_v, refractory, v_reset: 0, lut: None, noisy: false }
+    NeuronProfile {
+        kind: NeuronKind::Lif,
+        decay_u,
+        decay_v,
+        refractory,
+        v_reset: 0,
+        lut: None,
+        noisy: false,
+        decay_u2: None,
+    }
 }
 
 /// Builds a [`Program`] step by step; see the module example.
@@ -342,7 +351,8 @@ pub fn example_program(chip: ChipSpec) -> Program {
     b.key_base(c0, 0);
     let lif = b.profile(c0, lif_profile(410, 205, 2));
     b.neurons(c0, exc, 4, NeuronConfig { profile: lif, bias: 0, v_th: 6000, v_init: 0 });
-    let g_in = b.group(c0, SynGroup { weight_exp: 2, kind: SynKind::Current, rule: Some(stdp), proj: p_in });
+    let g_in =
+        b.group(c0, SynGroup { weight_exp: 2, kind: SynKind::Current, rule: Some(stdp), proj: p_in, current: 0 });
     let w = b.acc_of_weight(20);
     let syn = |target, group| Synapse { target, acc: w, delay: 1, group };
     b.connect(c0, 0x1_0000, (0..4).map(|ch| (0..4).map(|n| syn(n, g_in)).take(ch + 1).collect()).collect());
@@ -359,6 +369,7 @@ pub fn example_program(chip: ChipSpec) -> Program {
             v_reset: 0,
             lut: Some(sigmoid),
             noisy: true,
+            decay_u2: None,
         },
     );
     let graded = b.profile(
@@ -371,13 +382,14 @@ pub fn example_program(chip: ChipSpec) -> Program {
             v_reset: 0,
             lut: Some(relu),
             noisy: false,
+            decay_u2: None,
         },
     );
     b.neurons(c1, hid, 2, NeuronConfig { profile: stoch, bias: -100, v_th: 250, v_init: 0 });
     b.neurons(c1, rate, 2, NeuronConfig { profile: graded, bias: 0, v_th: 0, v_init: 0 });
-    let g_eh = b.group(c1, SynGroup { weight_exp: 0, kind: SynKind::Current, rule: None, proj: p_eh });
-    let g_cue = b.group(c1, SynGroup { weight_exp: 0, kind: SynKind::Clamp, rule: None, proj: p_cue });
-    let g_hr = b.group(c1, SynGroup { weight_exp: -1, kind: SynKind::Current, rule: None, proj: p_hr });
+    let g_eh = b.group(c1, SynGroup { weight_exp: 0, kind: SynKind::Current, rule: None, proj: p_eh, current: 0 });
+    let g_cue = b.group(c1, SynGroup { weight_exp: 0, kind: SynKind::Clamp, rule: None, proj: p_cue, current: 0 });
+    let g_hr = b.group(c1, SynGroup { weight_exp: -1, kind: SynKind::Current, rule: None, proj: p_hr, current: 0 });
     let w_neg = b.acc_of_weight(-7);
     b.connect(
         c1,

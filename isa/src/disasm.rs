@@ -7,7 +7,6 @@ use crate::chip::ChipSpec;
 use crate::learn::{LearnRule, Opcode, Scope, TraceSpec};
 use crate::program::{
     Core, Dirs, Encoding, Endpoint, InputKind, PatternOrder, PhaseLen, ProbeKind, Program, Schedule, SynKind,
-    FORMAT_VERSION,
 };
 use std::fmt::{self, Write};
 
@@ -28,7 +27,7 @@ pub struct Disasm<'a>(pub &'a Program);
 impl fmt::Display for Disasm<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let p = self.0;
-        writeln!(f, "; program `{}` (program.bin format version {FORMAT_VERSION})", p.meta.name)?;
+        writeln!(f, "; program `{}` (program.bin format version {})", p.meta.name, p.format_version())?;
         writeln!(
             f,
             "; {} cores, {} neurons, {} synapses, {} rules, {} inputs, {} signals, {} probes",
@@ -253,9 +252,10 @@ fn core(f: &mut fmt::Formatter<'_>, p: &Program, c: &Core) -> fmt::Result {
     writeln!(f, "  synapses {}, groups {}, axon map entries {}", c.synapses.len(), c.groups.len(), c.axon_map.len())?;
     for (i, pr) in c.profiles.iter().enumerate() {
         let n = c.neurons.iter().filter(|n| usize::from(n.profile) == i).count();
+        let du2 = pr.decay_u2.map_or(String::new(), |d| format!(", decay_u2 {d}"));
         writeln!(
             f,
-            "  profile {i}: {} x{n}, decay_u {}, decay_v {}, refractory {}, v_reset {}, lut {}, noisy {}",
+            "  profile {i}: {} x{n}, decay_u {}{du2}, decay_v {}, refractory {}, v_reset {}, lut {}, noisy {}",
             pr.kind.mnemonic(),
             pr.decay_u,
             pr.decay_v,
@@ -270,9 +270,11 @@ fn core(f: &mut fmt::Formatter<'_>, p: &Program, c: &Core) -> fmt::Result {
         let rule = g.rule.map_or("-".to_string(), |r| {
             format!("{} `{}`", r.0, p.rules.get(r.index()).map_or("?", |x| x.name.as_str()))
         });
-        let kind = match g.kind {
-            SynKind::Current => "current",
-            SynKind::Clamp => "clamp",
+        let kind = match (g.kind, g.current) {
+            (SynKind::Current, 0) => "current".to_string(),
+            (SynKind::Current, c) => format!("current {}", u32::from(c) + 1),
+            (SynKind::Clamp, 0) => "clamp".to_string(),
+            (SynKind::Clamp, c) => format!("clamp (current {})", u32::from(c) + 1),
         };
         writeln!(f, "  group {i}: {kind}, weight exp {}, rule {rule}, projection {} `{proj}`", g.weight_exp, g.proj.0)?;
     }

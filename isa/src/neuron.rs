@@ -10,7 +10,11 @@
 //!   `u ← wrap(decay(u, du) + in)`; if the refractory counter is non-zero it counts down and `v`
 //!   stays at `v_reset`; otherwise `v ← sat(decay(v, dv) + u + bias + noise)` and if `v ≥ v_th`
 //!   the neuron spikes, `v ← v_reset`, counter ← `refractory`. A spike sends payload 1 (flagged
-//!   as a spike).
+//!   as a spike). A LIF profile may have a **second synaptic current** `u2` with its own decay
+//!   code ([`NeuronProfile::decay_u2`]; synapse groups with `current = 1` feed it, see
+//!   `program::SynGroup::current`): `u2 ← wrap(decay(u2, du2) + in2)` beside `u`, and the
+//!   voltage adds both, `v ← sat(decay(v, dv) + u + u2 + bias + noise)` (Loihi's multi-current
+//!   dendrite; CUBA's excitatory and inhibitory synapses with τe ≠ τi).
 //! * [`NeuronKind::Stochastic`] — neural-sampling unit (papers 2 and 3): `u ← wrap(decay(u, du) + in)`
 //!   (the compiler sets `du = D`, so `u` is exactly `Σ w·z_j` over this step's packets: a
 //!   rectangular PSP that always uses the current weights, even while they learn). While the
@@ -79,6 +83,8 @@ pub struct NeuronProfile {
     pub lut: Option<u16>,
     /// Whether per-run temporal noise is added to this profile's membrane input.
     pub noisy: bool,
+    /// Decay code of the second synaptic current (LIF only); `None`: the neuron has one current.
+    pub decay_u2: Option<u32>,
 }
 
 /// Per-neuron parameters (the ones calibration adjusts).

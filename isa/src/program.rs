@@ -19,8 +19,12 @@ use crate::learn::LearnRule;
 use crate::neuron::{Lut, NeuronConfig, NeuronKind, NeuronProfile};
 use serde::{Deserialize, Serialize};
 
-/// The `program.bin` format version this crate reads and writes.
-pub const FORMAT_VERSION: u16 = 1;
+/// The newest `program.bin` format version this crate reads and writes (2 adds the second
+/// synaptic current: [`crate::neuron::NeuronProfile::decay_u2`] and [`SynGroup::current`]).
+pub const FORMAT_VERSION: u16 = 2;
+/// The oldest version this crate reads; a program that uses no second current is written as
+/// this version, byte-identical to what earlier builds wrote.
+pub const FORMAT_VERSION_MIN: u16 = 1;
 
 /// A complete compiled program.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -117,6 +121,9 @@ pub struct SynGroup {
     pub rule: Option<RuleId>,
     /// The projection these synapses belong to (for recordings and reports).
     pub proj: ProjId,
+    /// Which synaptic current of the post neuron a `Current` synapse feeds: 0 the first (`u`),
+    /// 1 the second (`u2`, needs a LIF profile with `decay_u2`). Clamp groups use 0.
+    pub current: u8,
 }
 
 /// What a synapse does to its post neuron.
@@ -355,5 +362,22 @@ impl Program {
     /// Total neurons over all cores.
     pub fn neuron_count(&self) -> u64 {
         self.cores.iter().map(|c| c.neurons.len() as u64).sum()
+    }
+
+    /// Whether any profile has a second synaptic current or any group feeds one.
+    pub fn uses_second_current(&self) -> bool {
+        self.cores
+            .iter()
+            .any(|c| c.profiles.iter().any(|p| p.decay_u2.is_some()) || c.groups.iter().any(|g| g.current != 0))
+    }
+
+    /// The format version [`crate::binary::encode`] writes: [`FORMAT_VERSION_MIN`] unless the
+    /// program uses the second current.
+    pub fn format_version(&self) -> u16 {
+        if self.uses_second_current() {
+            FORMAT_VERSION
+        } else {
+            FORMAT_VERSION_MIN
+        }
     }
 }

@@ -332,6 +332,12 @@ fn validate_core(p: &Program, core: &Core) -> Res {
         let at = item("profile", i);
         range(&at, "decay_u", i64::from(pr.decay_u), 0, dmax)?;
         range(&at, "decay_v", i64::from(pr.decay_v), 0, dmax)?;
+        if let Some(d) = pr.decay_u2 {
+            range(&at, "decay_u2", i64::from(d), 0, dmax)?;
+            if pr.kind != NeuronKind::Lif {
+                return structure(&at, "only a LIF profile can have a second synaptic current (decay_u2)".into());
+            }
+        }
         range(&at, "v_reset", i64::from(pr.v_reset), vlo, vhi)?;
         match pr.lut {
             Some(l) => index(&at, "lut", u64::from(l), p.luts.len(), "luts")?,
@@ -353,6 +359,10 @@ fn validate_core(p: &Program, core: &Core) -> Res {
     for (i, g) in core.groups.iter().enumerate() {
         let at = item("group", i);
         range(&at, "weight_exp", i64::from(g.weight_exp), i64::from(f.weight_exp_min), i64::from(f.weight_exp_max))?;
+        range(&at, "current", i64::from(g.current), 0, 1)?;
+        if g.current != 0 && g.kind != SynKind::Current {
+            return structure(&at, "a clamp group cannot feed the second current".into());
+        }
         if let Some(r) = g.rule {
             index(&at, "rule", u64::from(r.0), p.rules.len(), "rules")?;
             if !rules_used.contains(&r) {
@@ -425,6 +435,19 @@ fn validate_core(p: &Program, core: &Core) -> Res {
             let n = &core.neurons[s.target as usize];
             if core.profiles[usize::from(n.profile)].kind != NeuronKind::Stochastic {
                 return structure(&at, format!("clamp synapse targets neuron {} which is not stochastic", s.target));
+            }
+        }
+        if g.current != 0 {
+            let n = &core.neurons[s.target as usize];
+            if core.profiles[usize::from(n.profile)].decay_u2.is_none() {
+                return structure(
+                    &at,
+                    format!(
+                        "synapse of group {} feeds the second current of neuron {}, whose profile {} has none \
+                         (no decay_u2)",
+                        s.group, s.target, n.profile
+                    ),
+                );
             }
         }
     }

@@ -263,6 +263,7 @@ fn gen_program(small: bool, seed: u64) -> Program {
                     v_reset: g.range(vlo, vhi) as i32,
                     lut,
                     noisy: g.flip(),
+                    decay_u2: (kind == NeuronKind::Lif && g.flip()).then(|| g.range(0, 1 << f.decay_bits) as u32),
                 }
             })
             .collect();
@@ -280,6 +281,7 @@ fn gen_program(small: bool, seed: u64) -> Program {
                 kind: SynKind::Current,
                 rule: (!p.rules.is_empty() && g.flip()).then(|| RuleId(g.below(p.rules.len()) as u16)),
                 proj: ProjId(g.below(p.symbols.projections.len()) as u32),
+                current: 0,
             })
             .collect();
         let mut axons = Vec::new();
@@ -542,7 +544,8 @@ fn header_layout_matches_the_documentation() {
     let p = Program::new(ChipSpec::small_profile(), "x");
     let b = encode(&p);
     assert_eq!(&b[0..8], b"NMPROG\0\0");
-    assert_eq!(u16::from_le_bytes([b[8], b[9]]), FORMAT_VERSION);
+    // A program without a second synaptic current is written as the oldest version.
+    assert_eq!(u16::from_le_bytes([b[8], b[9]]), FORMAT_VERSION_MIN);
     assert_eq!(u16::from_le_bytes([b[10], b[11]]), 10);
     assert_eq!(&b[12..16], &[0, 0, 0, 0]);
     // Section 0 (chip) starts with its name: u16 length 5, "small".
@@ -564,4 +567,30 @@ fn header_layout_matches_the_documentation() {
         decode(&t).expect_err("too long").to_string(),
         "bad section length 4294967295 of the `chip` section (12 bytes remain) (at offset 0x14)"
     );
+}
+
+/// Version 2 (the second synaptic current) round-trips; its bytes read as another version are
+/// refused with an error, never a panic or a silently different program.
+#[test]
+fn second_current_needs_version_2() {
+    let mut p = example_program(ChipSpec::small_profile());
+    let ci = p.cores.iter().position(|c| c.profiles.iter().any(|x| x.kind == NeuronKind::Lif)).expect("a LIF core");
+    let pi = p.cores[ci].profiles.iter().position(|x| x.kind == NeuronKind::Lif).expect("lif");
+    p.cores[ci].profiles[pi].decay_u2 = Some(41);
+    assert!(p.validate().is_ok());
+    let b = encode(&p);
+    assert_eq!(u16::from_le_bytes([b[8], b[9]]), FORMAT_VERSION);
+    assert_eq!(decode(&b).expect("decode"), p);
+    for v in [FORMAT_VERSION_MIN, FORMAT_VERSION + 1] {
+        let mut t = b.clone();
+        t[8..10].copy_from_slice(&v.to_le_bytes());
+        assert!(decode(&t).is_err(), "version {v}");
+    }
+    // A group feeding the second current of a neuron without one is invalid.
+    let mut q = example_program(ChipSpec::small_profile());
+    let g = q.cores[ci].groups.iter().position(|g| g.kind == SynKind::Current).expect("current group");
+    q.cores[ci].groups[g].current = 1;
+    if q.cores[ci].synapses.iter().any(|s| usize::from(s.group) == g) {
+        assert!(q.validate().is_err());
+    }
 }

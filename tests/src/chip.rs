@@ -123,18 +123,6 @@ pub fn weight_scale(report: &Report, proj: &str) -> f64 {
         .scale
 }
 
-/// [`compile`], also returning the compiler's report (weight scales per projection: chip weight
-/// units per model unit, to read recorded weights in the model's units).
-pub fn compile_with_report(name: &str, text: &str) -> (Program, nm_compiler::report::Report) {
-    let checked = driver::check_source(name, text, Some(&programs_dir()));
-    let model = match checked.model {
-        Some(m) => m,
-        None => panic!("{name} does not check: {:#?}", checked.diagnostics.list),
-    };
-    let opts = CompileOptions::new(model.target.spec.clone());
-    driver::compile_model(&model, opts).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
-
 /// The chip-seed default of a compiled program's target (`chip_seed = ...` in its `target`).
 pub fn default_chip_seed(p: &Program) -> u64 {
     p.chip.mismatch.default_chip_seed

@@ -84,6 +84,7 @@ pub fn generate(ir: &Ir, spec: &ChipSpec) -> Result<Program, CompileError> {
                 v_reset: volts(pr.reset, q.scale, spec),
                 lut: pr.lut,
                 noisy: pr.noisy,
+                decay_u2: q.decay_u2,
             };
             let pi = match profiles.iter().position(|p| *p == prof) {
                 Some(i) => i,
@@ -140,6 +141,7 @@ pub fn generate(ir: &Ir, spec: &ChipSpec) -> Result<Program, CompileError> {
                     kind: pj.kind,
                     rule: proj_rule[j.index()],
                     proj: IsaProjId(j.0),
+                    current: pj.current,
                 });
             }
         }

@@ -94,6 +94,9 @@ pub enum Neuron {
     Lif {
         tau_m: Option<f64>,
         tau_syn: Option<f64>,
+        /// Time constant of the second synaptic current (`tau_syn2`), `None`: one current only.
+        /// Projections with `current = 2` feed it.
+        tau_syn2: Option<f64>,
         v_th: f64,
         v_reset: f64,
         /// Resting potential the membrane relaxes to (a bias of `v_rest · dt/τ_m` per step).
@@ -158,6 +161,8 @@ impl Activation {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct NeuronCodes {
     pub decay_u: u32,
+    /// Decay code of the second synaptic current (LIF with `tau_syn2`).
+    pub decay_u2: Option<u32>,
     pub decay_v: u32,
     pub refractory: u32,
 }
@@ -306,6 +311,8 @@ pub struct Projection {
     pub sign: Sign,
     pub delay_steps: u32,
     pub mode: SynMode,
+    /// Synaptic current of the post neuron the projection feeds, 0-based (`current = 2` is 1).
+    pub current: u8,
     /// `zeroed = allow`: non-zero weights that round to zero on the chip are accepted.
     pub allow_zero: bool,
     /// Index into [`Model::rules`].

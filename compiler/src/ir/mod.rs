@@ -124,6 +124,8 @@ impl Param {
 pub struct NeuronParams {
     /// Fraction of the synaptic current lost per step, in `[0, 1]` (`1 - exp(-1/tau)`).
     pub decay_u: f64,
+    /// Same for the second synaptic current (LIF only); `None`: the neuron has one current.
+    pub decay_u2: Option<f64>,
     /// Fraction of the membrane voltage lost per step, in `[0, 1]`.
     pub decay_v: f64,
     pub threshold: Param,
@@ -144,6 +146,7 @@ impl NeuronParams {
     pub fn lif(tau_u: f64, tau_v: f64, threshold: f64, reset: f64, refractory: u16) -> NeuronParams {
         NeuronParams {
             decay_u: decay_fraction(tau_u),
+            decay_u2: None,
             decay_v: decay_fraction(tau_v),
             threshold: Param::Const(threshold),
             reset,
@@ -257,6 +260,9 @@ pub struct Projection {
     pub post: PopId,
     pub conn: Connectivity,
     pub kind: SynKind,
+    /// Synaptic current of the post neurons the synapses feed (0 the first, 1 the second; set
+    /// after [`Ir::add_projection`], which makes 0).
+    pub current: u8,
     pub plasticity: Option<Plasticity>,
     /// Allow non-zero weights that round to zero (otherwise a quantization error).
     pub allow_zero: bool,
@@ -292,6 +298,7 @@ pub struct PopQuant {
     /// Chip voltage units per ideal unit.
     pub scale: f64,
     pub decay_u: u32,
+    pub decay_u2: Option<u32>,
     pub decay_v: u32,
 }
 
@@ -545,6 +552,7 @@ impl Ir {
             post,
             conn,
             kind,
+            current: 0,
             plasticity,
             allow_zero,
             sign,

@@ -46,6 +46,9 @@ pub fn print_ir(ir: &Ir) -> String {
             param(&pr.v_init),
             pr.refractory
         );
+        if let Some(d) = pr.decay_u2 {
+            let _ = write!(s, " decay_u2={}", num(d));
+        }
         if let Some(l) = pr.lut {
             let _ = write!(s, " lut={l}");
         }
@@ -57,6 +60,9 @@ pub fn print_ir(ir: &Ir) -> String {
         }
         if let Some(q) = ir.pop_quant.get(p.index()) {
             let _ = write!(s, " | scale={} du={} dv={}", num(q.scale), q.decay_u, q.decay_v);
+            if let Some(d) = q.decay_u2 {
+                let _ = write!(s, " du2={d}");
+            }
         }
         s.push('\n');
         for &sl in &pop.slices {
@@ -112,6 +118,9 @@ pub fn print_ir(ir: &Ir) -> String {
         );
         if let Some(pl) = &pj.plasticity {
             let _ = write!(s, " plastic={} [{}, {}]", pl.rule_name, num(pl.w_min), num(pl.w_max));
+        }
+        if pj.current != 0 {
+            let _ = write!(s, " current={}", u32::from(pj.current) + 1);
         }
         if pj.allow_zero {
             s.push_str(" allow_zero");

@@ -14,10 +14,13 @@ pub fn verify(ir: &Ir, spec: &ChipSpec) -> Vec<String> {
         if pop.size == 0 {
             bad(format!("{p} `{}`: no neurons", pop.name));
         }
-        for (what, v) in [("decay_u", pr.decay_u), ("decay_v", pr.decay_v)] {
+        for (what, v) in [("decay_u", pr.decay_u), ("decay_v", pr.decay_v), ("decay_u2", pr.decay_u2.unwrap_or(0.0))] {
             if !(0.0..=1.0).contains(&v) {
                 bad(format!("{p} `{}`: {what} = {v} is not a fraction in [0, 1]", pop.name));
             }
+        }
+        if pr.decay_u2.is_some() && pop.kind != nm_isa::neuron::NeuronKind::Lif {
+            bad(format!("{p} `{}`: only LIF populations can have a second synaptic current", pop.name));
         }
         for (what, v) in [("threshold", &pr.threshold), ("bias", &pr.bias), ("v_init", &pr.v_init)] {
             if !v.is_finite() {

@@ -158,9 +158,21 @@ pub fn lower_model(m: &Model) -> Result<(Ir, Vec<Option<RuleSource>>), CompileEr
     let mut pop_ids: Vec<PopId> = Vec::with_capacity(m.populations.len());
     for p in &m.populations {
         let (kind, params) = match &p.neuron {
-            Neuron::Lif { tau_m, tau_syn, v_th, v_reset, v_rest, bias, refractory_steps, v_init, v_init_seed } => {
+            Neuron::Lif {
+                tau_m,
+                tau_syn,
+                tau_syn2,
+                v_th,
+                v_reset,
+                v_rest,
+                bias,
+                refractory_steps,
+                v_init,
+                v_init_seed,
+            } => {
                 let dv = decay_fraction(dt, *tau_m, 0.0);
                 let du = decay_fraction(dt, *tau_syn, 1.0);
+                let du2 = tau_syn2.map(|t| decay_fraction(dt, Some(t), 1.0));
                 // The chip's voltage origin is the reset potential (as on Loihi: reset to 0, a
                 // positive threshold), so that relative threshold mismatch spreads the distance
                 // from reset to threshold, not the absolute voltage: `v_chip = v − v_reset`.
@@ -176,6 +188,7 @@ pub fn lower_model(m: &Model) -> Result<(Ir, Vec<Option<RuleSource>>), CompileEr
                 };
                 let params = NeuronParams {
                     decay_u: du,
+                    decay_u2: du2,
                     decay_v: dv,
                     threshold: Param::Const(v_th - o),
                     reset: 0.0,
@@ -203,6 +216,7 @@ pub fn lower_model(m: &Model) -> Result<(Ir, Vec<Option<RuleSource>>), CompileEr
                 // The current is cleared every step: active units resend their state every step.
                 let params = NeuronParams {
                     decay_u: 1.0,
+                    decay_u2: None,
                     decay_v: 0.0,
                     threshold: Param::Const(*offset),
                     reset: 0.0,
@@ -229,6 +243,7 @@ pub fn lower_model(m: &Model) -> Result<(Ir, Vec<Option<RuleSource>>), CompileEr
                 let lut = Some(lut_for(&mut ir, &name, shift, &|x| act(x).clamp(lo, hi) * ps));
                 let params = NeuronParams {
                     decay_u: decay_fraction(dt, *tau_syn, 1.0),
+                    decay_u2: None,
                     // The Euler code the front end checked (`dv/D = dt/tau`, see `nm_isa::neuron`),
                     // not the exponential-integration fraction of LIF leaks.
                     decay_v: f64::from(p.codes.decay_v) / f64::from(1u32 << spec.formats.decay_bits),
@@ -508,6 +523,7 @@ pub fn lower_model(m: &Model) -> Result<(Ir, Vec<Option<RuleSource>>), CompileEr
         let _ = j;
         let id = ir.add_projection(&pj.name, pre, post, conn, kind, plasticity, pj.allow_zero)?;
         ir.proj_mut(id).w_factor = 1.0 / inv_p;
+        ir.proj_mut(id).current = pj.current;
         sources.push(source);
     }
 

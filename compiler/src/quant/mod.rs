@@ -130,7 +130,16 @@ pub fn quantize(mut ir: Ir, spec: &ChipSpec) -> Result<Ir, CompileError> {
                 ));
             }
         }
-        pq.push(PopQuant { scale, decay_u: du, decay_v: dv });
+        let du2 = pr.decay_u2.map(|d| decay_code(d, f.decay_bits));
+        if let (Some(frac_), Some(0)) = (pr.decay_u2, du2) {
+            if frac_ > 0.0 {
+                warn.push(format!(
+                    "population `{pop_name}`: second current decay {frac_} rounds to code 0 ({}-bit decay codes): no decay",
+                    f.decay_bits
+                ));
+            }
+        }
+        pq.push(PopQuant { scale, decay_u: du, decay_u2: du2, decay_v: dv });
     }
     ir.warnings.extend(warn);
     for j in ir.proj_ids().collect::<Vec<_>>() {

@@ -1,11 +1,12 @@
 //! `nmemu-bench`: times the emulator on the CUBA benchmark network (built as a program directly)
 //! and a plain gather-accumulate loop over the same synapse tables, and prints the figures.
 //!
-//! Usage: `nmemu-bench [N] [--ideal] [--threads T] [--reps R]` (CUBA, N = 4000 by default);
+//! Usage: `nmemu-bench [N] [--ideal] [--threads T] [--reps R] [--two-currents]` (CUBA, N = 4000
+//! by default; `--two-currents`: inhibition on the second synaptic current with τi = 10 ms);
 //! `nmemu-bench stdp [NPOST] [--seconds S] [--ideal]` (STDP 1000 → NPOST, 100 s by default);
 //! `nmemu-bench [N] --write-program cuba.bin` writes the CUBA program for `nmemu run`.
 
-use nm_emulator::bench::{cuba, rate_and_cv, Cuba};
+use nm_emulator::bench::{cuba_with, rate_and_cv, Cuba};
 use nm_emulator::{Emulator, RunConfig};
 use std::time::Instant;
 
@@ -114,6 +115,7 @@ fn main() {
     }
     let mut n = 4000u32;
     let mut ideal = false;
+    let mut two_currents = false;
     let mut threads = 1usize;
     let mut reps = 3usize;
     let mut write: Option<String> = None;
@@ -121,6 +123,7 @@ fn main() {
     while i < args.len() {
         match args[i].as_str() {
             "--ideal" => ideal = true,
+            "--two-currents" => two_currents = true,
             "--threads" => {
                 i += 1;
                 threads = args.get(i).and_then(|s| s.parse().ok()).unwrap_or(1);
@@ -136,7 +139,7 @@ fn main() {
             s => match s.parse() {
                 Ok(v) => n = v,
                 Err(_) => {
-                    eprintln!("usage: nmemu-bench [N] [--ideal] [--threads T] [--reps R]");
+                    eprintln!("usage: nmemu-bench [N] [--ideal] [--threads T] [--reps R] [--two-currents]");
                     std::process::exit(2);
                 }
             },
@@ -144,7 +147,7 @@ fn main() {
         i += 1;
     }
     let t0 = Instant::now();
-    let program = cuba(Cuba { n, ..Cuba::default() });
+    let program = cuba_with(Cuba { n, ..Cuba::default() }, two_currents);
     let build_s = t0.elapsed().as_secs_f64();
     if let Some(path) = write {
         if let Err(e) = std::fs::write(&path, nm_isa::binary::encode(&program)) {
@@ -189,6 +192,7 @@ fn main() {
         "bench": "cuba",
         "n": n,
         "ideal": ideal,
+        "two_currents": two_currents,
         "threads": threads,
         "build_program_s": build_s,
         "load_s": median(load),

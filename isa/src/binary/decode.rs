@@ -13,7 +13,7 @@ use crate::neuron::{Lut, NeuronConfig, NeuronKind, NeuronProfile};
 use crate::program::{
     Axon, AxonMapEntry, Core, Dirs, Encoding, Endpoint, Gate, InputKind, InputSource, Meta, PatternOrder, PhaseLen,
     PopInfo, Probe, ProbeKind, Program, ProjInfo, RouteEntry, RouteTable, Schedule, Signal, Slice, StateVar, Symbols,
-    SynGroup, SynKind, Synapse, FORMAT_VERSION,
+    SynGroup, SynKind, Synapse, FORMAT_VERSION, FORMAT_VERSION_MIN,
 };
 use crate::validate::{
     MAX_GROUPS, MAX_HANDLERS, MAX_INPUT_CHANNELS, MAX_LUTS, MAX_LUT_ENTRIES, MAX_RULES, MAX_SIGNALS,
@@ -31,7 +31,7 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<Program, DecodeError> {
     }
     let at = r.offset();
     let version = r.u16("format version")?;
-    if version != FORMAT_VERSION {
+    if !(FORMAT_VERSION_MIN..=FORMAT_VERSION).contains(&version) {
         return r.error_at(at, DecodeErrorKind::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
     }
     let at = r.offset();
@@ -63,7 +63,7 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<Program, DecodeError> {
                 section::META => p.meta = read_meta(&mut s)?,
                 section::LUTS => p.luts = read_luts(&mut s)?,
                 section::RULES => p.rules = read_rules(&mut s, c)?,
-                section::CORES => p.cores = read_cores(&mut s, c)?,
+                section::CORES => p.cores = read_cores(&mut s, c, version)?,
                 section::ROUTES => p.routes = read_routes(&mut s, c)?,
                 section::INPUTS => p.inputs = read_inputs(&mut s)?,
                 section::SIGNALS => p.signals = read_signals(&mut s)?,
@@ -255,7 +255,7 @@ fn read_rules(r: &mut Reader, chip: &ChipSpec) -> Result<Vec<LearnRule>> {
     })
 }
 
-fn read_cores(r: &mut Reader, chip: &ChipSpec) -> Result<Vec<Core>> {
+fn read_cores(r: &mut Reader, chip: &ChipSpec, version: u16) -> Result<Vec<Core>> {
     let lim = &chip.core;
     list(r, u64::from(chip.total_cores()), 32, "cores", |r| {
         let id = CoreId(r.u32("core.id")?);
@@ -269,6 +269,11 @@ fn read_cores(r: &mut Reader, chip: &ChipSpec) -> Result<Vec<Core>> {
                 v_reset: r.i32("profile.v_reset")?,
                 lut: if r.bool("profile.lut present")? { Some(r.u16("profile.lut")?) } else { None },
                 noisy: r.bool("profile.noisy")?,
+                decay_u2: if version >= 2 && r.bool("profile.decay_u2 present")? {
+                    Some(r.u32("profile.decay_u2")?)
+                } else {
+                    None
+                },
             })
         })?;
         let neurons = list(r, u64::from(lim.max_neurons), 13, "core.neurons", |r| {
@@ -287,6 +292,7 @@ fn read_cores(r: &mut Reader, chip: &ChipSpec) -> Result<Vec<Core>> {
                     1 => Some(SynKind::Clamp),
                     _ => None,
                 })?,
+                current: if version >= 2 { r.u8("group.current")? } else { 0 },
                 rule: if r.bool("group.rule present")? { Some(RuleId(r.u16("group.rule")?)) } else { None },
                 proj: ProjId(r.u32("group.proj")?),
             })

@@ -8,7 +8,6 @@ use crate::learn::{LearnRule, Scope, TraceSpec};
 use crate::neuron::Lut;
 use crate::program::{
     Core, Encoding, Endpoint, InputKind, PatternOrder, PhaseLen, ProbeKind, Program, Schedule, StateVar, SynKind,
-    FORMAT_VERSION,
 };
 
 /// A growing little-endian byte buffer.
@@ -59,7 +58,8 @@ impl W {
 pub fn encode(p: &Program) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_BYTES + 1024);
     out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    let version = p.format_version();
+    out.extend_from_slice(&version.to_le_bytes());
     out.extend_from_slice(&(SECTIONS.len() as u16).to_le_bytes());
     out.extend_from_slice(&0u32.to_le_bytes());
     for (id, _) in SECTIONS {
@@ -83,7 +83,7 @@ pub fn encode(p: &Program) -> Vec<u8> {
             }
             section::CORES => {
                 w.count(p.cores.len());
-                p.cores.iter().for_each(|c| core(&mut w, c));
+                p.cores.iter().for_each(|c| core(&mut w, c, version));
             }
             section::ROUTES => routes(&mut w, p),
             section::INPUTS => inputs(&mut w, p),
@@ -189,7 +189,7 @@ fn rule(w: &mut W, r: &LearnRule) {
     }
 }
 
-fn core(w: &mut W, c: &Core) {
+fn core(w: &mut W, c: &Core, version: u16) {
     w.u32(c.id.0);
     w.u32(c.key_base);
     w.count(c.profiles.len());
@@ -204,6 +204,12 @@ fn core(w: &mut W, c: &Core) {
             w.u16(l);
         }
         w.bool(p.noisy);
+        if version >= 2 {
+            w.bool(p.decay_u2.is_some());
+            if let Some(d) = p.decay_u2 {
+                w.u32(d);
+            }
+        }
     }
     w.count(c.neurons.len());
     for n in &c.neurons {
@@ -219,6 +225,9 @@ fn core(w: &mut W, c: &Core) {
             SynKind::Current => 0,
             SynKind::Clamp => 1,
         });
+        if version >= 2 {
+            w.u8(g.current);
+        }
         w.bool(g.rule.is_some());
         if let Some(r) = g.rule {
             w.u16(r.0);

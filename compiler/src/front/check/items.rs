@@ -194,6 +194,7 @@ const LIF_ARGS: &[&str] = &[
     "n",
     "tau_m",
     "tau_syn",
+    "tau_syn2",
     "decay_v",
     "decay_u",
     "v_th",
@@ -332,6 +333,25 @@ pub fn check_pop(cx: &mut Cx<'_>, d: &ast::Decl) {
                 decay_u = code;
                 tau_syn = if code == full { None } else { Some(tau.unwrap_or(f64::INFINITY)) };
             }
+            // A second synaptic current with its own time constant (`connect ... current = 2`).
+            let (tau_syn2, decay_u2) = match a.expr("tau_syn2") {
+                Some(e) => {
+                    let span2 = e.span;
+                    match a.time(cx, "tau_syn2") {
+                        Some(t) if t.is_finite() => (Some(t), Some(check_tau(cx, Some(t), span2, "`tau_syn2`"))),
+                        Some(_) => {
+                            cx.err(
+                                Diagnostic::error("E0206", "`tau_syn2` must be a finite time constant")
+                                    .at(span2, "the second current would never decay")
+                                    .help("e.g. `tau_syn2 = 10 ms`"),
+                            );
+                            (None, None)
+                        }
+                        None => (None, None),
+                    }
+                }
+                None => (None, None),
+            };
             if !a.has("v_th") {
                 a.missing(cx, "v_th", "1.0");
             }
@@ -372,6 +392,7 @@ pub fn check_pop(cx: &mut Cx<'_>, d: &ast::Decl) {
                 Neuron::Lif {
                     tau_m,
                     tau_syn,
+                    tau_syn2,
                     v_th,
                     v_reset,
                     v_rest,
@@ -380,7 +401,7 @@ pub fn check_pop(cx: &mut Cx<'_>, d: &ast::Decl) {
                     v_init,
                     v_init_seed,
                 },
-                NeuronCodes { decay_u, decay_v, refractory: refractory.min(u64::from(u16::MAX)) as u32 },
+                NeuronCodes { decay_u, decay_u2, decay_v, refractory: refractory.min(u64::from(u16::MAX)) as u32 },
             )
         }
         "sampling" | "binary" => {
@@ -408,7 +429,7 @@ pub fn check_pop(cx: &mut Cx<'_>, d: &ast::Decl) {
                     bias,
                     clampable: kind == "binary",
                 },
-                NeuronCodes { decay_u: 0, decay_v: 0, refractory: tau_ref },
+                NeuronCodes { decay_u: 0, decay_u2: None, decay_v: 0, refractory: tau_ref },
             )
         }
         _ => {
@@ -473,7 +494,7 @@ pub fn check_pop(cx: &mut Cx<'_>, d: &ast::Decl) {
             let v_init = rate_v_init(cx, &a, n);
             (
                 Neuron::Rate { tau, tau_syn, activation, bias, out_range: range, v_init },
-                NeuronCodes { decay_u, decay_v, refractory: 0 },
+                NeuronCodes { decay_u, decay_u2: None, decay_v, refractory: 0 },
             )
         }
     };
@@ -729,7 +750,7 @@ fn check_patterns(cx: &mut Cx<'_>, c: &Call) -> Option<(u32, InputKind)> {
     ))
 }
 
-const CLAUSE_KEYS: &[&str] = &["weight", "delay", "sign", "mode", "zeroed"];
+const CLAUSE_KEYS: &[&str] = &["weight", "delay", "sign", "mode", "current", "zeroed"];
 
 /// `connect [name:] pre -> post [pattern] clauses [plastic rule(args)]`
 pub fn check_connect(cx: &mut Cx<'_>, c: &ast::Connect, span: Span) {
@@ -755,7 +776,7 @@ pub fn check_connect(cx: &mut Cx<'_>, c: &ast::Connect, span: Span) {
         if !CLAUSE_KEYS.contains(&s.key.name.as_str()) {
             let mut d = Diagnostic::error("E0201", format!("`connect` has no clause `{}`", s.key.name))
                 .at(s.key.span, "unknown clause")
-                .note("clauses: weight, delay, sign, mode, then `plastic rule(...)`");
+                .note("clauses: weight, delay, sign, mode, current, zeroed, then `plastic rule(...)`");
             if let Some(k) = super::eval::suggest(&s.key.name, CLAUSE_KEYS.iter().copied()) {
                 d = d.help(format!("did you mean `{k}`?"));
             }
@@ -865,6 +886,33 @@ pub fn check_connect(cx: &mut Cx<'_>, c: &ast::Connect, span: Span) {
         },
         None => SynMode::Current,
     };
+    // `current = 1 | 2`: which synaptic current of the post LIF neurons the synapses feed; the
+    // second needs `tau_syn2` on the post population.
+    let current = match clause("current") {
+        Some(e) => match cx.int(e, "current", 1, 2) {
+            Some(2) => {
+                let has2 = post
+                    .is_some_and(|p| matches!(cx.model.populations[p].neuron, Neuron::Lif { tau_syn2: Some(_), .. }));
+                if post.is_some() && !has2 {
+                    cx.err(
+                        Diagnostic::error("E0206", format!("`{}` has no second synaptic current", c.post.name))
+                            .at(e.span, "`current = 2`")
+                            .note("only a `lif` population with `tau_syn2 = ...` has a second current")
+                            .help(format!("add e.g. `tau_syn2 = 10 ms` to `pop {} = lif(...)`", c.post.name)),
+                    );
+                }
+                if mode == SynMode::Clamp {
+                    cx.err(
+                        Diagnostic::error("E0601", "a clamp projection cannot feed a second current")
+                            .at(e.span, "`current = 2` with `mode = clamp`"),
+                    );
+                }
+                1
+            }
+            _ => 0,
+        },
+        None => 0,
+    };
     // `zeroed = allow`: non-zero initial weights may round to zero on the chip (else a
     // quantization error).
     let allow_zero = match clause("zeroed") {
@@ -894,6 +942,7 @@ pub fn check_connect(cx: &mut Cx<'_>, c: &ast::Connect, span: Span) {
         sign,
         delay_steps,
         mode,
+        current,
         allow_zero,
         rule: None,
     });
