@@ -78,6 +78,8 @@ pub struct Emulator {
     recorder: Recorder,
     pool: Option<rayon::ThreadPool>,
     packets: Vec<(u32, i32)>,
+    /// `program.rules` pre-decoded once at load.
+    fast_rules: Vec<crate::fastlearn::FastRule>,
     /// Packets dropped while resolving routes (off the system edge, no axon mapping).
     pub routing_dropped: u64,
 }
@@ -201,6 +203,7 @@ impl Emulator {
             recorder,
             pool,
             packets: Vec::new(),
+            fast_rules: program.rules.iter().map(crate::fastlearn::FastRule::decode).collect(),
             routing_dropped,
         })
     }
@@ -250,6 +253,7 @@ impl Emulator {
         }
         let env = LearnEnv {
             rules: &program.rules,
+            fast: &self.fast_rules,
             signals: &self.g.signals.by_id,
             epoch_steps: program.meta.epoch_steps,
             fm: &self.fm,

@@ -12,6 +12,7 @@ pub mod checkpoint;
 pub mod core;
 pub mod engine;
 pub mod error;
+pub mod fastlearn;
 pub mod inputs;
 pub mod learning;
 pub mod mismatch;
