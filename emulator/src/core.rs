@@ -811,7 +811,14 @@ fn update_general(p: &CoreParams, s: &mut CoreState, _t: u64, base: usize, fm: &
 /// Recompute the readout and efficacy of synapse `si` after its accumulator changed.
 #[inline]
 pub fn refresh_weight(p: &CoreParams, s: &mut CoreState, si: usize, readout: Rounding, fm: &Formats) {
-    let wr = weight_readout(s.acc[si], fm.accumulator_bits, fm.weight_bits, readout, &mut s.learn_rng);
+    let wr = if readout == Rounding::Nearest {
+        // Same as `weight_readout`, without data-dependent branches (no PRNG draw either way).
+        let sh = nm_isa::fixed_point::accumulator_frac_bits(fm.accumulator_bits, fm.weight_bits);
+        let m = (1i64 << fm.weight_bits) - 1;
+        crate::fastlearn::round_nearest(i64::from(s.acc[si]), sh).clamp(-m, m) as i32
+    } else {
+        weight_readout(s.acc[si], fm.accumulator_bits, fm.weight_bits, readout, &mut s.learn_rng)
+    };
     s.wr[si] = wr;
     let weff = apply_gain(wr, p.syn_wgain[si]);
     s.weff[si] = weff;

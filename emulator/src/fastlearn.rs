@@ -66,7 +66,7 @@ impl FastCode {
         let cycles = code.iter().map(|i| u64::from(i.op.cycles())).sum();
         let batchable = ops.iter().all(|op| match *op {
             FOp::Ld(_, s) => !matches!(s, Src::Rand | Src::RandU),
-            FOp::Mul(.., rnd) | FOp::Muli(.., rnd) | FOp::Shr(.., rnd) => rnd != Rounding::Stochastic,
+            FOp::Mul(.., rnd) | FOp::Muli(.., rnd) | FOp::Shr(.., rnd) => rnd == Rounding::Nearest,
             FOp::Red(..) | FOp::RedNone | FOp::Wscale(..) => false,
             _ => true,
         });
@@ -189,14 +189,33 @@ pub trait LaneCtx: LearnCtx {
     fn select(&mut self, lane: Self::Lane);
 }
 
+/// `shift_round(v, sh, Rounding::Nearest, _)` for `sh < 32` (batches only use nearest
+/// rounding: `batchable` excludes stochastic rounding, and no op rounds down).
+#[inline(always)]
+fn nearest(v: i64, sh: u8) -> i64 {
+    round_nearest(v, u32::from(sh))
+}
+
+/// `nm_isa::fixed_point::shift_round(v, sh, Rounding::Nearest, _)` without branches on the
+/// data (round half away from zero), for any `sh`.
+#[inline(always)]
+pub fn round_nearest(v: i64, sh: u32) -> i64 {
+    if sh == 0 {
+        return v;
+    }
+    let sh = sh.min(62);
+    let floor = v >> sh;
+    let frac = v - (floor << sh);
+    let half = 1i64 << (sh - 1);
+    floor + i64::from((frac > half) | ((frac == half) & (v >= 0)))
+}
+
 /// Run a [`FastCode::batchable`] handler for every lane of `lanes` (at most [`LANES`], distinct
 /// synapses), with the same effects as `exec_fast` lane after lane; returns the total cycles.
 pub fn exec_batch<C: LaneCtx>(code: &FastCode, ctx: &mut C, lanes: &[C::Lane]) -> u64 {
     assert!(code.batchable && lanes.len() <= LANES, "exec_batch: not batchable or too many lanes");
     let n = lanes.len();
     let mut r = [[0i32; LANES]; NUM_REGS];
-    // Nearest rounding never draws; `shift_round` only wants a PRNG to hand.
-    let mut no_draw = nm_isa::rng::HwRng(1);
     macro_rules! lanes {
         ($d:expr, |$l:ident| $e:expr) => {{
             let d = usize::from($d);
@@ -239,18 +258,16 @@ pub fn exec_batch<C: LaneCtx>(code: &FastCode, ctx: &mut C, lanes: &[C::Lane]) -
                 lanes!(d, |l| sat32(i64::from(r[usize::from(a)][l]) - i64::from(r[usize::from(b)][l])))
             }
             FOp::Addi(d, a, imm) => lanes!(d, |l| sat32(i64::from(r[usize::from(a)][l]) + i64::from(imm))),
-            FOp::Mul(d, a, b, sh, rnd) => lanes!(d, |l| {
+            FOp::Mul(d, a, b, sh, _) => lanes!(d, |l| {
                 let p = i64::from(r[usize::from(a)][l]) * i64::from(r[usize::from(b)][l]);
-                sat32(shift_round(p, u32::from(sh), rnd, &mut no_draw))
+                sat32(nearest(p, sh))
             }),
-            FOp::Muli(d, a, imm, sh, rnd) => lanes!(d, |l| {
+            FOp::Muli(d, a, imm, sh, _) => lanes!(d, |l| {
                 let p = i64::from(r[usize::from(a)][l]) * i64::from(imm);
-                sat32(shift_round(p, u32::from(sh), rnd, &mut no_draw))
+                sat32(nearest(p, sh))
             }),
             FOp::Shl(d, a, sh) => lanes!(d, |l| sat32(i64::from(r[usize::from(a)][l]) << sh)),
-            FOp::Shr(d, a, sh, rnd) => {
-                lanes!(d, |l| sat32(shift_round(i64::from(r[usize::from(a)][l]), u32::from(sh), rnd, &mut no_draw)))
-            }
+            FOp::Shr(d, a, sh, _) => lanes!(d, |l| sat32(nearest(i64::from(r[usize::from(a)][l]), sh))),
             FOp::Min(d, a, b) => lanes!(d, |l| r[usize::from(a)][l].min(r[usize::from(b)][l])),
             FOp::Max(d, a, b) => lanes!(d, |l| r[usize::from(a)][l].max(r[usize::from(b)][l])),
             FOp::Mini(d, a, imm) => lanes!(d, |l| r[usize::from(a)][l].min(imm)),

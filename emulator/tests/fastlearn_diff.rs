@@ -3,7 +3,7 @@
 //! cycles, same loads, stores, reductions and PRNG draws, in the same order; and the batched
 //! form (`exec_batch`) equals running the synapses one after the other.
 
-use nm_emulator::fastlearn::{exec_batch, exec_fast, FastCode, LaneCtx, LANES};
+use nm_emulator::fastlearn::{exec_batch, exec_fast, round_nearest, FastCode, LaneCtx, LANES};
 use nm_isa::fixed_point::{saturate, shift_round, Rounding};
 use nm_isa::learn::{exec, Dst, Instr, LearnCtx, Opcode, Reduce, Src};
 use nm_isa::rng::HwRng;
@@ -188,5 +188,23 @@ fn exec_batch_equals_one_synapse_after_the_other() {
         let lanes: Vec<usize> = (0..n).collect();
         let c_batch = exec_batch(&fast, &mut batch, &lanes);
         assert_eq!((c_one, &one), (c_batch, &batch.states), "seed {seed:#x}: {code:?}");
+    }
+}
+
+#[test]
+fn round_nearest_equals_shift_round() {
+    let seed = 0x0d0d_5eed_u64;
+    println!("round_nearest differential seed {seed:#x}");
+    let mut r = ChaCha8Rng::seed_from_u64(seed);
+    let mut rng = HwRng(1);
+    for _ in 0..200_000 {
+        let v = match r.next_u32() % 4 {
+            0 => i64::from(value(&mut r)),
+            1 => (r.next_u64() as i64) >> (r.next_u32() % 64),
+            2 => i64::from(value(&mut r)) * i64::from(value(&mut r)),
+            _ => [i64::MIN, i64::MAX, -1, 0, 1][r.next_u32() as usize % 5],
+        };
+        let sh = r.next_u32() % 70;
+        assert_eq!(round_nearest(v, sh), shift_round(v, sh, Rounding::Nearest, &mut rng), "v {v} sh {sh}");
     }
 }
