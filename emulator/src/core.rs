@@ -15,7 +15,7 @@
 use crate::error::EmuError;
 use crate::mismatch::{self, CoreDeviations};
 use crate::timing::{Charge, CoreMeter, CostTable};
-use nm_isa::fixed_point::{shift_round, smax, smin, weight_readout, Rounding};
+use nm_isa::fixed_point::{smax, smin, weight_readout, Rounding};
 use nm_isa::learn::{Opcode, Src};
 use nm_isa::neuron::NeuronKind;
 use nm_isa::program::{Core, Program, SynKind};
@@ -109,8 +109,8 @@ pub fn apply_gain(w: i32, gain_q12: u16) -> i32 {
     if gain_q12 == 4096 {
         return w;
     }
-    let mut unused = HwRng(1);
-    shift_round(i64::from(w) * i64::from(gain_q12), 12, Rounding::Nearest, &mut unused) as i32
+    // `shift_round(.., 12, Nearest, ..)` without data-dependent branches.
+    crate::fastlearn::round_nearest(i64::from(w) * i64::from(gain_q12), 12) as i32
 }
 
 /// Multiply by `keep / 2^bits`, truncating toward zero (branch-free form of `fixed_point::decay`).

@@ -25,10 +25,10 @@
 //!   trace decays and impulses are free (dedicated hardware).
 
 use crate::core::{refresh_weight, CoreParams, CoreState, Formats, RuleSlot, RuleState, SPIKE};
-use crate::fastlearn::{exec_batch, exec_fast, FastCode, FastRule, LaneCtx, LANES};
+use crate::fastlearn::{exec_batch, exec_fast, round_nearest, FastCode, FastRule, LaneCtx, LANES};
 use crate::timing::{Charge, CostTable};
 use nm_isa::fixed_point::{saturate, smax, smin, trace_add};
-use nm_isa::learn::{apply_weight_write, Dst, LearnCtx, LearnRule, Reduce, Src, Trigger};
+use nm_isa::learn::{Dst, LearnCtx, LearnRule, Reduce, Src, Trigger};
 use nm_isa::neuron::NeuronKind;
 use nm_isa::rng::HwRng;
 
@@ -122,7 +122,11 @@ impl LearnCtx for Ctx<'_> {
         let si = self.syn;
         match dst {
             Dst::W => {
-                self.acc[si] = apply_weight_write(self.acc[si], value, self.lgain[si], self.fm.accumulator_bits);
+                // `nm_isa::learn::apply_weight_write`, with the branch-free nearest rounding.
+                let (acc, gain) = (self.acc[si], self.lgain[si]);
+                let delta = i64::from(value) - i64::from(acc);
+                let scaled = if gain == 4096 { delta } else { round_nearest(delta * i64::from(gain), 12) };
+                self.acc[si] = saturate(i64::from(acc) + scaled, self.fm.accumulator_bits);
                 self.touch(si);
             }
             Dst::Tag => {
