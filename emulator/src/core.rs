@@ -21,7 +21,7 @@
 use crate::error::EmuError;
 use crate::mismatch::{self, CoreDeviations};
 use crate::timing::{Charge, CoreMeter, CostTable};
-use nm_isa::fixed_point::{shift_round, smax, smin, weight_readout, Rounding};
+use nm_isa::fixed_point::{smax, smin, weight_readout, Rounding};
 use nm_isa::learn::{Opcode, Src};
 use nm_isa::neuron::NeuronKind;
 use nm_isa::program::{Core, Program, SynKind};
@@ -115,8 +115,8 @@ pub fn apply_gain(w: i32, gain_q12: u16) -> i32 {
     if gain_q12 == 4096 {
         return w;
     }
-    let mut unused = HwRng(1);
-    shift_round(i64::from(w) * i64::from(gain_q12), 12, Rounding::Nearest, &mut unused) as i32
+    // `shift_round(.., 12, Nearest, ..)` without data-dependent branches.
+    crate::fastlearn::round_nearest(i64::from(w) * i64::from(gain_q12), 12) as i32
 }
 
 /// Multiply by `keep / 2^bits`, truncating toward zero (branch-free form of `fixed_point::decay`).
@@ -900,7 +900,14 @@ fn update_general(p: &CoreParams, s: &mut CoreState, _t: u64, base: usize, fm: &
 /// Recompute the readout and efficacy of synapse `si` after its accumulator changed.
 #[inline]
 pub fn refresh_weight(p: &CoreParams, s: &mut CoreState, si: usize, readout: Rounding, fm: &Formats) {
-    let wr = weight_readout(s.acc[si], fm.accumulator_bits, fm.weight_bits, readout, &mut s.learn_rng);
+    let wr = if readout == Rounding::Nearest {
+        // Same as `weight_readout`, without data-dependent branches (no PRNG draw either way).
+        let sh = nm_isa::fixed_point::accumulator_frac_bits(fm.accumulator_bits, fm.weight_bits);
+        let m = (1i64 << fm.weight_bits) - 1;
+        crate::fastlearn::round_nearest(i64::from(s.acc[si]), sh).clamp(-m, m) as i32
+    } else {
+        weight_readout(s.acc[si], fm.accumulator_bits, fm.weight_bits, readout, &mut s.learn_rng)
+    };
     s.wr[si] = wr;
     let weff = apply_gain(wr, p.syn_wgain[si]);
     s.weff[si] = weff;

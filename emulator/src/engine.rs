@@ -79,6 +79,8 @@ pub struct Emulator {
     recorder: Recorder,
     pool: Option<rayon::ThreadPool>,
     packets: Vec<(u32, i32)>,
+    /// `program.rules` pre-decoded once at load.
+    fast_rules: Vec<crate::fastlearn::FastRule>,
     /// Packets dropped while resolving routes (off the system edge, no axon mapping).
     pub routing_dropped: u64,
     /// Fault injection (`None`: a fault-free chip, and the step loop never looks at faults).
@@ -228,6 +230,7 @@ impl Emulator {
             recorder,
             pool,
             packets: Vec::new(),
+            fast_rules: program.rules.iter().map(crate::fastlearn::FastRule::decode).collect(),
             routing_dropped,
             faults,
             keep: Vec::new(),
@@ -294,6 +297,7 @@ impl Emulator {
         }
         let env = LearnEnv {
             rules: &program.rules,
+            fast: &self.fast_rules,
             signals: &self.g.signals.by_id,
             epoch_steps: program.meta.epoch_steps,
             fm: &self.fm,

@@ -2,8 +2,9 @@
 //! documented on `LearnRule` (traces decay; `Pre` handlers for this step's arrivals; pre-trace
 //! impulses; `Post` handlers for this step's post spikes; post-trace impulses; `Step` handlers;
 //! `Epoch` handlers on the last step of an epoch; clamp of every touched accumulator to
-//! `[w_min, w_max]`), executing each handler with `nm_isa::learn::exec` over [`Ctx`], our
-//! implementation of `LearnCtx` on the core's state.
+//! `[w_min, w_max]`), executing each handler over [`Ctx`], our implementation of `LearnCtx` on
+//! the core's state, with [`crate::fastlearn::exec_fast`]: the handlers pre-decoded once at load,
+//! equal to `nm_isa::learn::exec` bit for bit (a differential test checks it).
 //!
 //! Decisions (where `LearnRule`'s documentation leaves a choice), as a chip would do them:
 //! * A packet is a pre-synaptic event at the step it reaches the axon (the step after the
@@ -24,9 +25,10 @@
 //!   trace decays and impulses are free (dedicated hardware).
 
 use crate::core::{refresh_weight, CoreParams, CoreState, Formats, RuleSlot, RuleState, SPIKE};
+use crate::fastlearn::{exec_batch, exec_fast, round_nearest, FastCode, FastRule, LaneCtx, LANES};
 use crate::timing::{Charge, CostTable};
 use nm_isa::fixed_point::{saturate, smax, smin, trace_add, Rounding};
-use nm_isa::learn::{apply_weight_write_rounded, exec, Dst, LearnCtx, LearnRule, Reduce, Scope, Src, Trigger};
+use nm_isa::learn::{apply_weight_write_rounded, Dst, LearnCtx, LearnRule, Reduce, Src, Trigger};
 use nm_isa::neuron::NeuronKind;
 use nm_isa::rng::HwRng;
 
@@ -77,6 +79,7 @@ impl Ctx<'_> {
 }
 
 impl LearnCtx for Ctx<'_> {
+    #[inline(always)]
     fn load(&mut self, src: Src) -> i32 {
         let per_syn = self.syn != usize::MAX;
         let trace = |v: &Vec<i32>, i: usize| v.get(i).copied().unwrap_or(0);
@@ -113,6 +116,7 @@ impl LearnCtx for Ctx<'_> {
         }
     }
 
+    #[inline(always)]
     fn store(&mut self, dst: Dst, value: i32) {
         if self.syn == usize::MAX {
             return;
@@ -120,14 +124,16 @@ impl LearnCtx for Ctx<'_> {
         let si = self.syn;
         match dst {
             Dst::W => {
-                self.acc[si] = apply_weight_write_rounded(
-                    self.acc[si],
-                    value,
-                    self.lgain[si],
-                    self.fm.accumulator_bits,
-                    self.write_rounding,
-                    self.rng,
-                );
+                // `nm_isa::learn::apply_weight_write_rounded`: the learning-rate gain on the delta
+                // with the rule's rounding; nearest rounding branch-free.
+                let (acc, gain) = (self.acc[si], self.lgain[si]);
+                self.acc[si] = if self.write_rounding == Rounding::Nearest {
+                    let delta = i64::from(value) - i64::from(acc);
+                    let scaled = if gain == 4096 { delta } else { round_nearest(delta * i64::from(gain), 12) };
+                    saturate(i64::from(acc) + scaled, self.fm.accumulator_bits)
+                } else {
+                    apply_weight_write_rounded(acc, value, gain, self.fm.accumulator_bits, self.write_rounding, self.rng)
+                };
                 self.touch(si);
             }
             Dst::Tag => {
@@ -168,10 +174,22 @@ impl LearnCtx for Ctx<'_> {
     }
 }
 
+impl LaneCtx for Ctx<'_> {
+    type Lane = Event;
+    #[inline(always)]
+    fn select(&mut self, (si, post, axon): Event) {
+        self.syn = if si == u32::MAX { usize::MAX } else { si as usize };
+        self.post = post as usize;
+        self.axon = if axon == u32::MAX { usize::MAX } else { axon as usize };
+    }
+}
+
 /// Everything shared by the cores during the learning phase.
 #[derive(Debug)]
 pub struct LearnEnv<'a> {
     pub rules: &'a [LearnRule],
+    /// `rules` pre-decoded (same order), see [`FastRule`].
+    pub fast: &'a [FastRule],
     pub signals: &'a [i32; 8],
     pub epoch_steps: u32,
     pub fm: &'a Formats,
@@ -191,8 +209,10 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
     let mut ev: Vec<Event> = std::mem::take(&mut s.events);
     for (ri, slot) in p.rules.iter().enumerate() {
         let rule = &env.rules[slot.rule];
-        let codes = |trig: Trigger, scope: Scope| -> Vec<&[nm_isa::learn::Instr]> {
-            rule.handlers.iter().filter(|h| h.trigger == trig && h.scope == scope).map(|h| h.code.as_slice()).collect()
+        let fast = &env.fast[slot.rule];
+        let codes = |trig: Trigger| -> (&[FastCode], &[FastCode]) {
+            let k = trig.code() as usize;
+            (&fast.syn[k], &fast.post[k])
         };
         // Traces decay.
         {
@@ -200,21 +220,17 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
             for k in 0..2 {
                 if let Some(ts) = rule.x[k] {
                     let keep = (4096i64 - i64::from(ts.decay.min(4096))) as i32;
-                    for x in rs.x[k].iter_mut() {
-                        *x = crate::core::decay_keep(*x, keep, 12);
-                    }
+                    decay_all(&mut rs.x[k], keep);
                 }
                 if let Some(ts) = rule.y[k] {
                     let keep = (4096i64 - i64::from(ts.decay.min(4096))) as i32;
-                    for y in rs.y[k].iter_mut() {
-                        *y = crate::core::decay_keep(*y, keep, 12);
-                    }
+                    decay_all(&mut rs.y[k], keep);
                 }
             }
         }
         // Pre handlers: per arriving axon, per synapse of the rule (then its per-post handlers).
         if slot.has[Trigger::Pre.code() as usize] {
-            let (cs, cp) = (codes(Trigger::Pre, Scope::Synapse), codes(Trigger::Pre, Scope::PostNeuron));
+            let (cs, cp) = codes(Trigger::Pre);
             ev.clear();
             let mut posts: Vec<u32> = Vec::new();
             for pk in arrivals.iter().filter(|pk| pk.count & SPIKE != 0) {
@@ -235,7 +251,7 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
             posts.sort_unstable();
             posts.dedup();
             ev.extend(posts.iter().map(|&post| (u32::MAX, post, u32::MAX)));
-            run_events(p, s, ri, slot, &cs, &cp, &ev, t1, env, rule.readout);
+            run_events(p, s, ri, slot, cs, cp, &ev, t1, env, rule.readout);
         }
         // Pre-trace impulses.
         for k in 0..2 {
@@ -249,7 +265,7 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
         }
         // Post handlers: per spiking neuron, its synapses of the rule, then its per-post handlers.
         if slot.has[Trigger::Post.code() as usize] {
-            let (cs, cp) = (codes(Trigger::Post, Scope::Synapse), codes(Trigger::Post, Scope::PostNeuron));
+            let (cs, cp) = codes(Trigger::Post);
             ev.clear();
             for &i in &s.spikes {
                 let post = i as usize;
@@ -272,7 +288,7 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
                     }
                 }
             }
-            run_events(p, s, ri, slot, &cs, &cp, &ev, t1, env, rule.readout);
+            run_events(p, s, ri, slot, cs, cp, &ev, t1, env, rule.readout);
         }
         // Post-trace impulses.
         for k in 0..2 {
@@ -289,7 +305,7 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
             if !on || !slot.has[trig.code() as usize] {
                 continue;
             }
-            let (cs, cp) = (codes(trig, Scope::Synapse), codes(trig, Scope::PostNeuron));
+            let (cs, cp) = codes(trig);
             ev.clear();
             if !cs.is_empty() {
                 for &si in &slot.syns {
@@ -301,7 +317,7 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
                     ev.push((u32::MAX, post, u32::MAX));
                 }
             }
-            run_events(p, s, ri, slot, &cs, &cp, &ev, t1, env, rule.readout);
+            run_events(p, s, ri, slot, cs, cp, &ev, t1, env, rule.readout);
         }
         // Clamp and refresh the touched synapses.
         let touched = std::mem::take(&mut s.touched);
@@ -320,6 +336,18 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
     s.events = ev;
 }
 
+/// Decay every trace of `xs` by `keep / 4096`, truncating toward zero: `core::decay_keep(x, keep,
+/// 12)` computed on magnitudes with an unsigned widening multiply so that the loop vectorises
+/// (equal for every `x` since `0 <= keep <= 4096`).
+fn decay_all(xs: &mut [i32], keep: i32) {
+    let keep = keep as u32;
+    for x in xs.iter_mut() {
+        let m = ((u64::from(x.unsigned_abs()) * u64::from(keep)) >> 12) as u32 as i32;
+        let sign = *x >> 31;
+        *x = (m ^ sign).wrapping_sub(sign);
+    }
+}
+
 /// Run the handlers `syn_codes` (per-synapse events) or `post_codes` (per-post events) for every
 /// event in order, over one context, and charge every invocation.
 #[allow(clippy::too_many_arguments)]
@@ -328,8 +356,8 @@ fn run_events(
     s: &mut CoreState,
     ri: usize,
     slot: &RuleSlot,
-    syn_codes: &[&[nm_isa::learn::Instr]],
-    post_codes: &[&[nm_isa::learn::Instr]],
+    syn_codes: &[FastCode],
+    post_codes: &[FastCode],
     events: &[Event],
     t1: u64,
     env: &LearnEnv<'_>,
@@ -366,16 +394,39 @@ fn run_events(
         fm: env.fm,
         write_rounding,
     };
-    for &(si, post, axon) in events {
-        let codes = if si == u32::MAX { post_codes } else { syn_codes };
-        ctx.syn = if si == u32::MAX { usize::MAX } else { si as usize };
-        ctx.post = post as usize;
-        ctx.axon = if axon == u32::MAX { usize::MAX } else { axon as usize };
+    // Per-synapse events of strictly ascending synapse index (hence distinct synapses) run in
+    // batches when every per-synapse handler is batchable: same effects as one after the other.
+    // A stochastic gain rounding draws from the learning PRNG at each store, so those rules run
+    // one synapse after the other to keep the draw order.
+    let batch = !syn_codes.is_empty()
+        && syn_codes.iter().all(|c| c.batchable)
+        && write_rounding != Rounding::Stochastic;
+    let mut i = 0;
+    while i < events.len() {
+        let ev = events[i];
+        if batch && ev.0 != u32::MAX {
+            let mut j = i + 1;
+            while j < events.len() && j - i < LANES && events[j].0 != u32::MAX && events[j].0 > events[j - 1].0 {
+                j += 1;
+            }
+            let lanes = &events[i..j];
+            let n = lanes.len() as u64;
+            for code in syn_codes {
+                cycles += exec_batch(code, &mut ctx, lanes);
+                ops += code.len * n;
+                invocations += n;
+            }
+            i = j;
+            continue;
+        }
+        let codes = if ev.0 == u32::MAX { post_codes } else { syn_codes };
+        ctx.select(ev);
         for code in codes {
-            cycles += exec(code, &mut ctx);
-            ops += code.len() as u64;
+            cycles += exec_fast(code, &mut ctx);
+            ops += code.len;
             invocations += 1;
         }
+        i += 1;
     }
     s.meter.charge(env.costs, Charge::LearningBatch { invocations, ops, cycles });
 }

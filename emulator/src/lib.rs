@@ -13,6 +13,7 @@ pub mod core;
 pub mod engine;
 pub mod error;
 pub mod faults;
+pub mod fastlearn;
 pub mod inputs;
 pub mod learning;
 pub mod mismatch;

@@ -4,7 +4,11 @@
 //! Usage: `nmemu-bench [N] [--ideal] [--threads T] [--reps R] [--two-currents]` (CUBA, N = 4000
 //! by default; `--two-currents`: inhibition on the second synaptic current with τi = 10 ms);
 //! `nmemu-bench stdp [NPOST] [--seconds S] [--ideal]` (STDP 1000 → NPOST, 100 s by default);
-//! `nmemu-bench [N] --write-program cuba.bin` writes the CUBA program for `nmemu run`.
+//! `nmemu-bench [N] --write-program cuba.bin` writes the CUBA program for `nmemu run`;
+//! `nmemu-bench run PROGRAM.bin [--ideal]` times a compiled program over its own run length (e.g.
+//! `programs/bench/stdp.nm` compiled by `nmc`) and reports, for programs with one learning rule,
+//! the fractions of all synapses whose accumulator is below 0.1 and above 0.9 of the rule's
+//! upper bound (meant for programs whose synapses are all plastic, like the STDP benchmark).
 
 use nm_emulator::bench::{cuba_with, rate_and_cv, Cuba};
 use nm_emulator::{Emulator, RunConfig};
@@ -107,8 +111,62 @@ fn stdp_main(args: &[String]) {
     println!("RESULT {line}");
 }
 
+/// `nmemu-bench run PROGRAM.bin [--ideal]`.
+fn run_program_main(args: &[String]) -> Result<(), String> {
+    let path = args.iter().find(|a| !a.starts_with("--")).ok_or("usage: nmemu-bench run PROGRAM.bin [--ideal]")?;
+    let ideal = args.iter().any(|a| a == "--ideal");
+    let t0 = Instant::now();
+    let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+    let program = nm_isa::binary::decode(&bytes).map_err(|e| format!("{path}: {e}"))?;
+    let cfg = RunConfig { chip_seed: 1, noise_seed: 0, ideal, threads: 1, seed: None };
+    let mut emu = Emulator::new(&program, cfg).map_err(|e| format!("{path}: {e}"))?;
+    let load = t0.elapsed().as_secs_f64();
+    let steps = program.meta.steps;
+    let c1 = thread_cpu_s();
+    let t1 = Instant::now();
+    emu.run(steps);
+    let sim = t1.elapsed().as_secs_f64();
+    let cpu = match (c1, thread_cpu_s()) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    let st = emu.stats();
+    // Every synapse's accumulator relative to the rule's upper bound, in accumulator units.
+    let (mut low, mut high, mut total) = (0usize, 0usize, 0usize);
+    if let [rule] = program.rules.as_slice() {
+        let wmax = f64::from(rule.w_max.max(1));
+        for ci in 0..program.cores.len() {
+            if let Some((acc, _)) = emu.synapse_state(ci) {
+                for &a in acc {
+                    let x = f64::from(a) / wmax;
+                    low += usize::from(x < 0.1);
+                    high += usize::from(x > 0.9);
+                    total += 1;
+                }
+            }
+        }
+    }
+    let frac = |k: usize| if total == 0 { None } else { Some(k as f64 / total as f64) };
+    let line = serde_json::json!({
+        "bench": "run", "program": path, "ideal": ideal, "steps": steps, "load_s": load, "sim_s": sim,
+        "sim_cpu_s": cpu, "spikes": st.spikes, "synaptic_events": st.synaptic_events,
+        "learning_invocations": st.learning_invocations, "learning_ops": st.learning_ops,
+        "synapses": total,
+        "frac_weights_below_0.1_wmax": frac(low), "frac_weights_above_0.9_wmax": frac(high),
+    });
+    println!("RESULT {line}");
+    Ok(())
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("run") {
+        if let Err(e) = run_program_main(&args[1..]) {
+            eprintln!("nmemu-bench: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     if args.first().map(String::as_str) == Some("stdp") {
         stdp_main(&args[1..]);
         return;

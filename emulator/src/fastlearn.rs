@@ -1,0 +1,326 @@
+//! Pre-decoded learning handlers: each rule's handlers are decoded once at load into a compact
+//! op array (registers and selectors resolved, static cycle cost summed), and run by
+//! [`exec_fast`], which must equal `nm_isa::learn::exec` bit for bit (the isa `exec` stays the
+//! definition; `tests/fastlearn_diff.rs` checks the two on random programs and states).
+//!
+//! Handlers that draw no PRNG and reduce over no other synapse ([`FastCode::batchable`]) also
+//! run over a batch of up to [`LANES`] distinct synapses at once ([`exec_batch`]): each op over
+//! all lanes, so that its dispatch is paid once per batch. As such a handler reads and writes
+//! only its own synapse's state, the result equals running the synapses one after the other.
+
+use nm_isa::fixed_point::{shift_round, Rounding};
+use nm_isa::learn::{isqrt, Dst, Instr, LearnCtx, LearnRule, Opcode, Reduce, Scope, Src, Trigger, NUM_REGS};
+
+/// One pre-decoded instruction. Register fields are already masked to `0..8`, shifts to `0..32`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FOp {
+    Nop,
+    /// `ld` of a valid source.
+    Ld(u8, Src),
+    /// `ld` of an unknown selector (reads 0).
+    Zero(u8),
+    Ldi(u8, i32),
+    St(Dst, u8),
+    /// `st` to an unknown selector (no effect).
+    StNone,
+    Mov(u8, u8),
+    Add(u8, u8, u8),
+    Sub(u8, u8, u8),
+    Addi(u8, u8, i32),
+    Mul(u8, u8, u8, u8, Rounding),
+    Muli(u8, u8, i32, u8, Rounding),
+    Shl(u8, u8, u8),
+    Shr(u8, u8, u8, Rounding),
+    Min(u8, u8, u8),
+    Max(u8, u8, u8),
+    Mini(u8, u8, i32),
+    Maxi(u8, u8, i32),
+    Neg(u8, u8),
+    Abs(u8, u8),
+    Sel(u8, u8, u8),
+    Div(u8, u8, u8, u8),
+    Sqrt(u8, u8, u8),
+    Red(u8, Reduce),
+    /// `red` with an unknown selector: no effect.
+    RedNone,
+    Wscale(u8, u8, Rounding),
+}
+
+/// A straight-line handler decoded once.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FastCode {
+    pub ops: Vec<FOp>,
+    /// Sum of the op-table cycles of the ops (reductions add their synapse count at run time).
+    pub cycles: u64,
+    /// Number of instructions (for the op counter).
+    pub len: u64,
+    /// No PRNG draw (`Rand`, `RandU`, stochastic rounding) and no per-post op (`red`,
+    /// `wscale`): the handler may run over a batch of distinct synapses with [`exec_batch`].
+    pub batchable: bool,
+}
+
+impl FastCode {
+    /// Decode `code` (any instruction words, canonical or not, as `exec` accepts them).
+    pub fn decode(code: &[Instr]) -> FastCode {
+        let ops: Vec<FOp> = code.iter().map(decode_one).collect();
+        let cycles = code.iter().map(|i| u64::from(i.op.cycles())).sum();
+        let batchable = ops.iter().all(|op| match *op {
+            FOp::Ld(_, s) => !matches!(s, Src::Rand | Src::RandU),
+            FOp::Mul(.., rnd) | FOp::Muli(.., rnd) | FOp::Shr(.., rnd) => rnd == Rounding::Nearest,
+            FOp::Red(..) | FOp::RedNone | FOp::Wscale(..) => false,
+            _ => true,
+        });
+        FastCode { ops, cycles, len: code.len() as u64, batchable }
+    }
+}
+
+fn decode_one(ins: &Instr) -> FOp {
+    let (d, a, b) = (ins.rd & 7, ins.ra & 7, ins.rb & 7);
+    let sh = ins.sh & 31;
+    match ins.op {
+        Opcode::Nop => FOp::Nop,
+        Opcode::Ld => Src::from_sel(ins.sel).map_or(FOp::Zero(d), |s| FOp::Ld(d, s)),
+        Opcode::Ldi => FOp::Ldi(d, ins.imm),
+        Opcode::St => Dst::from_sel(ins.sel).map_or(FOp::StNone, |t| FOp::St(t, a)),
+        Opcode::Mov => FOp::Mov(d, a),
+        Opcode::Add => FOp::Add(d, a, b),
+        Opcode::Sub => FOp::Sub(d, a, b),
+        Opcode::Addi => FOp::Addi(d, a, ins.imm),
+        Opcode::Mul => FOp::Mul(d, a, b, sh, Rounding::Nearest),
+        Opcode::Mulr => FOp::Mul(d, a, b, sh, Rounding::Stochastic),
+        Opcode::Muli => FOp::Muli(d, a, ins.imm, sh, Rounding::Nearest),
+        Opcode::Mulir => FOp::Muli(d, a, ins.imm, sh, Rounding::Stochastic),
+        Opcode::Shl => FOp::Shl(d, a, sh),
+        Opcode::Shr => FOp::Shr(d, a, sh, Rounding::Nearest),
+        Opcode::Shrr => FOp::Shr(d, a, sh, Rounding::Stochastic),
+        Opcode::Min => FOp::Min(d, a, b),
+        Opcode::Max => FOp::Max(d, a, b),
+        Opcode::Mini => FOp::Mini(d, a, ins.imm),
+        Opcode::Maxi => FOp::Maxi(d, a, ins.imm),
+        Opcode::Neg => FOp::Neg(d, a),
+        Opcode::Abs => FOp::Abs(d, a),
+        Opcode::Sel => FOp::Sel(d, a, b),
+        Opcode::Div => FOp::Div(d, a, b, sh),
+        Opcode::Sqrt => FOp::Sqrt(d, a, sh),
+        Opcode::Red => Reduce::from_sel(ins.sel).map_or(FOp::RedNone, |k| FOp::Red(d, k)),
+        Opcode::Wscale => FOp::Wscale(a, sh, Rounding::Nearest),
+        Opcode::Wscaler => FOp::Wscale(a, sh, Rounding::Stochastic),
+    }
+}
+
+#[inline(always)]
+fn sat32(v: i64) -> i32 {
+    v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+}
+
+/// Run a pre-decoded handler over `ctx`; returns the cycles it cost (dispatch excluded), exactly
+/// as `nm_isa::learn::exec` on the instructions it was decoded from.
+#[inline]
+pub fn exec_fast(code: &FastCode, ctx: &mut impl LearnCtx) -> u64 {
+    let mut r = [0i32; NUM_REGS];
+    let mut extra = 0u64;
+    for op in &code.ops {
+        match *op {
+            FOp::Nop | FOp::StNone | FOp::RedNone => {}
+            FOp::Ld(d, s) => r[usize::from(d)] = ctx.load(s),
+            FOp::Zero(d) => r[usize::from(d)] = 0,
+            FOp::Ldi(d, imm) => r[usize::from(d)] = imm,
+            FOp::St(t, a) => ctx.store(t, r[usize::from(a)]),
+            FOp::Mov(d, a) => r[usize::from(d)] = r[usize::from(a)],
+            FOp::Add(d, a, b) => r[usize::from(d)] = sat32(i64::from(r[usize::from(a)]) + i64::from(r[usize::from(b)])),
+            FOp::Sub(d, a, b) => r[usize::from(d)] = sat32(i64::from(r[usize::from(a)]) - i64::from(r[usize::from(b)])),
+            FOp::Addi(d, a, imm) => r[usize::from(d)] = sat32(i64::from(r[usize::from(a)]) + i64::from(imm)),
+            FOp::Mul(d, a, b, sh, rnd) => {
+                let p = i64::from(r[usize::from(a)]) * i64::from(r[usize::from(b)]);
+                r[usize::from(d)] = sat32(shift_round(p, u32::from(sh), rnd, ctx.rng()));
+            }
+            FOp::Muli(d, a, imm, sh, rnd) => {
+                let p = i64::from(r[usize::from(a)]) * i64::from(imm);
+                r[usize::from(d)] = sat32(shift_round(p, u32::from(sh), rnd, ctx.rng()));
+            }
+            FOp::Shl(d, a, sh) => r[usize::from(d)] = sat32(i64::from(r[usize::from(a)]) << sh),
+            FOp::Shr(d, a, sh, rnd) => {
+                r[usize::from(d)] = sat32(shift_round(i64::from(r[usize::from(a)]), u32::from(sh), rnd, ctx.rng()))
+            }
+            FOp::Min(d, a, b) => r[usize::from(d)] = r[usize::from(a)].min(r[usize::from(b)]),
+            FOp::Max(d, a, b) => r[usize::from(d)] = r[usize::from(a)].max(r[usize::from(b)]),
+            FOp::Mini(d, a, imm) => r[usize::from(d)] = r[usize::from(a)].min(imm),
+            FOp::Maxi(d, a, imm) => r[usize::from(d)] = r[usize::from(a)].max(imm),
+            FOp::Neg(d, a) => r[usize::from(d)] = sat32(-i64::from(r[usize::from(a)])),
+            FOp::Abs(d, a) => r[usize::from(d)] = sat32(i64::from(r[usize::from(a)]).abs()),
+            FOp::Sel(d, a, b) => {
+                let (d, a, b) = (usize::from(d), usize::from(a), usize::from(b));
+                r[d] = if r[d] != 0 { r[a] } else { r[b] };
+            }
+            FOp::Div(d, a, b, sh) => {
+                let (ra, rb) = (r[usize::from(a)], r[usize::from(b)]);
+                r[usize::from(d)] = if rb == 0 {
+                    match ra.signum() {
+                        1 => i32::MAX,
+                        -1 => i32::MIN,
+                        _ => 0,
+                    }
+                } else {
+                    sat32((i64::from(ra) << sh) / i64::from(rb))
+                };
+            }
+            FOp::Sqrt(d, a, sh) => {
+                let v = (i64::from(r[usize::from(a)].max(0)) as u64) << sh;
+                r[usize::from(d)] = sat32(isqrt(v) as i64);
+            }
+            FOp::Red(d, k) => {
+                let (v, n) = ctx.reduce(k);
+                r[usize::from(d)] = sat32(v);
+                extra += u64::from(n);
+            }
+            FOp::Wscale(a, sh, rnd) => extra += u64::from(ctx.scale_weights(r[usize::from(a)], sh, rnd)),
+        }
+    }
+    code.cycles + extra
+}
+
+/// Lanes of a batch: at most this many synapses run one handler together.
+pub const LANES: usize = 64;
+
+/// A [`LearnCtx`] that can point at one of several synapses (a lane of a batch).
+pub trait LaneCtx: LearnCtx {
+    type Lane: Copy;
+    /// Make `lane` the current synapse of the following loads and stores.
+    fn select(&mut self, lane: Self::Lane);
+}
+
+/// `shift_round(v, sh, Rounding::Nearest, _)` for `sh < 32` (batches only use nearest
+/// rounding: `batchable` excludes stochastic rounding, and no op rounds down).
+#[inline(always)]
+fn nearest(v: i64, sh: u8) -> i64 {
+    round_nearest(v, u32::from(sh))
+}
+
+/// `nm_isa::fixed_point::shift_round(v, sh, Rounding::Nearest, _)` without branches on the
+/// data (round half away from zero), for any `sh`.
+#[inline(always)]
+pub fn round_nearest(v: i64, sh: u32) -> i64 {
+    if sh == 0 {
+        return v;
+    }
+    let sh = sh.min(62);
+    let floor = v >> sh;
+    let frac = v - (floor << sh);
+    let half = 1i64 << (sh - 1);
+    floor + i64::from((frac > half) | ((frac == half) & (v >= 0)))
+}
+
+/// Run a [`FastCode::batchable`] handler for every lane of `lanes` (at most [`LANES`], distinct
+/// synapses), with the same effects as `exec_fast` lane after lane; returns the total cycles.
+pub fn exec_batch<C: LaneCtx>(code: &FastCode, ctx: &mut C, lanes: &[C::Lane]) -> u64 {
+    assert!(code.batchable && lanes.len() <= LANES, "exec_batch: not batchable or too many lanes");
+    let n = lanes.len();
+    let mut r = [[0i32; LANES]; NUM_REGS];
+    macro_rules! lanes {
+        ($d:expr, |$l:ident| $e:expr) => {{
+            let d = usize::from($d);
+            for $l in 0..n {
+                let v = $e;
+                r[d][$l] = v;
+            }
+        }};
+    }
+    for op in &code.ops {
+        match *op {
+            FOp::Nop | FOp::StNone => {}
+            FOp::Ld(d, s) => {
+                let d = usize::from(d);
+                for (l, &lane) in lanes.iter().enumerate() {
+                    ctx.select(lane);
+                    r[d][l] = ctx.load(s);
+                }
+            }
+            FOp::St(t, a) => {
+                let a = usize::from(a);
+                for (l, &lane) in lanes.iter().enumerate() {
+                    ctx.select(lane);
+                    ctx.store(t, r[a][l]);
+                }
+            }
+            FOp::Zero(d) => lanes!(d, |l| {
+                let _ = l;
+                0
+            }),
+            FOp::Ldi(d, imm) => lanes!(d, |l| {
+                let _ = l;
+                imm
+            }),
+            FOp::Mov(d, a) => lanes!(d, |l| r[usize::from(a)][l]),
+            FOp::Add(d, a, b) => {
+                lanes!(d, |l| sat32(i64::from(r[usize::from(a)][l]) + i64::from(r[usize::from(b)][l])))
+            }
+            FOp::Sub(d, a, b) => {
+                lanes!(d, |l| sat32(i64::from(r[usize::from(a)][l]) - i64::from(r[usize::from(b)][l])))
+            }
+            FOp::Addi(d, a, imm) => lanes!(d, |l| sat32(i64::from(r[usize::from(a)][l]) + i64::from(imm))),
+            FOp::Mul(d, a, b, sh, _) => lanes!(d, |l| {
+                let p = i64::from(r[usize::from(a)][l]) * i64::from(r[usize::from(b)][l]);
+                sat32(nearest(p, sh))
+            }),
+            FOp::Muli(d, a, imm, sh, _) => lanes!(d, |l| {
+                let p = i64::from(r[usize::from(a)][l]) * i64::from(imm);
+                sat32(nearest(p, sh))
+            }),
+            FOp::Shl(d, a, sh) => lanes!(d, |l| sat32(i64::from(r[usize::from(a)][l]) << sh)),
+            FOp::Shr(d, a, sh, _) => lanes!(d, |l| sat32(nearest(i64::from(r[usize::from(a)][l]), sh))),
+            FOp::Min(d, a, b) => lanes!(d, |l| r[usize::from(a)][l].min(r[usize::from(b)][l])),
+            FOp::Max(d, a, b) => lanes!(d, |l| r[usize::from(a)][l].max(r[usize::from(b)][l])),
+            FOp::Mini(d, a, imm) => lanes!(d, |l| r[usize::from(a)][l].min(imm)),
+            FOp::Maxi(d, a, imm) => lanes!(d, |l| r[usize::from(a)][l].max(imm)),
+            FOp::Neg(d, a) => lanes!(d, |l| sat32(-i64::from(r[usize::from(a)][l]))),
+            FOp::Abs(d, a) => lanes!(d, |l| sat32(i64::from(r[usize::from(a)][l]).abs())),
+            FOp::Sel(d, a, b) => {
+                let dd = usize::from(d);
+                lanes!(d, |l| if r[dd][l] != 0 { r[usize::from(a)][l] } else { r[usize::from(b)][l] })
+            }
+            FOp::Div(d, a, b, sh) => lanes!(d, |l| {
+                let (ra, rb) = (r[usize::from(a)][l], r[usize::from(b)][l]);
+                if rb == 0 {
+                    match ra.signum() {
+                        1 => i32::MAX,
+                        -1 => i32::MIN,
+                        _ => 0,
+                    }
+                } else {
+                    sat32((i64::from(ra) << sh) / i64::from(rb))
+                }
+            }),
+            FOp::Sqrt(d, a, sh) => lanes!(d, |l| {
+                let v = (i64::from(r[usize::from(a)][l].max(0)) as u64) << sh;
+                sat32(isqrt(v) as i64)
+            }),
+            FOp::Red(..) | FOp::RedNone | FOp::Wscale(..) => unreachable!("checked by `batchable`"),
+        }
+    }
+    code.cycles * n as u64
+}
+
+/// The handlers of one rule, decoded and grouped by trigger and scope, in program order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FastRule {
+    /// Indexed by `Trigger::code()`: per-synapse handlers, then per-post handlers.
+    pub syn: [Vec<FastCode>; 4],
+    pub post: [Vec<FastCode>; 4],
+}
+
+impl FastRule {
+    pub fn decode(rule: &LearnRule) -> FastRule {
+        let mut f = FastRule::default();
+        for trig in Trigger::ALL {
+            let k = trig.code() as usize;
+            for h in rule.handlers.iter().filter(|h| h.trigger == trig) {
+                let c = FastCode::decode(&h.code);
+                match h.scope {
+                    Scope::Synapse => f.syn[k].push(c),
+                    Scope::PostNeuron => f.post[k].push(c),
+                }
+            }
+        }
+        f
+    }
+}
