@@ -56,6 +56,12 @@ enum Command {
         /// Use the naive sequential placement (the report's baseline) instead of the mapper.
         #[arg(long)]
         naive: bool,
+        /// Budget of neurons plus input channels, checked before lowering allocates them.
+        #[arg(long, default_value_t = nm_compiler::budget::DEFAULT_NEURONS)]
+        max_neurons: u64,
+        /// Budget of synapses (counted before they are drawn), checked before lowering.
+        #[arg(long, default_value_t = nm_compiler::budget::DEFAULT_SYNAPSES)]
+        max_synapses: u64,
     },
     /// Print a program.bin in readable form.
     Disasm {
@@ -91,8 +97,21 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check { file, message_format, dump_model } => check(&file, message_format, dump_model),
-        Command::Compile { file, output, message_format, report, report_format, emit, after, seed, naive } => {
-            compile(&file, output, message_format, report.then_some(report_format), emit, &after, seed, naive)
+        Command::Compile {
+            file,
+            output,
+            message_format,
+            report,
+            report_format,
+            emit,
+            after,
+            seed,
+            naive,
+            max_neurons,
+            max_synapses,
+        } => {
+            let budget = nm_compiler::budget::Budget { neurons: max_neurons, synapses: max_synapses };
+            compile(&file, output, message_format, report.then_some(report_format), emit, &after, seed, naive, budget)
         }
         Command::Disasm { file } => match nm_isa::binary::read_program(&file) {
             Ok(p) => {
@@ -121,6 +140,7 @@ fn compile(
     after: &str,
     seed: u64,
     naive: bool,
+    budget: nm_compiler::budget::Budget,
 ) -> ExitCode {
     let checked = match driver::check_file(file) {
         Ok(c) => c,
@@ -142,6 +162,7 @@ fn compile(
     };
     let mut opts = nm_compiler::passes::CompileOptions::new(model.target.spec.clone());
     opts.seed = seed;
+    opts.budget = budget;
     if naive {
         opts.placer = nm_compiler::passes::Placer::Naive;
     }

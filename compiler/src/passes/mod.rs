@@ -29,6 +29,8 @@ pub struct CompileOptions {
     /// Per projection, the checked rule that the `lower_rules` pass lowers with the final
     /// quantization scales (empty for an IR built by hand with rules already lowered).
     pub rule_sources: Vec<Option<crate::lower::net::RuleSource>>,
+    /// Sizes the source may ask for, checked before lowering allocates them.
+    pub budget: crate::budget::Budget,
 }
 
 impl CompileOptions {
@@ -40,6 +42,7 @@ impl CompileOptions {
             refine_passes: 8,
             verify: cfg!(debug_assertions),
             rule_sources: Vec::new(),
+            budget: crate::budget::Budget::default(),
         }
     }
 }

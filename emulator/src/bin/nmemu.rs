@@ -2,7 +2,7 @@
 //! checkpoint, `calibrate` a chip instance.
 
 use clap::{Args, Parser, Subcommand};
-use nm_emulator::{calibrate, checkpoint, output, plot, vcd, EmuError, Emulator, RunConfig};
+use nm_emulator::{budget, calibrate, checkpoint, output, plot, vcd, EmuError, Emulator, RunConfig};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -78,6 +78,13 @@ struct Common {
     /// Neurons for the VCD trace: `POP` or `POP:FIRST-LAST` (default: first 8 of the first population).
     #[arg(long)]
     vcd_neurons: Option<String>,
+    /// Budget of steps of this run (checked before it starts).
+    #[arg(long, default_value_t = budget::DEFAULT_MAX_STEPS)]
+    max_steps: u64,
+    /// Budget of recording bytes held in memory (series projected before the run, spikes as they
+    /// grow); the output directory's free space is checked too.
+    #[arg(long, default_value_t = budget::DEFAULT_RECORD_BYTES)]
+    max_record_bytes: u64,
 }
 
 fn parse_duration(s: &str) -> Option<f64> {
@@ -129,6 +136,8 @@ fn vcd_selection(emu: &Emulator, spec: Option<&str>) -> Result<Vec<(String, u32,
 
 fn drive(mut emu: Emulator, steps: u64, common: &Common) -> Result<(), EmuError> {
     let out = &common.output;
+    let limits = budget::RunBudget { max_steps: common.max_steps, max_record_bytes: common.max_record_bytes };
+    budget::check_run(emu.program(), emu.time(), steps, &limits, Some(out))?;
     std::fs::create_dir_all(out).map_err(|e| EmuError::io(out, e))?;
     let mut vcd = match &common.vcd {
         Some(path) => Some(vcd::VcdWriter::create(path, &emu, &vcd_selection(&emu, common.vcd_neurons.as_deref())?)?),
@@ -154,6 +163,7 @@ fn drive(mut emu: Emulator, steps: u64, common: &Common) -> Result<(), EmuError>
         }
         emu.run(n);
         done += n;
+        budget::check_recorded(emu.recordings(), emu.time(), &limits, Some(out))?;
         if let Some(v) = vcd.as_mut() {
             v.sample(&emu)?;
         }
