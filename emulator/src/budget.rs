@@ -42,8 +42,8 @@ impl Default for RunBudget {
 /// The projected size of a run's recordings.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Projection {
-    /// Bytes in memory of the series probes at the end of the run (exact), plus the per-step
-    /// cycle counts.
+    /// Bytes in memory of the series probes at the end of the run (exact). The per-step cycle
+    /// counts (8 bytes a step) are bounded by [`RunBudget::max_steps`].
     pub memory: u64,
     /// Bytes on disk of the series probes' files (exact up to headers).
     pub disk: u64,
@@ -82,7 +82,7 @@ fn samples(t0: u64, steps: u64, every: u32) -> u64 {
 
 /// Project what running `p` from step `t0` for `steps` steps adds to its recordings.
 pub fn project(p: &Program, t0: u64, steps: u64) -> Projection {
-    let mut out = Projection { memory: steps.saturating_mul(8), ..Projection::default() };
+    let mut out = Projection::default();
     for probe in &p.probes {
         let Some(width) = series_width(p, &probe.kind) else { continue };
         let rows = samples(t0, steps, probe.every);

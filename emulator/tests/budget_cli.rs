@@ -42,8 +42,8 @@ fn spike_recording_over_the_budget_stops_the_run() {
     let prog = program(&d);
     let out = d.join("out");
     let o = out.to_str().unwrap();
-    let (ok, err) = nmemu(&["run", &prog, "--steps", "300", "--max-record-bytes", "600", "-o", o]);
-    assert!(!ok, "a 600-byte recording budget must be exceeded by cuba's spikes");
+    let (ok, err) = nmemu(&["run", &prog, "--steps", "300", "--max-record-bytes", "24", "-o", o]);
+    assert!(!ok, "a 24-byte recording budget (two spikes) must be exceeded by cuba");
     assert!(err.contains("over the recording budget") && err.contains("--max-record-bytes"), "{err}");
     assert!(err.contains("spikes"), "{err}");
     // The same run with the default budget goes through.

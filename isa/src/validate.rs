@@ -531,15 +531,9 @@ fn validate_probe(p: &Program, at: &Where, probe: &Probe) -> Res {
 
 fn validate_symbols(p: &Program) -> Res {
     let pops = p.symbols.populations.len();
-    let neurons = p.neuron_count();
     for (i, pop) in p.symbols.populations.iter().enumerate() {
         let at = Where::Population(i);
         name(&at, "name", &pop.name)?;
-        // Every neuron of a population lives on a core: a larger size is a damaged table (and
-        // what the emulator's recorder would allocate per population neuron).
-        if u64::from(pop.size) > neurons {
-            return structure(&at, format!("size {} above the {neurons} neurons of the program", pop.size));
-        }
         for s in &pop.slices {
             let Ok(ci) = p.cores.binary_search_by_key(&s.core, |c| c.id) else {
                 return structure(&at, format!("slice on core {} which the program does not use", s.core.0));

@@ -343,6 +343,21 @@ pub fn program_seeds() -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// `n` programs written by [`generate_program`] from seeded bytes, compiled to `program.bin`.
+pub fn generated_program_seeds(n: usize, seed: u64) -> Vec<(String, Vec<u8>)> {
+    let mut m = Mutator::new(seed);
+    let mut out = Vec::new();
+    for k in 0..n {
+        let text = generate_program(&m.random_bytes(96));
+        let checked = driver::check_source("gen.nm", &text, None);
+        let Some(model) = checked.model.filter(|_| !checked.diagnostics.has_errors()) else { continue };
+        if let Ok((p, _)) = driver::compile_model(&model, CompileOptions::new(model.target.spec.clone())) {
+            out.push((format!("generated{k}"), binary::encode(&p)));
+        }
+    }
+    out
+}
+
 /// Seeds of at most `max_bytes` (the stable test keeps each case well below a millisecond).
 pub fn at_most(seeds: Vec<(String, Vec<u8>)>, max_bytes: usize) -> Vec<(String, Vec<u8>)> {
     seeds.into_iter().filter(|(_, b)| b.len() <= max_bytes).collect()
@@ -351,7 +366,9 @@ pub fn at_most(seeds: Vec<(String, Vec<u8>)>, max_bytes: usize) -> Vec<(String, 
 /// Seed checkpoints: the small bundled programs run a few steps.
 pub fn checkpoint_seeds() -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
-    for (name, bin) in at_most(program_seeds(), 64 << 10) {
+    let mut seeds = at_most(program_seeds(), 64 << 10);
+    seeds.extend(generated_program_seeds(4, 7));
+    for (name, bin) in seeds {
         let Ok(p) = binary::decode(&bin) else { continue };
         if p.neuron_count() > 64 {
             continue;

@@ -70,13 +70,12 @@ fn small_program() -> nm_isa::Program {
 #[test]
 fn population_sizes_beyond_the_program_are_refused() {
     // Found by the checkpoint fuzz target: a population size of 2^32 - 1 in a checkpoint made
-    // the recorder allocate 32 GiB. Program::validate now bounds it by the program's neurons.
+    // the recorder allocate 32 GiB. The emulator now bounds a probed population by the
+    // program's neurons before allocating.
     let mut p = small_program();
     p.symbols.populations[0].size = u32::MAX;
-    let e = p.validate().unwrap_err();
+    let e = Emulator::new(&p, RunConfig::default()).expect_err("refused");
     assert!(e.to_string().contains("above the 3 neurons"), "{e}");
-    let bytes = nm_isa::binary::encode(&p);
-    assert!(nm_isa::binary::decode(&bytes).is_err());
     let mut emu = Emulator::new(&small_program(), RunConfig::default()).unwrap();
     emu.run(3);
     let ck = checkpoint::to_bytes(&emu).unwrap();
@@ -92,10 +91,9 @@ fn population_sizes_beyond_the_program_are_refused() {
 #[test]
 fn recordings_are_projected_and_checked() {
     let p = small_program();
-    // v(a): 3 values every step; weights: 12 values every 10 steps; plus 8 bytes per row and
-    // 8 bytes of cycle count per step.
+    // v(a): 3 values every step; weights: 12 values every 10 steps; plus 8 bytes per row.
     let proj = project(&p, 0, 100);
-    assert_eq!(proj.memory, 100 * 8 + 100 * (3 * 4 + 8) + 10 * (12 * 4 + 8));
+    assert_eq!(proj.memory, 100 * (3 * 4 + 8) + 10 * (12 * 4 + 8));
     let b = RunBudget { max_steps: 1000, max_record_bytes: proj.memory - 1 };
     let e = check_run(&p, 0, 100, &b, None).unwrap_err();
     assert!(matches!(e, EmuError::Budget { budget: "recording", .. }), "{e}");
@@ -121,4 +119,26 @@ fn recordings_are_projected_and_checked() {
     let e = check_recorded(emu.recordings(), 100, &RunBudget { max_steps: 100, max_record_bytes: held - 1 }, None)
         .unwrap_err();
     assert!(e.to_string().contains(&format!("{spikes} spikes")), "{e}");
+}
+
+#[test]
+fn checkpoint_step_counter_must_match_its_history() {
+    // Found by the checkpoint fuzz target: `global.t` set to 2^32 - 1 made the Poisson inputs
+    // draw their way up to that step (93 s for one input). Now refused at load.
+    let mut emu = Emulator::new(&small_program(), RunConfig::default()).unwrap();
+    emu.run(3);
+    let ck = checkpoint::to_bytes(&emu).unwrap();
+    let mut v: serde_json::Value = serde_json::from_slice(&ck[24..]).unwrap();
+    v["global"]["t"] = serde_json::Value::from(u32::MAX);
+    let mut bad = ck[..24].to_vec();
+    bad.extend(serde_json::to_vec(&v).unwrap());
+    nm_tests::fuzz::reseal_checkpoint(&mut bad);
+    let t0 = std::time::Instant::now();
+    let e = checkpoint::from_bytes(&bad, "bad.ckpt", Some(1)).expect_err("refused");
+    assert!(e.to_string().contains("step counter 4294967295 does not match the 3 steps"), "{e}");
+    assert!(t0.elapsed().as_secs_f64() < 1.0);
+    // The undamaged checkpoint still loads and continues.
+    let mut back = checkpoint::from_bytes(&ck, "ok.ckpt", Some(1)).unwrap();
+    back.run(2);
+    assert_eq!(back.time(), 5);
 }

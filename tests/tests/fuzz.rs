@@ -28,6 +28,11 @@ fn small_file_budget() {
     std::env::set_var(nm_compiler::budget::FILE_BYTES_VAR, (16u64 << 20).to_string());
 }
 
+/// Inputs per target: the stated count, or `NM_FUZZ_CASES` (for longer soaks or quick timing).
+fn cases(default: usize) -> usize {
+    std::env::var("NM_FUZZ_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+}
+
 fn trace() -> bool {
     std::env::var_os("NM_FUZZ_TRACE").is_some()
 }
@@ -36,20 +41,35 @@ fn trace() -> bool {
 fn drive(target: &str, n: usize, seed: u64, mut make: impl FnMut(&mut Mutator, usize) -> Vec<u8>, body: fn(&[u8])) {
     let mut m = Mutator::new(seed);
     let t0 = Instant::now();
+    let mut slowest = (0usize, 0f64);
     for k in 0..n {
         let input = make(&mut m, k);
         if trace() {
             eprintln!("{target} case {k} (seed {seed}): {} bytes", input.len());
         }
+        // `NM_FUZZ_DUMP=K` writes case K to `target/fuzz-case-<target>-K` and skips it.
+        if std::env::var("NM_FUZZ_DUMP").ok().and_then(|v| v.parse::<usize>().ok()) == Some(k) {
+            let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../target/fuzz-case-{target}-{k}"));
+            std::fs::write(&p, &input).expect("dump the case");
+            eprintln!("{target}: case {k} written to {}", p.display());
+            continue;
+        }
+        let t = Instant::now();
         let r = std::panic::catch_unwind(|| body(&input));
+        let dt = t.elapsed().as_secs_f64();
+        if dt > slowest.1 {
+            slowest = (k, dt);
+        }
         if r.is_err() {
             let shown = String::from_utf8_lossy(&input[..input.len().min(4000)]).into_owned();
             panic!("{target}: case {k} of seed {seed} panicked; input ({} bytes):\n{shown}", input.len());
         }
     }
     eprintln!(
-        "{target}: {n} inputs (seed {seed}) in {:.2} s, {} bytes held after",
+        "{target}: {n} inputs (seed {seed}) in {:.2} s (slowest: case {} in {:.3} s), {} bytes held after",
         t0.elapsed().as_secs_f64(),
+        slowest.0,
+        slowest.1,
         ALLOC.allocated()
     );
 }
@@ -75,7 +95,7 @@ fn nm_front_end_survives_mutated_sources() {
         fuzz::nm_source(r.as_bytes());
     }
     let texts: Vec<String> = seeds.iter().map(|(_, b)| String::from_utf8_lossy(b).into_owned()).collect();
-    let n = 12_000;
+    let n = cases(12_000);
     drive(
         "nm_source",
         n,
@@ -91,10 +111,11 @@ fn nm_front_end_survives_mutated_sources() {
 
 #[test]
 fn program_bin_decoder_survives_mutated_files() {
-    let seeds = fuzz::at_most(fuzz::program_seeds(), 32 << 10);
+    let mut seeds = fuzz::at_most(fuzz::program_seeds(), 32 << 10);
+    seeds.extend(fuzz::generated_program_seeds(8, 5));
     eprintln!("program_bin seeds: {:?}", seeds.iter().map(|(n, b)| (n, b.len())).collect::<Vec<_>>());
-    assert!(seeds.len() >= 5, "only {} programs compiled as seeds", seeds.len());
-    let n = 12_000;
+    assert!(seeds.len() >= 10, "only {} programs compiled as seeds", seeds.len());
+    let n = cases(12_000);
     drive(
         "program_bin",
         n,
@@ -126,7 +147,7 @@ fn checkpoint_loader_survives_mutated_files() {
     let seeds = fuzz::at_most(fuzz::checkpoint_seeds(), 64 << 10);
     eprintln!("checkpoint seeds: {:?}", seeds.iter().map(|(n, b)| (n, b.len())).collect::<Vec<_>>());
     assert!(seeds.len() >= 3, "only {} checkpoints as seeds", seeds.len());
-    let n = 10_000;
+    let n = cases(10_000);
     let t0 = Instant::now();
     drive(
         "checkpoint",
@@ -166,7 +187,7 @@ fn checkpoint_loader_survives_mutated_files() {
 #[test]
 fn generated_programs_compile_emulate_and_resume_identically() {
     small_file_budget();
-    let n = 400;
+    let n = cases(400).min(400);
     let mut compiled = 0usize;
     let mut m = Mutator::new(seed() ^ 3);
     let t0 = Instant::now();
@@ -203,7 +224,9 @@ fn export_fuzz_corpus() {
         }
     };
     write("nm_source", fuzz::nm_seeds(), None);
-    write("program_bin", fuzz::program_seeds(), Some(3));
+    let mut bins = fuzz::program_seeds();
+    bins.extend(fuzz::generated_program_seeds(8, 5));
+    write("program_bin", bins, Some(3));
     write("checkpoint", fuzz::checkpoint_seeds(), Some(3));
     let mut m = Mutator::new(1);
     write("compile_emulate", (0..32).map(|k| (format!("gen{k}"), m.random_bytes(96))).collect(), None);
