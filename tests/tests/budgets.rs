@@ -107,7 +107,11 @@ fn recordings_are_projected_and_checked() {
     let free = nm_emulator::budget::available_disk(&tmp).expect("statvfs works here");
     let steps = free / 20 + 1_000_000;
     let e = check_run(&p, 0, steps, &huge, Some(&tmp)).unwrap_err();
-    assert!(matches!(e, EmuError::Budget { budget: "disk", limit, .. } if limit == free), "{e}");
+    // (Other processes write to the same disk: the free space may move between the two looks.)
+    assert!(
+        matches!(e, EmuError::Budget { budget: "disk", limit, .. } if limit.abs_diff(free) < free / 10 + (1 << 30)),
+        "{e}"
+    );
     assert!(e.to_string().contains("project"), "{e}");
     // Spikes cannot be projected: checked as they grow.
     let mut emu = Emulator::new(&p, RunConfig::default()).unwrap();

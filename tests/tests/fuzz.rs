@@ -231,3 +231,67 @@ fn export_fuzz_corpus() {
     let mut m = Mutator::new(1);
     write("compile_emulate", (0..32).map(|k| (format!("gen{k}"), m.random_bytes(96))).collect(), None);
 }
+
+/// Replay a saved input (`NM_FUZZ_REPLAY=path NM_FUZZ_TARGET=program_bin`) and time it.
+#[test]
+#[ignore]
+fn replay() {
+    let (Some(path), Ok(target)) = (std::env::var_os("NM_FUZZ_REPLAY"), std::env::var("NM_FUZZ_TARGET")) else {
+        eprintln!("set NM_FUZZ_REPLAY=<absolute path> and NM_FUZZ_TARGET=<target>");
+        return;
+    };
+    let data = std::fs::read(path).expect("read the input");
+    let body: fn(&[u8]) = match target.as_str() {
+        "nm_source" => fuzz::nm_source,
+        "program_bin" => fuzz::program_bin,
+        "checkpoint" => fuzz::checkpoint_bytes,
+        _ => fuzz::compile_emulate,
+    };
+    if target == "program_bin" {
+        let mut b = data[1..].to_vec();
+        if data[0] & 1 == 1 {
+            fuzz::reseal_program_bin(&mut b);
+        }
+        if let Ok(p) = nm_isa::binary::decode(&b) {
+            eprintln!(
+                "mode {} chip {} cores {}/{} neurons {} synapses {} steps {} inputs {:?}",
+                data[0],
+                p.chip.name,
+                p.cores.len(),
+                p.chip.total_cores(),
+                p.neuron_count(),
+                p.synapse_count(),
+                p.meta.steps,
+                p.inputs.iter().map(|i| (i.channels, i.inject_core.0)).collect::<Vec<_>>()
+            );
+        }
+    }
+    let t = Instant::now();
+    body(&data);
+    eprintln!("{target}: {:.3} s", t.elapsed().as_secs_f64());
+}
+
+/// Saved inputs of `cargo fuzz` findings (`tests/tests/fuzz_regressions/<target>-<what>`): each
+/// runs through its body without a panic and quickly.
+#[test]
+fn saved_fuzz_findings_stay_fixed() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_regressions");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).expect("regressions folder").flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let data = std::fs::read(e.path()).expect("read");
+        let body: fn(&[u8]) = match name.split('-').next() {
+            Some("nm_source") => fuzz::nm_source,
+            Some("program_bin") => fuzz::program_bin,
+            Some("checkpoint") => fuzz::checkpoint_bytes,
+            Some("compile_emulate") => fuzz::compile_emulate,
+            _ => panic!("{name}: unknown target"),
+        };
+        let t = Instant::now();
+        body(&data);
+        let dt = t.elapsed().as_secs_f64();
+        assert!(dt < 2.0, "{name} took {dt:.2} s");
+        n += 1;
+    }
+    assert!(n >= 1, "no saved findings in {}", dir.display());
+}
