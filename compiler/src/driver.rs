@@ -18,6 +18,8 @@ pub enum DriverError {
     Read { path: String, source: std::io::Error },
     #[error("`{path}` is not UTF-8 text")]
     NotUtf8 { path: String },
+    #[error("`{path}`: {msg}")]
+    TooLarge { path: String, msg: String },
 }
 
 /// Everything the front end produced for one file.
@@ -59,6 +61,11 @@ pub fn check_source(name: &str, text: &str, base_dir: Option<&Path>) -> Checked 
 
 /// Read and check a file.
 pub fn check_file(path: &Path) -> Result<Checked, DriverError> {
+    let limit = crate::budget::file_bytes_budget();
+    if std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() > limit) {
+        let msg = crate::budget::read_bounded(path, limit).err().unwrap_or_default();
+        return Err(DriverError::TooLarge { path: path.display().to_string(), msg });
+    }
     let bytes = std::fs::read(path).map_err(|source| DriverError::Read { path: path.display().to_string(), source })?;
     let text = String::from_utf8(bytes).map_err(|_| DriverError::NotUtf8 { path: path.display().to_string() })?;
     Ok(check_source(&path.display().to_string(), &text, path.parent()))
@@ -77,6 +84,7 @@ pub fn compile_model(
     model: &Model,
     mut opts: crate::passes::CompileOptions,
 ) -> Result<(nm_isa::Program, crate::report::Report), crate::ir::CompileError> {
+    crate::budget::check_model(model, &opts.budget)?;
     let (ir, sources) = crate::lower::net::lower_model(model)?;
     opts.rule_sources = sources;
     crate::passes::compile_ir(ir, &opts)
@@ -88,6 +96,7 @@ pub fn emit_ir(
     mut opts: crate::passes::CompileOptions,
     after: &str,
 ) -> Result<String, crate::ir::CompileError> {
+    crate::budget::check_model(model, &opts.budget)?;
     let (ir, sources) = crate::lower::net::lower_model(model)?;
     opts.rule_sources = sources;
     crate::passes::emit_ir_after(ir, &opts, after)

@@ -4,6 +4,7 @@
 //! into the graph [`ir`]; [`passes`] partition, place, route and quantize it; [`codegen`] emits
 //! the `nm_isa::Program`; [`driver`] runs the pipeline for the command-line tool.
 
+pub mod budget;
 pub mod codegen;
 pub mod driver;
 pub mod front;

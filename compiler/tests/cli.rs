@@ -113,3 +113,19 @@ fn a_very_long_operator_chain_is_a_diagnostic_not_a_stack_overflow() {
     let (code, _, err) = nmc(&["check", ok.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
 }
+
+#[test]
+fn synapse_budget_is_named_and_raised_by_its_flag() {
+    let src = b"input x = poisson(n = 20, rate = 5 Hz)\npop a = lif(n = 10, v_th = 1)\nconnect x -> a weight = 0.1\n";
+    let p = temp("budget.nm", src);
+    let out = p.with_extension("bin");
+    let (code, _, err) = nmc(&["compile", p.to_str().unwrap(), "-o", out.to_str().unwrap(), "--max-synapses", "199"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("over the synapses budget") && err.contains("need 200, the budget is 199"), "{err}");
+    assert!(err.contains("--max-synapses"), "{err}");
+    let (code, _, err) = nmc(&["compile", p.to_str().unwrap(), "-o", out.to_str().unwrap(), "--max-synapses", "200"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = nmc(&["compile", p.to_str().unwrap(), "-o", out.to_str().unwrap(), "--max-neurons", "29"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("over the neurons budget") && err.contains("--max-neurons"), "{err}");
+}

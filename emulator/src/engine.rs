@@ -595,6 +595,17 @@ impl Emulator {
         {
             return Err("input or signal count differs from the program".into());
         }
+        // Every step leaves one cycle count; a step counter that disagrees (found by the
+        // checkpoint fuzz target: t = 2^32 - 1 made the Poisson inputs catch up for minutes) is
+        // a damaged checkpoint.
+        if g.step_cycles.len() as u64 != g.t {
+            return Err(format!("step counter {} does not match the {} steps recorded", g.t, g.step_cycles.len()));
+        }
+        for (k, st) in g.inputs.iter().enumerate() {
+            if let Some(&n) = st.next.iter().find(|&&n| n < g.t) {
+                return Err(format!("input {k}: next spike at step {n}, before the checkpoint's step {}", g.t));
+            }
+        }
         for (k, mut st) in states.into_iter().enumerate() {
             let old = &self.states[k];
             st.touched_flag = vec![false; old.acc.len()];

@@ -21,6 +21,10 @@ pub enum EmuError {
     /// A calibration file that cannot be read or used.
     #[error("calibration: {0}")]
     Calibration(String),
+    /// A size the input controls is over a budget (steps, recording memory, disk), refused
+    /// before it is allocated or written.
+    #[error("over the {budget} budget: {detail}; needs {needed} against {limit}; raise it with {raise}")]
+    Budget { budget: &'static str, needed: u64, limit: u64, detail: String, raise: &'static str },
     #[error("{path}: {source}")]
     Io {
         path: String,

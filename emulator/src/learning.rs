@@ -132,7 +132,14 @@ impl LearnCtx for Ctx<'_> {
                     let scaled = if gain == 4096 { delta } else { round_nearest(delta * i64::from(gain), 12) };
                     saturate(i64::from(acc) + scaled, self.fm.accumulator_bits)
                 } else {
-                    apply_weight_write_rounded(acc, value, gain, self.fm.accumulator_bits, self.write_rounding, self.rng)
+                    apply_weight_write_rounded(
+                        acc,
+                        value,
+                        gain,
+                        self.fm.accumulator_bits,
+                        self.write_rounding,
+                        self.rng,
+                    )
                 };
                 self.touch(si);
             }
@@ -398,9 +405,8 @@ fn run_events(
     // batches when every per-synapse handler is batchable: same effects as one after the other.
     // A stochastic gain rounding draws from the learning PRNG at each store, so those rules run
     // one synapse after the other to keep the draw order.
-    let batch = !syn_codes.is_empty()
-        && syn_codes.iter().all(|c| c.batchable)
-        && write_rounding != Rounding::Stochastic;
+    let batch =
+        !syn_codes.is_empty() && syn_codes.iter().all(|c| c.batchable) && write_rounding != Rounding::Stochastic;
     let mut i = 0;
     while i < events.len() {
         let ev = events[i];

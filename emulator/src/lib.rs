@@ -4,16 +4,17 @@
 //! (fan-out resolution of the multicast routers), [`mismatch`] (chip instance), [`learning`]
 //! (learning engine over `nm_isa::learn`), [`inputs`] and [`signals`], [`timing`] (the one cycle
 //! and energy interface), [`engine`] (the step loop: [`Emulator`]), [`record`] (probes),
-//! [`stats`], [`output`] (npy/csv/json files).
+//! [`stats`], [`output`] (npy/csv/json files), [`budget`] (steps, recording memory and disk).
 
 pub mod bench;
+pub mod budget;
 pub mod calibrate;
 pub mod checkpoint;
 pub mod core;
 pub mod engine;
 pub mod error;
-pub mod faults;
 pub mod fastlearn;
+pub mod faults;
 pub mod inputs;
 pub mod learning;
 pub mod mismatch;

@@ -68,6 +68,15 @@ fn pop_neurons(
         .populations
         .get(pop as usize)
         .ok_or_else(|| EmuError::Program(format!("probe names population {pop}, which does not exist")))?;
+    // Found by the checkpoint fuzz target: a size of 2^32 - 1 allocated 32 GiB here. Every
+    // recorded neuron lives on a core, so the program's neurons bound a probed population.
+    let neurons = program.neuron_count();
+    if u64::from(info.size) > neurons {
+        return Err(EmuError::Program(format!(
+            "probed population `{}` has size {}, above the {neurons} neurons of the program",
+            info.name, info.size
+        )));
+    }
     let mut out = vec![(u32::MAX, 0); info.size as usize];
     for sl in &info.slices {
         let ci = index_of(sl.core.0).ok_or_else(|| {

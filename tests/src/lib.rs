@@ -1,6 +1,7 @@
 //! End-to-end test support: helpers shared by the integration tests in `tests/tests/`.
 
 pub mod chip;
+pub mod fuzz;
 pub mod pitchfork_chip;
 pub mod reference;
 pub mod robustness;

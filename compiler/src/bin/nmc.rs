@@ -63,6 +63,12 @@ enum Command {
         /// dead cores and routes avoid dead cores and links.
         #[arg(long)]
         faults: Option<PathBuf>,
+        /// Budget of neurons plus input channels, checked before lowering allocates them.
+        #[arg(long, default_value_t = nm_compiler::budget::DEFAULT_NEURONS)]
+        max_neurons: u64,
+        /// Budget of synapses (counted before they are drawn), checked before lowering.
+        #[arg(long, default_value_t = nm_compiler::budget::DEFAULT_SYNAPSES)]
+        max_synapses: u64,
     },
     /// Print a program.bin in readable form.
     Disasm {
@@ -110,9 +116,19 @@ fn main() -> ExitCode {
             naive,
             calibration,
             faults,
+            max_neurons,
+            max_synapses,
         } => {
-            let how =
-                How { format: message_format, report: report.then_some(report_format), emit, seed, naive, faults };
+            let budget = nm_compiler::budget::Budget { neurons: max_neurons, synapses: max_synapses };
+            let how = How {
+                format: message_format,
+                report: report.then_some(report_format),
+                emit,
+                seed,
+                naive,
+                faults,
+                budget,
+            };
             compile(&file, output, &how, &after, calibration.as_deref())
         }
         Command::Disasm { file } => match nm_isa::binary::read_program(&file) {
@@ -140,6 +156,7 @@ struct How {
     seed: u64,
     naive: bool,
     faults: Option<PathBuf>,
+    budget: nm_compiler::budget::Budget,
 }
 
 fn compile(
@@ -149,7 +166,7 @@ fn compile(
     after: &str,
     calibration: Option<&std::path::Path>,
 ) -> ExitCode {
-    let How { format, report, emit, seed, naive, ref faults } = *how;
+    let How { format, report, emit, seed, naive, ref faults, budget } = *how;
     // Read the calibration before compiling, so that a bad file costs nothing.
     let cal = match calibration.map(driver::read_calibration).transpose() {
         Ok(c) => c,
@@ -178,6 +195,7 @@ fn compile(
     };
     let mut opts = nm_compiler::passes::CompileOptions::new(model.target.spec.clone());
     opts.seed = seed;
+    opts.budget = budget;
     if naive {
         opts.placer = nm_compiler::passes::Placer::Naive;
     }

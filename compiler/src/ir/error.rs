@@ -6,6 +6,10 @@ pub enum CompileError {
     /// A per-core (or per-system) limit cannot be met.
     #[error("does not fit: {limit} of {place}: needs {needed}, the chip allows {available}; {hint}")]
     DoesNotFit { limit: &'static str, place: String, needed: u64, available: u64, hint: String },
+    /// A size the source controls is over a compile budget ([`crate::budget::Budget`]),
+    /// refused before it is allocated.
+    #[error("over the {budget} budget: {what} need {needed}, the budget is {limit}; raise it with `{raise}`")]
+    OverBudget { budget: &'static str, what: String, needed: u64, limit: u64, raise: &'static str },
     /// A weight or parameter cannot be represented in the chip's formats.
     #[error("quantization of {place}: {message}")]
     Quantization { place: String, message: String },

@@ -32,6 +32,8 @@ pub struct CompileOptions {
     /// Faults of the target chip instance: placement puts no work on dead cores and routing
     /// avoids dead cores and links (`nmc compile --faults`). `None`: a fault-free chip.
     pub faults: Option<nm_isa::FaultMap>,
+    /// Sizes the source may ask for, checked before lowering allocates them.
+    pub budget: crate::budget::Budget,
 }
 
 impl CompileOptions {
@@ -44,6 +46,7 @@ impl CompileOptions {
             verify: cfg!(debug_assertions),
             rule_sources: Vec::new(),
             faults: None,
+            budget: crate::budget::Budget::default(),
         }
     }
 

@@ -3,7 +3,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use nm_emulator::faults::FaultConfig;
-use nm_emulator::{calibrate, checkpoint, output, vcd, EmuError, Emulator, RunConfig};
+use nm_emulator::{budget, calibrate, checkpoint, output, vcd, EmuError, Emulator, RunConfig};
 use nm_isa::faults::{Dir, FaultMap, LinkRef};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -83,6 +83,13 @@ struct Common {
     /// Neurons for the VCD trace: `POP` or `POP:FIRST-LAST` (default: first 8 of the first population).
     #[arg(long)]
     vcd_neurons: Option<String>,
+    /// Budget of steps of this run (checked before it starts).
+    #[arg(long, default_value_t = budget::DEFAULT_MAX_STEPS)]
+    max_steps: u64,
+    /// Budget of recording bytes held in memory (series projected before the run, spikes as they
+    /// grow); the output directory's free space is checked too.
+    #[arg(long, default_value_t = budget::DEFAULT_RECORD_BYTES)]
+    max_record_bytes: u64,
 }
 
 /// Fault injection (see `docs/faults.md`): a fault file and flags for the common cases, which
@@ -213,6 +220,8 @@ fn vcd_selection(emu: &Emulator, spec: Option<&str>) -> Result<Vec<(String, u32,
 
 fn drive(mut emu: Emulator, steps: u64, common: &Common) -> Result<(), EmuError> {
     let out = &common.output;
+    let limits = budget::RunBudget { max_steps: common.max_steps, max_record_bytes: common.max_record_bytes };
+    budget::check_run(emu.program(), emu.time(), steps, &limits, Some(out))?;
     std::fs::create_dir_all(out).map_err(|e| EmuError::io(out, e))?;
     let mut vcd = match &common.vcd {
         Some(path) => Some(vcd::VcdWriter::create(path, &emu, &vcd_selection(&emu, common.vcd_neurons.as_deref())?)?),
@@ -238,6 +247,7 @@ fn drive(mut emu: Emulator, steps: u64, common: &Common) -> Result<(), EmuError>
         }
         emu.run(n);
         done += n;
+        budget::check_recorded(emu.recordings(), emu.time(), &limits, Some(out))?;
         if let Some(v) = vcd.as_mut() {
             v.sample(&emu)?;
         }

@@ -91,7 +91,7 @@ pub fn load_file_call(cx: &mut Cx<'_>, c: &Call) -> Option<(String, Vec<Vec<f64>
         None => std::path::PathBuf::from(&path),
     };
     let span = a.expr("path").map_or(c.span, |e| e.span);
-    let bytes = match std::fs::read(&full) {
+    let bytes = match crate::budget::read_bounded(&full, crate::budget::file_bytes_budget()) {
         Ok(b) => b,
         Err(e) => {
             cx.err(Diagnostic::error("E0701", format!("cannot read `{path}`: {e}")).at(span, "this file"));

@@ -311,7 +311,9 @@ fn check_target(cx: &mut Cx<'_>, t: &ast::Target, span: Span) {
                 Some(b) => b.join(path),
                 None => PathBuf::from(path),
             };
-            let text = match std::fs::read_to_string(&full) {
+            let text = match crate::budget::read_bounded(&full, crate::budget::file_bytes_budget())
+                .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8 text".to_string()))
+            {
                 Ok(t) => t,
                 Err(e) => {
                     cx.err(
