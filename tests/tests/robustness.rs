@@ -49,18 +49,24 @@ fn winner_selection_tolerates_20_percent_packet_loss() {
     assert!(ok(&r) >= PASS, "winner found in only {}/40 runs at 20 % loss", ok(&r));
 }
 
-/// Bit flips in weight memory: at 1e-7 per bit and step (about 3 flips per 200 s run over the
-/// 10 synapses' 16-bit accumulators) the selection passes; at 1e-5 (about 300 flips per run)
-/// it no longer does, and the learned distribution stays far from a vertex — the boundary of
-/// what the rule tolerates.
+/// Bit flips in weight memory: at 1e-7 per bit and step (about 2 flips per 200 s run over the
+/// 10 synapses' 16-bit accumulators) the outcome is that of the fault-free chip within the
+/// seed-to-seed noise of 40 runs (±2); at 1e-6 (about 30 flips) it is measurably worse, and at
+/// 1e-5 (about 300 flips) the selection fails and the learned distribution stays far from a
+/// vertex — the boundary of what the rule tolerates lies between 1e-7 and 1e-6.
 #[test]
 fn bit_flip_tolerance_boundary() {
+    let clean = ok(&runs(Level::new(0.0, 0.0, 0.0)));
     let low = runs(Level::new(0.0, 0.0, 1e-7));
-    assert!(ok(&low) >= PASS, "winner found in only {}/40 runs at 1e-7 flips", ok(&low));
+    assert!(low.iter().any(|o| o.faults.bit_flips > 0), "no flips injected at 1e-7");
+    assert!(ok(&low) + 2 >= clean, "1e-7 flips: {}/40 against {clean}/40 without faults", ok(&low));
+    let mid = runs(Level::new(0.0, 0.0, 1e-6));
+    assert!(ok(&mid) + 4 <= clean, "1e-6 flips: {}/40, not measurably below {clean}/40", ok(&mid));
     let high = runs(Level::new(0.0, 0.0, 1e-5));
     assert!(high.iter().all(|o| o.faults.bit_flips > 100), "fewer flips than expected");
     assert!(ok(&high) < PASS, "at 1e-5 flips per bit and step the winner was still found in {}/40 runs", ok(&high));
     let p_max = nm_tests::robustness::median(high.iter().map(|o| o.p_max).collect());
+    println!("winner found: {clean}/40 fault-free, {}/40 at 1e-7, {}/40 at 1e-6, {}/40 at 1e-5", ok(&low), ok(&mid), ok(&high));
     println!("median final p_max at 1e-5 flips: {p_max:.3}");
     assert!(p_max < 0.9, "median final p_max {p_max} at 1e-5 flips");
 }
