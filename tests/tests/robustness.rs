@@ -66,7 +66,12 @@ fn bit_flip_tolerance_boundary() {
     assert!(high.iter().all(|o| o.faults.bit_flips > 100), "fewer flips than expected");
     assert!(ok(&high) < PASS, "at 1e-5 flips per bit and step the winner was still found in {}/40 runs", ok(&high));
     let p_max = nm_tests::robustness::median(high.iter().map(|o| o.p_max).collect());
-    println!("winner found: {clean}/40 fault-free, {}/40 at 1e-7, {}/40 at 1e-6, {}/40 at 1e-5", ok(&low), ok(&mid), ok(&high));
+    println!(
+        "winner found: {clean}/40 fault-free, {}/40 at 1e-7, {}/40 at 1e-6, {}/40 at 1e-5",
+        ok(&low),
+        ok(&mid),
+        ok(&high)
+    );
     println!("median final p_max at 1e-5 flips: {p_max:.3}");
     assert!(p_max < 0.9, "median final p_max {p_max} at 1e-5 flips");
 }
