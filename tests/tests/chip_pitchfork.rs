@@ -356,7 +356,10 @@ fn one_attractor_for_k_at_least_minus_6_sweep() {
 
 /// The onset on more mismatched chips (not in the default suite: ~7 s of emulation per chip):
 /// `cargo test --release -p nm-tests --test chip_pitchfork onsets_over_chip_seeds -- --ignored --nocapture`.
-/// Asserts the mismatch criteria on every chip and prints each onset and its shift.
+/// Asserts one state for k ≥ -6 on every chip, and the criteria "2 states at k = -12, onset in
+/// [-12, -6]" on every chip whose float model (its two input gains) has a second branch by
+/// k = -12; a chip whose float model has none (so strongly asymmetric gains that the imperfect
+/// pitchfork's second branch lies beyond -12) must then have none either. Prints each onset.
 #[test]
 #[ignore = "longer: cargo test --release -p nm-tests --test chip_pitchfork onsets_over_chip_seeds -- --ignored"]
 fn onsets_over_chip_seeds() {
@@ -379,8 +382,12 @@ fn onsets_over_chip_seeds() {
             for r in res.iter().filter(|r| r.k >= -6.0) {
                 assert_eq!(r.states.len(), 1, "{spread}% seed {seed} k = {}", r.k);
             }
-            assert_eq!(res.last().map(|r| r.states.len()), Some(2), "{spread}% seed {seed} k = -12");
-            assert!(on.is_some_and(|o| (-12.0..=-6.0).contains(&o)), "{spread}% seed {seed}: onset {on:?}");
+            if float_onset.is_some() {
+                assert_eq!(res.last().map(|r| r.states.len()), Some(2), "{spread}% seed {seed} k = -12");
+                assert!(on.is_some_and(|o| (-12.0..=-6.0).contains(&o)), "{spread}% seed {seed}: onset {on:?}");
+            } else {
+                assert!(on.is_none_or(|o| o <= -11.5), "{spread}% seed {seed}: onset {on:?}, float model none");
+            }
         }
     }
 }

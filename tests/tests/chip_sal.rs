@@ -269,7 +269,7 @@ fn check_a_on_the_chip() {
     // The transient bound is NOT met by every seed: seed 2 reads 0.1016 at epoch 600 (13 weight
     // LSBs of 1/128 against a bound of 12.8; the float model with mismatch reaches 0.086). This
     // asserts what the chip does — at most one seed above 0.10, none above one LSB more — and
-    // docs/reproductions/03-sal.md reports it as a miss of the criterion.
+    // docs/reproductions.md reports it as a miss of the criterion.
     assert!(miss_mm <= 1, "median asymmetry > 0.06 in {miss_mm} seeds (lr mismatch)");
     assert!(
         mm_transient.len() <= 1 && mm_transient.iter().all(|&a| a <= 0.10 + 1.0 / 128.0 + 1e-9),

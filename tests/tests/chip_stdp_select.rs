@@ -19,7 +19,7 @@
 //! few accumulator units), as `tests/src/reference/README.md` defines it for the fixed-point
 //! sketch.
 //!
-//! Larger sweeps (documented in `docs/reproductions/01-stdp_select.md`):
+//! Larger sweeps (documented in `docs/reproductions.md`):
 //! `cargo test --release -p nm-tests --test chip_stdp_select -- --ignored --nocapture`.
 
 use nm_emulator::mismatch::gain_q12;
@@ -414,7 +414,7 @@ fn float_ideal_chip_and_mismatch_chip_select_the_most_active_input() {
     // Mismatch chip. **The criterion ≥ 34/40 is not met**: measured 32/40 for chip seeds 0..40
     // (and 32/40 for chip seeds 40..80), while the float model of the same chips (same gains,
     // same seeds) gets 31/40 (33/40): the chip does what its own float model does, and that
-    // model is below 34/40 (see docs/reproductions/01-stdp_select.md). This asserts what the
+    // model is below 34/40 (see docs/reproductions.md). This asserts what the
     // chip achieves.
     assert!(mism.iter().all(|o| o.gain.iter().any(|&g| g != 1.0)), "mismatch is applied");
     assert!(ms.correct >= 31, "mismatch chip: winner = argmax λg in {}/40 (measured 32)", ms.correct);
@@ -534,14 +534,14 @@ fn selects_argmax_of_rate_times_gain_over_hardware_variability() {
 }
 
 #[test]
-#[ignore = "larger sweep (~64 cases x 5 runs); see docs/reproductions/01-stdp_select.md"]
+#[ignore = "larger sweep (~64 cases x 5 runs); see docs/reproductions.md"]
 fn selects_argmax_over_hardware_variability_sweep() {
     let clear = run_property(64, 2);
     assert!(clear >= 32, "only {clear}/64 cases had a clear favourite");
 }
 
 #[test]
-#[ignore = "five disjoint sets of 40 chip seeds; see docs/reproductions/01-stdp_select.md"]
+#[ignore = "five disjoint sets of 40 chip seeds; see docs/reproductions.md"]
 fn seed_sets_sweep() {
     let p = program(None);
     for set in 0..5u64 {
