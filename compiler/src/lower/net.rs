@@ -112,13 +112,6 @@ fn hash_unit(seed: u64, a: u64, b: u64) -> f64 {
     (h >> 11) as f64 / (1u64 << 53) as f64
 }
 
-fn post_tau_m(n: &Neuron) -> Option<f64> {
-    match n {
-        Neuron::Lif { tau_m, .. } => *tau_m,
-        _ => None,
-    }
-}
-
 fn decay_fraction(dt: f64, tau: Option<f64>, none: f64) -> f64 {
     match tau {
         Some(t) if t > 0.0 => 1.0 - (-dt / t).exp(),
@@ -170,7 +163,14 @@ pub fn lower_model(m: &Model) -> Result<(Ir, Vec<Option<RuleSource>>), CompileEr
                 v_init,
                 v_init_seed,
             } => {
-                let dv = decay_fraction(dt, *tau_m, 0.0);
+                // The voltage leak as the chip will run it: the decay code the front end checked
+                // (`round(2^bits (1 − e^(−dt/τ)))`), so that the bias and the weights below
+                // compensate the code's own rounding (steady state exactly `v_rest + I`).
+                let dv = if tau_m.is_some() {
+                    f64::from(p.codes.decay_v) / f64::from(1u32 << spec.formats.decay_bits)
+                } else {
+                    decay_fraction(dt, *tau_m, 0.0)
+                };
                 let du = decay_fraction(dt, *tau_syn, 1.0);
                 let du2 = tau_syn2.map(|t| decay_fraction(dt, Some(t), 1.0));
                 // The chip's voltage origin is the reset potential (as on Loihi: reset to 0, a
@@ -469,7 +469,10 @@ pub fn lower_model(m: &Model) -> Result<(Ir, Vec<Option<RuleSource>>), CompileEr
         // `tau_m`; the chip adds its current to `v` unscaled, so the chip's current is
         // `decay_v · I` (with `tau_m = inf`, `v` adds `I` itself).
         let post_factor = match &post_pop.neuron {
-            Neuron::Lif { tau_m: Some(_), .. } => decay_fraction(dt, post_tau_m(&post_pop.neuron), 0.0),
+            // The post neuron's decay code as the chip runs it (see the LIF lowering above).
+            Neuron::Lif { tau_m: Some(_), .. } => {
+                f64::from(post_pop.codes.decay_v) / f64::from(1u32 << spec.formats.decay_bits)
+            }
             _ => 1.0,
         };
         let inv_p = post_factor / pre_payload;

@@ -7,7 +7,7 @@ use nm_isa::fixed_point::{accumulator_frac_bits, smax, smin};
 use nm_isa::ChipSpec;
 
 /// Headroom (in bits) kept above the largest voltage parameter for sums of inputs.
-pub const VOLTAGE_HEADROOM_BITS: u8 = 6;
+pub const VOLTAGE_HEADROOM_BITS: u8 = 4;
 
 /// Round half away from zero.
 #[inline]
