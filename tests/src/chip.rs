@@ -123,6 +123,13 @@ pub fn weight_scale(report: &Report, proj: &str) -> f64 {
         .scale
 }
 
+/// Run `jobs` in parallel; results in job order. Each job must be deterministic on its own (its
+/// own program, seeds and emulator), so the thread count changes no number.
+pub fn parallel<T: Send, R: Send>(jobs: Vec<T>, f: impl Fn(T) -> R + Sync + Send) -> Vec<R> {
+    use rayon::prelude::*;
+    jobs.into_par_iter().map(f).collect()
+}
+
 /// The chip-seed default of a compiled program's target (`chip_seed = ...` in its `target`).
 pub fn default_chip_seed(p: &Program) -> u64 {
     p.chip.mismatch.default_chip_seed

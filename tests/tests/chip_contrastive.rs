@@ -164,25 +164,6 @@ struct Measured {
     mismatch: Option<ChipRun>,
 }
 
-/// Run `jobs` on two threads; results come back in job order (each job is deterministic on its
-/// own, so the thread count does not change any number).
-fn parallel<T: Send, R: Send>(jobs: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
-    let n = jobs.len();
-    let queue = std::sync::Mutex::new(jobs.into_iter().enumerate().collect::<Vec<_>>());
-    let out = std::sync::Mutex::new((0..n).map(|_| None).collect::<Vec<Option<R>>>());
-    std::thread::scope(|sc| {
-        for _ in 0..2 {
-            sc.spawn(|| loop {
-                let job = queue.lock().unwrap().pop();
-                let Some((k, j)) = job else { break };
-                let r = f(j);
-                out.lock().unwrap()[k] = Some(r);
-            });
-        }
-    });
-    out.into_inner().unwrap().into_iter().map(|r| r.unwrap()).collect()
-}
-
 /// Reference, ideal chip and (with `mismatch`) the learning-rate-mismatch chip for every case
 /// and seed 0..3. Chip seed 1 for the mismatch pattern; the run seed is the reference seed.
 fn measure(cases: &[Case], mismatch: impl Fn(Case) -> bool) -> Vec<Measured> {
@@ -207,7 +188,7 @@ fn measure(cases: &[Case], mismatch: impl Fn(Case) -> bool) -> Vec<Measured> {
     }
     // Longest first keeps both threads busy to the end.
     jobs.reverse();
-    let outs = parallel(jobs.clone(), |j| match j {
+    let outs = nm_tests::chip::parallel(jobs.clone(), |j| match j {
         Job::Float(c, seed) => Out::Float(Box::new(reference(c.tau, c.b, c.mode, seed))),
         Job::Chip(c, seed, mm) => {
             let line = if mm { LR_MISMATCH } else { DEFAULT };
@@ -425,7 +406,7 @@ fn chip_sampler_kl(bm: &Bm, tau: u32, offset: Option<f64>, seed: u64, samples: u
 #[test]
 fn sampler_check_on_the_chip() {
     let jobs: Vec<(u64, bool)> = vec![(7, false), (8, false), (7, true)];
-    let outs = parallel(jobs.clone(), |(seed, naive)| {
+    let outs = nm_tests::chip::parallel(jobs.clone(), |(seed, naive)| {
         let bm = target(N, seed);
         if naive {
             chip_sampler_kl(&bm, 1, Some(0.0), seed, 2_500_000)
@@ -531,7 +512,9 @@ fn contrastive_learning_hardware_sweep() {
             }
         }
     }
-    let errs: Vec<String> =
-        parallel(jobs, |(p, b, s, c, seed)| learns(p, b, s, c, seed).err()).into_iter().flatten().collect();
+    let errs: Vec<String> = nm_tests::chip::parallel(jobs, |(p, b, s, c, seed)| learns(p, b, s, c, seed).err())
+        .into_iter()
+        .flatten()
+        .collect();
     assert!(errs.is_empty(), "{errs:#?}");
 }

@@ -112,7 +112,7 @@ struct SeedA {
 
 fn measure() -> Vec<SeedA> {
     let jobs: Vec<(u64, u8)> = (0..SEEDS).flat_map(|s| [(s, 0u8), (s, 1), (s, 2), (s, 3)]).collect();
-    let outs = parallel(jobs.clone(), |(seed, kind)| match kind {
+    let outs = nm_tests::chip::parallel(jobs.clone(), |(seed, kind)| match kind {
         0 => chip_a(&sal_text(DEFAULT, false), seed, 1, true, EPOCHS),
         1 => chip_a(&sal_text(LR_MISMATCH, false), seed, 100 + seed, false, EPOCHS),
         2 => chip_a(&sal_text(DEFAULT, false), seed, 100 + seed, false, EPOCHS),
@@ -135,24 +135,6 @@ fn measure() -> Vec<SeedA> {
             }
         })
         .collect()
-}
-
-/// Run `jobs` on two threads; results in job order (each job is deterministic on its own).
-fn parallel<T: Send, R: Send>(jobs: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
-    let n = jobs.len();
-    let queue = std::sync::Mutex::new(jobs.into_iter().enumerate().rev().collect::<Vec<_>>());
-    let out = std::sync::Mutex::new((0..n).map(|_| None).collect::<Vec<Option<R>>>());
-    std::thread::scope(|sc| {
-        for _ in 0..2 {
-            sc.spawn(|| loop {
-                let job = queue.lock().unwrap().pop();
-                let Some((k, j)) = job else { break };
-                let r = f(j);
-                out.lock().unwrap()[k] = Some(r);
-            });
-        }
-    });
-    out.into_inner().unwrap().into_iter().map(|r| r.unwrap()).collect()
 }
 
 /// Check A of learning-rules.md §3 on the chip. As in the float reference test, the document
@@ -502,7 +484,7 @@ fn check_b(eta: f64, epochs: usize, max_ratio: f64) {
     use nm_tests::reference::sal::{run_check_b, CheckB};
     let cases: Vec<CaseB> =
         (0..4u64).flat_map(|seed| [true, false].map(|sal| CaseB { seed, eta, epochs, sal })).collect();
-    let chip = parallel(cases.clone(), |c| chip_b(c, 1));
+    let chip = nm_tests::chip::parallel(cases.clone(), |c| chip_b(c, 1));
     let (mut with, mut without, mut kl_with, mut kl_without) = (vec![], vec![], vec![], vec![]);
     let (mut fwith, mut fwithout, mut fkl_with, mut fkl_without) = (vec![], vec![], vec![], vec![]);
     let mut clipped_with_sal = 0;
