@@ -186,6 +186,44 @@ pub fn check_run(
     Ok(proj)
 }
 
+/// Upper bound of the bytes a VCD trace of `values` traced values writes per step: a time line
+/// (`#` and up to 20 digits) and, per value that changed, `b` + 32 binary digits + a space + an
+/// identifier of up to 3 characters + a newline.
+pub const VCD_STEP_BYTES: u64 = 22;
+/// See [`VCD_STEP_BYTES`].
+pub const VCD_VALUE_BYTES: u64 = 38;
+
+/// Check a VCD trace of `values` values over `steps` steps, written to `path`, before the run:
+/// its worst-case size against the recording budget and the free space of `path`'s filesystem.
+pub fn check_vcd(steps: u64, values: u64, path: &Path, b: &RunBudget) -> Result<u64, EmuError> {
+    let bytes = steps.saturating_mul(VCD_STEP_BYTES.saturating_add(values.saturating_mul(VCD_VALUE_BYTES)));
+    if bytes > b.max_record_bytes {
+        return Err(over(
+            "vcd",
+            bytes,
+            b.max_record_bytes,
+            format!("a VCD trace of {values} values over {steps} steps projects up to {bytes} bytes"),
+            "--max-record-bytes BYTES, fewer --vcd-neurons, or fewer steps",
+        ));
+    }
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if let Some(free) = available_disk(dir) {
+        if bytes > free {
+            return Err(over(
+                "disk",
+                bytes,
+                free,
+                format!(
+                    "the VCD trace `{}` projects up to {bytes} bytes, its filesystem has {free} free",
+                    path.display()
+                ),
+                "free space, another --vcd path, fewer --vcd-neurons, or fewer steps",
+            ));
+        }
+    }
+    Ok(bytes)
+}
+
 /// Check the recordings as they grow (spikes cannot be projected): their memory against the
 /// budget and their projected files against the free space of `out_dir`.
 pub fn check_recorded(r: &Recordings, t: u64, b: &RunBudget, out_dir: Option<&Path>) -> Result<(), EmuError> {

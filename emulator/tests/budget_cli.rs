@@ -1,5 +1,5 @@
-//! `nmemu run` against its budgets: too many steps and a spike recording over the memory budget
-//! are refused with the budget's name, the sizes and the flag that raises it; raising the flag
+//! `nmemu run` against its budgets: too many steps, a spike recording over the memory budget and
+//! a VCD trace whose projected size is over it are refused with the budget's name, the sizes and the flag that raises it; raising the flag
 //! lets the same run through.
 
 use nm_emulator::bench::{cuba, Cuba};
@@ -49,4 +49,22 @@ fn spike_recording_over_the_budget_stops_the_run() {
     // The same run with the default budget goes through.
     let (ok, err) = nmemu(&["run", &prog, "--steps", "300", "-o", o]);
     assert!(ok, "{err}");
+}
+
+#[test]
+fn vcd_trace_over_the_budget_is_refused_up_front_with_its_projected_size() {
+    let d = tmp("vcd");
+    let prog = program(&d);
+    let (out, vcd) = (d.join("out"), d.join("t.vcd"));
+    let (o, v) = (out.to_str().unwrap(), vcd.to_str().unwrap());
+    // 8 neurons x 3 values, 300 steps: at most 300 * (22 + 24 * 38) = 280 200 bytes.
+    let (ok, err) = nmemu(&["run", &prog, "--steps", "300", "--vcd", v, "--max-record-bytes", "100000", "-o", o]);
+    assert!(!ok);
+    assert!(err.contains("over the vcd budget") && err.contains("280200"), "{err}");
+    assert!(err.contains("--vcd-neurons"), "says how to make it fit: {err}");
+    assert!(!vcd.exists(), "nothing is written for a refused trace");
+    let (ok, err) = nmemu(&["run", &prog, "--steps", "300", "--vcd", v, "--max-record-bytes", "300000", "-o", o]);
+    assert!(ok, "{err}");
+    let size = std::fs::metadata(&vcd).unwrap().len();
+    assert!(size > 0 && size <= 280_200 + 4096, "the projection bounds the trace: {size} bytes");
 }

@@ -224,7 +224,12 @@ fn drive(mut emu: Emulator, steps: u64, common: &Common) -> Result<(), EmuError>
     budget::check_run(emu.program(), emu.time(), steps, &limits, Some(out))?;
     std::fs::create_dir_all(out).map_err(|e| EmuError::io(out, e))?;
     let mut vcd = match &common.vcd {
-        Some(path) => Some(vcd::VcdWriter::create(path, &emu, &vcd_selection(&emu, common.vcd_neurons.as_deref())?)?),
+        Some(path) => {
+            let sel = vcd_selection(&emu, common.vcd_neurons.as_deref())?;
+            let values = 3 * sel.len() as u64 + emu.program().signals.len() as u64;
+            budget::check_vcd(steps, values, path, &limits)?;
+            Some(vcd::VcdWriter::create(path, &emu, &sel)?)
+        }
         None => None,
     };
     let bar = if std::io::stdout().is_terminal() && steps >= 1000 {
