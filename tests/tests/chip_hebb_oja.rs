@@ -385,7 +385,6 @@ fn check_c_instar_with_competition_finds_the_cluster_centres() {
 // ---------------------------------------------------------------------------------------------
 // Check A: every compiled per-synapse update, on random raw integers.
 
-use nm_compiler::front::model::{RBinOp, RExpr};
 use nm_isa::fixed_point::Rounding;
 use nm_isa::learn::{apply_weight_write, exec, Dst, Instr, LearnCtx, Opcode, Reduce, Scope, Src};
 use nm_isa::rng::HwRng;
@@ -524,26 +523,6 @@ fn int_reference_gain(
     w as i32
 }
 
-fn eval(e: &RExpr, v: &dyn Fn(Src) -> f64) -> f64 {
-    match e {
-        RExpr::Const(c) => *c,
-        RExpr::Load(s) => v(*s),
-        RExpr::Neg(a) => -eval(a, v),
-        RExpr::Abs(a) => eval(a, v).abs(),
-        RExpr::Min(a, b) => eval(a, v).min(eval(b, v)),
-        RExpr::Max(a, b) => eval(a, v).max(eval(b, v)),
-        RExpr::Bin(op, a, b) => {
-            let (x, y) = (eval(a, v), eval(b, v));
-            match op {
-                RBinOp::Add => x + y,
-                RBinOp::Sub => x - y,
-                RBinOp::Mul => x * y,
-                RBinOp::Div => x / y,
-            }
-        }
-    }
-}
-
 /// Payload scale (raw units per unit of value) of the rows of input `name`.
 fn input_payload_scale(model: &Model, program: &Program, name: &str) -> f64 {
     let (rows, _) = patterns(model, name);
@@ -625,7 +604,7 @@ fn check_a(c: &CheckA, cases: usize, seed: u64) -> (usize, usize, f64) {
                 _ => g,
             }
         };
-        let v = eval(&update.value, &real);
+        let v = update.value.eval_f64(&real);
         let delta = match update.op {
             nm_compiler::front::model::UpdateOp::Add => v,
             nm_compiler::front::model::UpdateOp::Sub => -v,

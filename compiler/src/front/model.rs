@@ -485,6 +485,30 @@ pub enum RExpr {
     Abs(Box<RExpr>),
 }
 
+impl RExpr {
+    /// The expression's value in real (float) arithmetic, with `v` giving each local quantity:
+    /// the ideal the learning engine's integer code approximates (tests compare the two).
+    pub fn eval_f64(&self, v: &dyn Fn(Src) -> f64) -> f64 {
+        match self {
+            RExpr::Const(c) => *c,
+            RExpr::Load(s) => v(*s),
+            RExpr::Neg(a) => -a.eval_f64(v),
+            RExpr::Abs(a) => a.eval_f64(v).abs(),
+            RExpr::Min(a, b) => a.eval_f64(v).min(b.eval_f64(v)),
+            RExpr::Max(a, b) => a.eval_f64(v).max(b.eval_f64(v)),
+            RExpr::Bin(op, a, b) => {
+                let (x, y) = (a.eval_f64(v), b.eval_f64(v));
+                match op {
+                    RBinOp::Add => x + y,
+                    RBinOp::Sub => x - y,
+                    RBinOp::Mul => x * y,
+                    RBinOp::Div => x / y,
+                }
+            }
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum RBinOp {
     Add,

@@ -556,26 +556,6 @@ mod tests {
         }
     }
 
-    fn eval(e: &RExpr, v: &dyn Fn(Src) -> f64) -> f64 {
-        match e {
-            RExpr::Const(c) => *c,
-            RExpr::Load(s) => v(*s),
-            RExpr::Neg(a) => -eval(a, v),
-            RExpr::Abs(a) => eval(a, v).abs(),
-            RExpr::Min(a, b) => eval(a, v).min(eval(b, v)),
-            RExpr::Max(a, b) => eval(a, v).max(eval(b, v)),
-            RExpr::Bin(op, a, b) => {
-                let (x, y) = (eval(a, v), eval(b, v));
-                match op {
-                    RBinOp::Add => x + y,
-                    RBinOp::Sub => x - y,
-                    RBinOp::Mul => x * y,
-                    RBinOp::Div => x / y,
-                }
-            }
-        }
-    }
-
     fn ld(s: Src) -> Box<RExpr> {
         Box::new(RExpr::Load(s))
     }
@@ -668,7 +648,7 @@ mod tests {
                         other => g(other),
                     }
                 };
-                let v = eval(&r.handlers[0].updates[0].value, &real);
+                let v = r.handlers[0].updates[0].value.eval_f64(&real);
                 let w0 = f64::from(w) * scales.w;
                 let expect = match op {
                     UpdateOp::Add => w0 + v,
