@@ -339,37 +339,27 @@ impl Emulator {
         let keep = &mut self.keep;
         let mut send = |src: usize, payload: i32, spike: bool, states: &mut [CoreState]| {
             let (a, b) = (fan.start[src] as usize, fan.start[src + 1] as usize);
-            if let Some(f) = faults.as_deref_mut() {
-                f.filter(src, b - a, a, keep);
-                if a == b {
-                    return;
+            // With faults, `keep` says which destinations the packet still reaches (loop-invariant
+            // test: runs without faults take the plain loop).
+            let filtered = match faults.as_deref_mut() {
+                Some(f) => {
+                    f.filter(src, b - a, a, keep);
+                    true
                 }
-                for d in a..b {
-                    if keep[d - a] {
-                        states[fan.dest_core[d] as usize].inbox_next.push(crate::core::Packet {
-                            axon: fan.dest_axon[d],
-                            first: fan.dest_first[d],
-                            count: fan.dest_count[d] | if spike { crate::core::SPIKE } else { 0 },
-                            payload,
-                        });
-                    }
-                }
-                let mc = &fan.mesh[src];
-                let routers = &fan.routers[mc.routers_first as usize..(mc.routers_first + mc.routers_len) as usize];
-                let links = &fan.links[mc.links_first as usize..(mc.links_first + mc.links_len) as usize];
-                mesh.charge_packet(costs, mc, routers, links);
-                return;
-            }
+                None => false,
+            };
             if a == b {
                 return;
             }
             for d in a..b {
-                states[fan.dest_core[d] as usize].inbox_next.push(crate::core::Packet {
-                    axon: fan.dest_axon[d],
-                    first: fan.dest_first[d],
-                    count: fan.dest_count[d] | if spike { crate::core::SPIKE } else { 0 },
-                    payload,
-                });
+                if !filtered || keep[d - a] {
+                    states[fan.dest_core[d] as usize].inbox_next.push(crate::core::Packet {
+                        axon: fan.dest_axon[d],
+                        first: fan.dest_first[d],
+                        count: fan.dest_count[d] | if spike { crate::core::SPIKE } else { 0 },
+                        payload,
+                    });
+                }
             }
             let mc = &fan.mesh[src];
             let routers = &fan.routers[mc.routers_first as usize..(mc.routers_first + mc.routers_len) as usize];

@@ -747,7 +747,7 @@ proptest::proptest! {
 
 /// The larger sweep (about 30 s): `cargo test --release -p nm-tests --test chip_hebb_oja -- --ignored`.
 #[test]
-#[ignore]
+#[ignore = "larger sweep, 200 chip cases (~30 s): cargo test --release -p nm-tests --test chip_hebb_oja -- --ignored"]
 fn oja_stays_within_the_angle_of_e1_sweep() {
     let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
         cases: 200,
@@ -841,7 +841,7 @@ fn check_a_the_emulator_applies_the_integer_update_every_step() {
 /// Check C on other hardware (not in CI, about 10 s):
 /// `cargo test --release -p nm-tests --test chip_hebb_oja instar_on_other_hardware -- --ignored`.
 #[test]
-#[ignore]
+#[ignore = "check C on four more chips (~10 s): cargo test --release -p nm-tests --test chip_hebb_oja instar_on_other_hardware -- --ignored"]
 fn instar_on_other_hardware() {
     for (profile, bits, spread) in [("small", 6, 10), ("small", 8, 10), ("default", 6, 10), ("default", 7, 5)] {
         let target = variant_target(profile, bits, spread, CHIP_SEED);

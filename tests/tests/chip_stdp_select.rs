@@ -27,7 +27,7 @@ use nm_emulator::plot::{lines_svg, Curve, Scale};
 use nm_emulator::{Emulator, RunConfig};
 use nm_isa::program::{InputKind, Program};
 use nm_tests::chip;
-use nm_tests::reference::stdp_select::{self, Config, RATES};
+use nm_tests::reference::stdp_select::{self, argmax, p_stats, Config, RATES};
 use nm_tests::reference::{ls_slope, median};
 use proptest::prelude::*;
 use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
@@ -78,18 +78,6 @@ impl ChipOutcome {
     fn tail_slope(&self) -> f64 {
         fit_tail(&self.log_rest, self.spikes_to_99, SLOPE_FLOOR)
     }
-}
-
-fn argmax(v: &[f64]) -> usize {
-    v.iter().enumerate().fold(0, |best, (i, &x)| if x > v[best] { i } else { best })
-}
-
-/// `(argmax, p_max, 1 − p_max)` of effective drives (`1 − p_max` from the losers' sum).
-fn p_stats(drive: &[f64]) -> (usize, f64, f64) {
-    let k = argmax(drive);
-    let total: f64 = drive.iter().sum();
-    let rest: f64 = drive.iter().enumerate().filter(|&(i, _)| i != k).map(|(_, x)| x).sum();
-    (k, drive[k] / total, rest / total)
 }
 
 /// Least-squares slope of `log_rest` over the `TAIL` post spikes after `k99`, on points above `floor`.

@@ -210,7 +210,7 @@ fn generated_programs_compile_emulate_and_resume_identically() {
 /// Write the seed corpus for `cargo fuzz` into `fuzz/corpus/<target>/` (run by hand, see
 /// docs/testing.md).
 #[test]
-#[ignore]
+#[ignore = "a tool, not a check: writes the cargo-fuzz seed corpus into fuzz/corpus (docs/testing.md)"]
 fn export_fuzz_corpus() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
     let write = |target: &str, items: Vec<(String, Vec<u8>)>, mode: Option<u8>| {
@@ -234,7 +234,7 @@ fn export_fuzz_corpus() {
 
 /// Replay a saved input (`NM_FUZZ_REPLAY=path NM_FUZZ_TARGET=program_bin`) and time it.
 #[test]
-#[ignore]
+#[ignore = "a tool, not a check: replays one saved input named by NM_FUZZ_REPLAY (docs/testing.md)"]
 fn replay() {
     let (Some(path), Ok(target)) = (std::env::var_os("NM_FUZZ_REPLAY"), std::env::var("NM_FUZZ_TARGET")) else {
         eprintln!("set NM_FUZZ_REPLAY=<absolute path> and NM_FUZZ_TARGET=<target>");

@@ -14,6 +14,19 @@ use nm_emulator::bench::{cuba_with, rate_and_cv, Cuba};
 use nm_emulator::{Emulator, RunConfig};
 use std::time::Instant;
 
+/// Run `steps` steps: wall seconds and CPU seconds of this thread (if the OS reports them).
+fn timed_run(emu: &mut Emulator, steps: u64) -> (f64, Option<f64>) {
+    let c1 = thread_cpu_s();
+    let t1 = Instant::now();
+    emu.run(steps);
+    let sim = t1.elapsed().as_secs_f64();
+    let cpu = match (c1, thread_cpu_s()) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    (sim, cpu)
+}
+
 /// CPU time of the calling thread in seconds (Linux `/proc/thread-self/schedstat`), so that the
 /// figure is not inflated by other processes on a shared machine; `None` elsewhere.
 fn thread_cpu_s() -> Option<f64> {
@@ -84,14 +97,7 @@ fn stdp_main(args: &[String]) {
     };
     let load = t0.elapsed().as_secs_f64();
     let steps = (seconds / 1e-4).round() as u64;
-    let c1 = thread_cpu_s();
-    let t1 = Instant::now();
-    emu.run(steps);
-    let sim = t1.elapsed().as_secs_f64();
-    let cpu = match (c1, thread_cpu_s()) {
-        (Some(a), Some(b)) => Some(b - a),
-        _ => None,
-    };
+    let (sim, cpu) = timed_run(&mut emu, steps);
     let st = emu.stats();
     let w: Vec<f64> = (0..program.cores.len())
         .filter_map(|ci| emu.synapse_state(ci).map(|(_, wr)| wr.to_vec()))
@@ -122,14 +128,7 @@ fn run_program_main(args: &[String]) -> Result<(), String> {
     let mut emu = Emulator::new(&program, cfg).map_err(|e| format!("{path}: {e}"))?;
     let load = t0.elapsed().as_secs_f64();
     let steps = program.meta.steps;
-    let c1 = thread_cpu_s();
-    let t1 = Instant::now();
-    emu.run(steps);
-    let sim = t1.elapsed().as_secs_f64();
-    let cpu = match (c1, thread_cpu_s()) {
-        (Some(a), Some(b)) => Some(b - a),
-        _ => None,
-    };
+    let (sim, cpu) = timed_run(&mut emu, steps);
     let st = emu.stats();
     // Every synapse's accumulator relative to the rule's upper bound, in accumulator units.
     let (mut low, mut high, mut total) = (0usize, 0usize, 0usize);

@@ -98,13 +98,14 @@ pub struct Outcome {
     pub input_spikes: u64,
 }
 
-fn argmax(v: &[f64]) -> usize {
+/// Index of the largest value (the first on ties).
+pub fn argmax(v: &[f64]) -> usize {
     v.iter().enumerate().fold(0, |best, (i, &x)| if x > v[best] { i } else { best })
 }
 
 /// `(argmax p, p_max, 1 − p_max)` for effective drives `λ_i g_i w_i`, with `1 − p_max` computed
 /// from the losers' sum so it stays accurate near the vertex.
-fn p_stats(drive: &[f64]) -> (usize, f64, f64) {
+pub fn p_stats(drive: &[f64]) -> (usize, f64, f64) {
     let k = argmax(drive);
     let total: f64 = drive.iter().sum();
     let rest: f64 = drive.iter().enumerate().filter(|&(i, _)| i != k).map(|(_, x)| x).sum();
