@@ -100,7 +100,7 @@ pub const SPIKE: u32 = 1 << 30;
 pub const COUNT_MASK: u32 = SPIKE - 1;
 
 /// `w · 2^e` with an arithmetic shift for negative `e`, wrapped to 32 bits.
-#[inline]
+#[inline(always)]
 pub fn shift_exp(x: i64, e: i8) -> i32 {
     if e >= 0 {
         (x << e) as i32
@@ -110,7 +110,7 @@ pub fn shift_exp(x: i64, e: i8) -> i32 {
 }
 
 /// The efficacy `round_nearest(w · g / 4096)`.
-#[inline]
+#[inline(always)]
 pub fn apply_gain(w: i32, gain_q12: u16) -> i32 {
     if gain_q12 == 4096 {
         return w;
@@ -134,6 +134,8 @@ pub struct RuleSlot {
     /// Incoming synapses of the rule per post neuron (CSC): `post_syn[post_start[i] .. post_start[i+1]]`.
     pub post_start: Vec<u32>,
     pub post_syn: Vec<u32>,
+    /// The axon of each synapse of `post_syn` (`syn_axon[post_syn[k]]`, stored in CSC order).
+    pub post_axon: Vec<u32>,
     /// Neurons with at least one incoming synapse of the rule.
     pub posts: Vec<u32>,
     /// All synapses of the rule, in synapse order.
@@ -541,6 +543,7 @@ pub fn load_core(
             fill[t] += 1;
         }
         slot.post_start = count;
+        slot.post_axon = slot.post_syn.iter().map(|&s| pr.syn_axon[s as usize]).collect();
         let xs = |k: usize| if rule.x[k].is_some() { vec![0; na] } else { Vec::new() };
         let ys = |k: usize| if rule.y[k].is_some() { vec![0; n] } else { Vec::new() };
         st.rules.push(RuleState { x: [xs(0), xs(1)], y: [ys(0), ys(1)] });

@@ -180,13 +180,31 @@ pub fn exec_fast(code: &FastCode, ctx: &mut impl LearnCtx) -> u64 {
 }
 
 /// Lanes of a batch: at most this many synapses run one handler together.
-pub const LANES: usize = 64;
+pub const LANES: usize = 256;
 
 /// A [`LearnCtx`] that can point at one of several synapses (a lane of a batch).
 pub trait LaneCtx: LearnCtx {
     type Lane: Copy;
     /// Make `lane` the current synapse of the following loads and stores.
     fn select(&mut self, lane: Self::Lane);
+    /// `out[l] = load(src)` with lane `l` selected, for every lane. A context may override it
+    /// with a direct gather; the result must equal this definition.
+    #[inline(always)]
+    fn load_lanes(&mut self, src: Src, lanes: &[Self::Lane], out: &mut [i32]) {
+        for (o, &lane) in out.iter_mut().zip(lanes) {
+            self.select(lane);
+            *o = self.load(src);
+        }
+    }
+    /// `store(dst, vals[l])` with lane `l` selected, lane after lane. A context may override it;
+    /// the effects must equal this definition.
+    #[inline(always)]
+    fn store_lanes(&mut self, dst: Dst, lanes: &[Self::Lane], vals: &[i32]) {
+        for (&v, &lane) in vals.iter().zip(lanes) {
+            self.select(lane);
+            self.store(dst, v);
+        }
+    }
 }
 
 /// `shift_round(v, sh, Rounding::Nearest, _)` for `sh < 32` (batches only use nearest
@@ -214,8 +232,22 @@ pub fn round_nearest(v: i64, sh: u32) -> i64 {
 /// synapses), with the same effects as `exec_fast` lane after lane; returns the total cycles.
 pub fn exec_batch<C: LaneCtx>(code: &FastCode, ctx: &mut C, lanes: &[C::Lane]) -> u64 {
     assert!(code.batchable && lanes.len() <= LANES, "exec_batch: not batchable or too many lanes");
+    BATCH_REGS.with_borrow_mut(|r| exec_batch_in(code, ctx, lanes, r))
+}
+
+/// The register file of a batch: one row of [`LANES`] per register.
+type BatchRegs = [[i32; LANES]; NUM_REGS];
+
+std::thread_local! {
+    /// Scratch registers of [`exec_batch`] (not state: every batch zeroes the lanes it uses).
+    static BATCH_REGS: std::cell::RefCell<Box<BatchRegs>> = std::cell::RefCell::new(Box::new([[0; LANES]; NUM_REGS]));
+}
+
+fn exec_batch_in<C: LaneCtx>(code: &FastCode, ctx: &mut C, lanes: &[C::Lane], r: &mut BatchRegs) -> u64 {
     let n = lanes.len();
-    let mut r = [[0i32; LANES]; NUM_REGS];
+    for row in r.iter_mut() {
+        row[..n].fill(0);
+    }
     macro_rules! lanes {
         ($d:expr, |$l:ident| $e:expr) => {{
             let d = usize::from($d);
@@ -228,20 +260,8 @@ pub fn exec_batch<C: LaneCtx>(code: &FastCode, ctx: &mut C, lanes: &[C::Lane]) -
     for op in &code.ops {
         match *op {
             FOp::Nop | FOp::StNone => {}
-            FOp::Ld(d, s) => {
-                let d = usize::from(d);
-                for (l, &lane) in lanes.iter().enumerate() {
-                    ctx.select(lane);
-                    r[d][l] = ctx.load(s);
-                }
-            }
-            FOp::St(t, a) => {
-                let a = usize::from(a);
-                for (l, &lane) in lanes.iter().enumerate() {
-                    ctx.select(lane);
-                    ctx.store(t, r[a][l]);
-                }
-            }
+            FOp::Ld(d, s) => ctx.load_lanes(s, lanes, &mut r[usize::from(d)][..n]),
+            FOp::St(t, a) => ctx.store_lanes(t, lanes, &r[usize::from(a)][..n]),
             FOp::Zero(d) => lanes!(d, |l| {
                 let _ = l;
                 0

@@ -62,15 +62,35 @@ pub struct Ctx<'a> {
     pub fm: &'a Formats,
     /// Rounding of the learning-rate gain on a weight write (the rule's readout rounding).
     pub write_rounding: Rounding,
+    /// List each touched synapse once (needed when the refresh draws the PRNG).
+    pub dedup_touched: bool,
 }
 
 impl Ctx<'_> {
     #[inline]
     fn touch(&mut self, si: usize) {
-        if !self.touched_flag[si] {
+        if !self.dedup_touched {
+            // Nearest readout: the end-of-step clamp and refresh are idempotent and draw no
+            // PRNG, so a synapse listed twice gets the same result as listed once.
+            self.touched.push(si as u32);
+        } else if !self.touched_flag[si] {
             self.touched_flag[si] = true;
             self.touched.push(si as u32);
         }
+    }
+    /// `st w`: `nm_isa::learn::apply_weight_write_rounded`, the learning-rate gain on the delta
+    /// with the rule's rounding (nearest rounding branch-free); marks the synapse touched.
+    #[inline(always)]
+    fn write_w(&mut self, si: usize, value: i32) {
+        let (acc, gain) = (self.acc[si], self.lgain[si]);
+        self.acc[si] = if self.write_rounding == Rounding::Nearest {
+            let delta = i64::from(value) - i64::from(acc);
+            let scaled = if gain == 4096 { delta } else { round_nearest(delta * i64::from(gain), 12) };
+            saturate(i64::from(acc) + scaled, self.fm.accumulator_bits)
+        } else {
+            apply_weight_write_rounded(acc, value, gain, self.fm.accumulator_bits, self.write_rounding, self.rng)
+        };
+        self.touch(si);
     }
     fn post_syns(&self) -> &[u32] {
         let p = self.post;
@@ -123,26 +143,7 @@ impl LearnCtx for Ctx<'_> {
         }
         let si = self.syn;
         match dst {
-            Dst::W => {
-                // `nm_isa::learn::apply_weight_write_rounded`: the learning-rate gain on the delta
-                // with the rule's rounding; nearest rounding branch-free.
-                let (acc, gain) = (self.acc[si], self.lgain[si]);
-                self.acc[si] = if self.write_rounding == Rounding::Nearest {
-                    let delta = i64::from(value) - i64::from(acc);
-                    let scaled = if gain == 4096 { delta } else { round_nearest(delta * i64::from(gain), 12) };
-                    saturate(i64::from(acc) + scaled, self.fm.accumulator_bits)
-                } else {
-                    apply_weight_write_rounded(
-                        acc,
-                        value,
-                        gain,
-                        self.fm.accumulator_bits,
-                        self.write_rounding,
-                        self.rng,
-                    )
-                };
-                self.touch(si);
-            }
+            Dst::W => self.write_w(si, value),
             Dst::Tag => {
                 self.tag[si] = if self.fm.tag_bits == 0 { 0 } else { saturate(i64::from(value), self.fm.tag_bits) };
             }
@@ -188,6 +189,58 @@ impl LaneCtx for Ctx<'_> {
         self.syn = if si == u32::MAX { usize::MAX } else { si as usize };
         self.post = post as usize;
         self.axon = if axon == u32::MAX { usize::MAX } else { axon as usize };
+    }
+
+    /// Direct gathers for the per-synapse state and the traces (the sources a batchable handler
+    /// loads most); the other sources lane by lane. Equal to `select` + `load` per lane.
+    #[inline(always)]
+    fn load_lanes(&mut self, src: Src, lanes: &[Event], out: &mut [i32]) {
+        let syn_trace = |out: &mut [i32], xs: &[i32]| {
+            for (o, &(si, _, axon)) in out.iter_mut().zip(lanes) {
+                *o = if si == u32::MAX { 0 } else { xs.get(axon as usize).copied().unwrap_or(0) };
+            }
+        };
+        let post_trace = |out: &mut [i32], ys: &[i32]| {
+            for (o, &(_, post, _)) in out.iter_mut().zip(lanes) {
+                *o = ys.get(post as usize).copied().unwrap_or(0);
+            }
+        };
+        match src {
+            Src::W => {
+                for (o, &(si, _, _)) in out.iter_mut().zip(lanes) {
+                    *o = if si == u32::MAX { 0 } else { self.acc[si as usize] };
+                }
+            }
+            Src::X0 => syn_trace(out, &self.rs.x[0]),
+            Src::X1 => syn_trace(out, &self.rs.x[1]),
+            Src::Y0 => post_trace(out, &self.rs.y[0]),
+            Src::Y1 => post_trace(out, &self.rs.y[1]),
+            _ => {
+                for (o, &lane) in out.iter_mut().zip(lanes) {
+                    self.select(lane);
+                    *o = self.load(src);
+                }
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn store_lanes(&mut self, dst: Dst, lanes: &[Event], vals: &[i32]) {
+        match dst {
+            Dst::W => {
+                for (&v, &(si, _, _)) in vals.iter().zip(lanes) {
+                    if si != u32::MAX {
+                        self.write_w(si as usize, v);
+                    }
+                }
+            }
+            Dst::Tag => {
+                for (&v, &lane) in vals.iter().zip(lanes) {
+                    self.select(lane);
+                    self.store(dst, v);
+                }
+            }
+        }
     }
 }
 
@@ -281,9 +334,7 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
                     continue;
                 }
                 if !cs.is_empty() {
-                    for &si in &slot.post_syn[a..b] {
-                        ev.push((si, i, p.syn_axon[si as usize]));
-                    }
+                    ev.extend(slot.post_syn[a..b].iter().zip(&slot.post_axon[a..b]).map(|(&si, &ax)| (si, i, ax)));
                 }
             }
             // Per-synapse handlers first, then the per-post handlers of the spiking neurons.
@@ -328,19 +379,43 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
         }
         // Clamp and refresh the touched synapses.
         let touched = std::mem::take(&mut s.touched);
-        for &si in &touched {
-            let si = si as usize;
-            s.touched_flag[si] = false;
-            s.acc[si] = s.acc[si]
-                .clamp(rule.w_min, rule.w_max)
-                .clamp(smin(env.fm.accumulator_bits) as i32, smax(env.fm.accumulator_bits) as i32);
-            refresh_weight(p, s, si, rule.readout, env.fm);
+        if rule.readout == Rounding::Nearest {
+            refresh_nearest(p, s, &touched, (rule.w_min, rule.w_max), env.fm);
+        } else {
+            for &si in &touched {
+                let si = si as usize;
+                s.touched_flag[si] = false;
+                s.acc[si] = s.acc[si]
+                    .clamp(rule.w_min, rule.w_max)
+                    .clamp(smin(env.fm.accumulator_bits) as i32, smax(env.fm.accumulator_bits) as i32);
+                refresh_weight(p, s, si, rule.readout, env.fm);
+            }
         }
         s.touched = touched;
         s.touched.clear();
     }
     ev.clear();
     s.events = ev;
+}
+
+/// The end-of-step clamp and refresh of the touched synapses of a rule with nearest readout:
+/// `acc` clamped to `[w_min, w_max]` and to the accumulator, then `core::refresh_weight` (readout,
+/// efficacy gain, delivered value), inlined into one loop. Synapses may be listed more than once.
+fn refresh_nearest(p: &CoreParams, s: &mut CoreState, touched: &[u32], (w_min, w_max): (i32, i32), fm: &Formats) {
+    let (amin, amax) = (smin(fm.accumulator_bits) as i32, smax(fm.accumulator_bits) as i32);
+    let sh = nm_isa::fixed_point::accumulator_frac_bits(fm.accumulator_bits, fm.weight_bits);
+    let m = (1i64 << fm.weight_bits) - 1;
+    let (acc, wr, weff, pe) = (&mut s.acc, &mut s.wr, &mut s.weff, &mut s.pe);
+    for &si in touched {
+        let si = si as usize;
+        let a = acc[si].clamp(w_min, w_max).clamp(amin, amax);
+        acc[si] = a;
+        let r = round_nearest(i64::from(a), sh).clamp(-m, m) as i32;
+        wr[si] = r;
+        let e = crate::core::apply_gain(r, p.syn_wgain[si]);
+        weff[si] = e;
+        pe[si].1 = crate::core::shift_exp(i64::from(e), p.syn_exp[si]);
+    }
 }
 
 /// Decay every trace of `xs` by `keep / 4096`, truncating toward zero: `core::decay_keep(x, keep,
@@ -400,6 +475,7 @@ fn run_events(
         rng: &mut s.learn_rng,
         fm: env.fm,
         write_rounding,
+        dedup_touched: write_rounding != Rounding::Nearest,
     };
     // Per-synapse events of strictly ascending synapse index (hence distinct synapses) run in
     // batches when every per-synapse handler is batchable: same effects as one after the other.
