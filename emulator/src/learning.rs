@@ -512,3 +512,134 @@ fn run_events(
     }
     s.meter.charge(env.costs, Charge::LearningBatch { invocations, ops, cycles });
 }
+
+#[cfg(test)]
+mod tests {
+    //! `Ctx`'s direct lane gathers and stores against the per-lane definition of `LaneCtx`.
+    use super::*;
+    use nm_isa::chip::ChipSpec;
+
+    /// Owned state behind a `Ctx`.
+    struct World {
+        slot: RuleSlot,
+        rs: RuleState,
+        acc: Vec<i32>,
+        wr: Vec<i32>,
+        tag: Vec<i32>,
+        lgain: Vec<u16>,
+        touched: Vec<u32>,
+        flag: Vec<bool>,
+        kind: Vec<NeuronKind>,
+        st: Vec<i32>,
+        steps: Vec<u64>,
+        lastpre: Vec<u32>,
+        sig: [i32; 8],
+        rng: HwRng,
+        fm: Formats,
+    }
+
+    impl World {
+        fn new(seed: u64, ns: usize, na: usize, n: usize) -> World {
+            let mut r = HwRng::new(seed, 1);
+            let mut v = |len: usize, m: u32| (0..len).map(|_| (r.next_u32() % m) as i32 - (m / 2) as i32).collect();
+            let fm = Formats::new(&ChipSpec::default_profile());
+            World {
+                slot: RuleSlot::default(),
+                rs: RuleState { x: [v(na, 4000), v(na, 4000)], y: [v(n, 4000), v(n, 4000)] },
+                acc: v(ns, 60000),
+                wr: v(ns, 500),
+                tag: v(ns, 200),
+                lgain: (0..ns).map(|i| 3500 + (i as u16 * 37) % 1200).collect(),
+                touched: Vec::new(),
+                flag: vec![false; ns],
+                kind: vec![NeuronKind::Lif; n],
+                st: v(n, 1000),
+                steps: vec![5; na.max(n)],
+                lastpre: vec![0; n],
+                sig: [1, 2, 3, 4, 5, 6, 7, 8],
+                rng: HwRng::new(seed, 2),
+                fm,
+            }
+        }
+        fn ctx(&mut self, write_rounding: Rounding) -> Ctx<'_> {
+            Ctx {
+                syn: usize::MAX,
+                post: 0,
+                axon: usize::MAX,
+                t1: 5,
+                slot: &self.slot,
+                rs: &self.rs,
+                acc: &mut self.acc,
+                wr: &self.wr,
+                tag: &mut self.tag,
+                lgain: &self.lgain,
+                touched: &mut self.touched,
+                touched_flag: &mut self.flag,
+                kind: &self.kind,
+                u: &self.st,
+                v: &self.st,
+                y: &self.st,
+                spike_step: &self.steps,
+                arr_step: &self.steps,
+                arr_payload: &self.st,
+                pay_step: &self.steps,
+                lastpre_at_spike: &self.lastpre,
+                signals: &self.sig,
+                rng: &mut self.rng,
+                fm: &self.fm,
+                write_rounding,
+                dedup_touched: write_rounding != Rounding::Nearest,
+            }
+        }
+    }
+
+    #[test]
+    fn lane_gathers_and_stores_equal_lane_by_lane() {
+        let (ns, na, n) = (300, 40, 30);
+        let srcs = [Src::W, Src::Wr, Src::X0, Src::X1, Src::Y0, Src::Y1, Src::Tag, Src::Yv, Src::Xs, Src::Sig(3)];
+        for seed in 0..20u64 {
+            let mut r = HwRng::new(seed, 9);
+            // Lanes: synapses (some repeated), a per-post lane, axons out of range.
+            let lanes: Vec<Event> = (0..64)
+                .map(|k| match r.next_u32() % 10 {
+                    0 => (u32::MAX, r.next_u32() % n as u32, u32::MAX),
+                    1 => (r.next_u32() % ns as u32, r.next_u32() % n as u32, na as u32 + 3),
+                    _ => (
+                        (k * 4 + (r.next_u32() % 3) as usize) as u32 % ns as u32,
+                        r.next_u32() % n as u32,
+                        r.next_u32() % na as u32,
+                    ),
+                })
+                .collect();
+            let vals: Vec<i32> = (0..lanes.len()).map(|_| (r.next_u32() % 70000) as i32 - 35000).collect();
+            for rounding in [Rounding::Nearest, Rounding::Stochastic] {
+                let (mut a, mut b) = (World::new(seed, ns, na, n), World::new(seed, ns, na, n));
+                {
+                    let (mut ca, mut cb) = (a.ctx(rounding), b.ctx(rounding));
+                    for &src in &srcs {
+                        let mut oa = vec![0; lanes.len()];
+                        let mut ob = vec![0; lanes.len()];
+                        ca.load_lanes(src, &lanes, &mut oa);
+                        for (o, &lane) in ob.iter_mut().zip(&lanes) {
+                            cb.select(lane);
+                            *o = cb.load(src);
+                        }
+                        assert_eq!(oa, ob, "seed {seed}, {src:?}");
+                    }
+                    for dst in [Dst::W, Dst::Tag] {
+                        ca.store_lanes(dst, &lanes, &vals);
+                        for (&v, &lane) in vals.iter().zip(&lanes) {
+                            cb.select(lane);
+                            cb.store(dst, v);
+                        }
+                    }
+                }
+                assert_eq!(a.acc, b.acc, "seed {seed}, {rounding:?}");
+                assert_eq!(a.tag, b.tag);
+                assert_eq!(a.touched, b.touched);
+                assert_eq!(a.flag, b.flag);
+                assert_eq!(a.rng, b.rng);
+            }
+        }
+    }
+}
