@@ -13,7 +13,7 @@
 //! 5. barrier: the step costs the slowest core's cycles plus the mesh's plus `cycles_barrier`;
 //! 6. probes sample the state after step `t`.
 
-use crate::core::{deliver, load_core, update_neurons, CoreParams, CoreState, Formats};
+use crate::core::{deliver, load_core, update_neurons, CoreParams, CoreState, Formats, LifKernel};
 use crate::error::EmuError;
 use crate::faults::{FaultConfig, FaultRuntime, FaultStats};
 use crate::inputs::InputState;
@@ -265,6 +265,18 @@ impl Emulator {
     /// The seed of inputs and runtime PRNG streams in effect.
     pub fn seed(&self) -> u64 {
         self.seed
+    }
+
+    /// Choose the implementation of the LIF update (a kernel the CPU lacks falls back to
+    /// [`LifKernel::Scalar`]); results are identical with every kernel. The default is
+    /// [`LifKernel::detect`].
+    pub fn set_lif_kernel(&mut self, k: LifKernel) {
+        self.fm.lif_kernel = k;
+    }
+
+    /// The LIF kernel in effect (before the per-core fallback).
+    pub fn lif_kernel(&self) -> LifKernel {
+        self.fm.lif_kernel
     }
 
     /// Steps run so far (the next step to run).
