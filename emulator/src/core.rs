@@ -90,6 +90,18 @@ pub struct Packet {
     /// bit 30 ([`SPIKE`]) when the packet is flagged as a spike.
     pub count: u32,
     pub payload: i32,
+    /// Where the axon's synapse words start in the emulator's read-only copy of them (see
+    /// [`deliver`]), or [`NO_ARENA`]. Derived state, not saved: a packet restored from a
+    /// checkpoint reads the core's own words.
+    #[serde(skip, default = "no_arena")]
+    pub at: u32,
+}
+
+/// [`Packet::at`] of a packet that reads its core's own synapse words.
+pub const NO_ARENA: u32 = u32::MAX;
+
+fn no_arena() -> u32 {
+    NO_ARENA
 }
 
 /// Bit of [`Packet::count`] marking a plain axon.
@@ -604,7 +616,13 @@ impl Formats {
 }
 
 /// Phase 1: deliver this step's arrivals into the delay rings.
-pub fn deliver(p: &CoreParams, s: &mut CoreState, t: u64, costs: &CostTable) {
+///
+/// `arena`: the synapse words of every `(source, destination axon)` pair of the cores whose
+/// words never change during a run (no learning, no faults), copied at load in source order, so
+/// that the words one spike reaches on all its destination cores lie together in memory; a plain
+/// packet of payload 1 with `at != NO_ARENA` reads `arena[at ..]`, equal to its core's
+/// `pe[first ..]`.
+pub fn deliver(p: &CoreParams, s: &mut CoreState, t: u64, costs: &CostTable, arena: &[(u32, i32)]) {
     // Row width of the delay rings (`2n` with a second current).
     let n = p.ring_stride;
     let mask = (p.ring_slots - 1) as u64;
@@ -630,7 +648,7 @@ pub fn deliver(p: &CoreParams, s: &mut CoreState, t: u64, costs: &CostTable) {
         }
         let range = first..first + count;
         if payload == 1 && pkt.count & PLAIN != 0 {
-            let pe = &s.pe[range];
+            let pe = if pkt.at != NO_ARENA { &arena[pkt.at as usize..pkt.at as usize + count] } else { &s.pe[range] };
             if mask == 0 {
                 let ring = &mut s.ring[..n];
                 for &(pk, e) in pe {
