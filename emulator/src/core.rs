@@ -90,6 +90,18 @@ pub struct Packet {
     /// bit 30 ([`SPIKE`]) when the packet is flagged as a spike.
     pub count: u32,
     pub payload: i32,
+    /// Where the axon's synapse words start in the emulator's read-only copy of them (see
+    /// [`deliver`]), or [`NO_ARENA`]. Derived state, not saved: a packet restored from a
+    /// checkpoint reads the core's own words.
+    #[serde(skip, default = "no_arena")]
+    pub at: u32,
+}
+
+/// [`Packet::at`] of a packet that reads its core's own synapse words.
+pub const NO_ARENA: u32 = u32::MAX;
+
+fn no_arena() -> u32 {
+    NO_ARENA
 }
 
 /// Bit of [`Packet::count`] marking a plain axon.
@@ -201,6 +213,9 @@ pub struct CoreParams {
     pub devs: CoreDeviations,
     /// A dead core (fault injection): never updated.
     pub dead: bool,
+    /// Every keep factor (`keep_u`, `keep_v`, `keep_u2`) lies in `0 ..= 2^decay_bits`, the
+    /// precondition of the split 32-bit decay of the SIMD LIF kernels ([`decay_keep_split`]).
+    pub keeps_fit: bool,
 }
 
 /// Mutable per-core state (everything a checkpoint must hold).
@@ -331,6 +346,7 @@ pub fn load_core(
         has_targets: vec![false; n],
         devs,
         dead: false,
+        keeps_fit: false,
     };
     let mut st = CoreState {
         learn_rng: Prng(HwRng::new(seed, streams::learning(id.0))),
@@ -395,6 +411,8 @@ pub fn load_core(
         st.cnt.push(0);
         st.y.push(0);
     }
+    let fits = |k: &[i32]| k.iter().all(|&x| (0..=dmax as i32).contains(&x));
+    pr.keeps_fit = fits(&pr.keep_u) && fits(&pr.keep_v) && fits(&pr.keep_u2);
     if !pr.all_lif {
         st.nrng = (0..n as u32).map(|i| HwRng::new(seed, streams::neuron(id.0, i))).collect();
     }
@@ -576,6 +594,9 @@ pub struct Formats {
     pub trace_max: i32,
     /// Voltage and current fit 30 bits and decays 16: the LIF update runs in 32-bit lanes.
     pub narrow: bool,
+    /// The kernel of the 32-bit-lane LIF update ([`LifKernel::detect`] unless a test or
+    /// benchmark chose one; every kernel gives identical results).
+    pub lif_kernel: LifKernel,
 }
 
 impl Formats {
@@ -592,12 +613,19 @@ impl Formats {
             tag_bits: f.tag_bits,
             trace_max: nm_isa::fixed_point::trace_max(f.trace_int_bits, f.trace_frac_bits),
             narrow: f.voltage_bits <= 30 && f.current_bits <= 30 && f.decay_bits <= 16,
+            lif_kernel: LifKernel::detect(),
         }
     }
 }
 
 /// Phase 1: deliver this step's arrivals into the delay rings.
-pub fn deliver(p: &CoreParams, s: &mut CoreState, t: u64, costs: &CostTable) {
+///
+/// `arena`: the synapse words of every `(source, destination axon)` pair of the cores whose
+/// words never change during a run (no learning, no faults), copied at load in source order, so
+/// that the words one spike reaches on all its destination cores lie together in memory; a plain
+/// packet of payload 1 with `at != NO_ARENA` reads `arena[at ..]`, equal to its core's
+/// `pe[first ..]`.
+pub fn deliver(p: &CoreParams, s: &mut CoreState, t: u64, costs: &CostTable, arena: &[(u32, i32)]) {
     // Row width of the delay rings (`2n` with a second current).
     let n = p.ring_stride;
     let mask = (p.ring_slots - 1) as u64;
@@ -623,7 +651,7 @@ pub fn deliver(p: &CoreParams, s: &mut CoreState, t: u64, costs: &CostTable) {
         }
         let range = first..first + count;
         if payload == 1 && pkt.count & PLAIN != 0 {
-            let pe = &s.pe[range];
+            let pe = if pkt.at != NO_ARENA { &arena[pkt.at as usize..pkt.at as usize + count] } else { &s.pe[range] };
             if mask == 0 {
                 let ring = &mut s.ring[..n];
                 for &(pk, e) in pe {
@@ -699,14 +727,175 @@ pub fn update_neurons(
 /// `decay_keep` for `|x| < 2^31`, `keep ≤ 2^16`, in a form that vectorises on baseline x86-64
 /// (one widening unsigned multiply, conditional negation by mask).
 #[inline(always)]
-fn decay_keep_u(x: i32, keep: u32, bits: u32) -> i32 {
+pub fn decay_keep_u(x: i32, keep: u32, bits: u32) -> i32 {
     let m = ((u64::from(x.unsigned_abs()) * u64::from(keep)) >> bits) as u32 as i32;
     let sign = x >> 31;
     (m ^ sign).wrapping_sub(sign)
 }
 
+/// [`decay_keep_u`] in 32-bit multiplies only (so it vectorises to 8 or 16 lanes with AVX2 or
+/// AVX-512 `vpmulld`), for `keep ≤ 2^bits` and `bits ≤ 16`: with `a = |x| = h·2^bits + l`,
+/// `(a·keep) >> bits = h·keep + ((l·keep) >> bits)` exactly, since `h·keep·2^bits` is a multiple
+/// of `2^bits`; `h·keep ≤ 2^(31−bits)·2^bits = 2^31` and `l·keep < 2^(2·bits) ≤ 2^32`, and the sum
+/// is at most `2^31 + 2^bits`, so nothing overflows a `u32`.
+#[inline(always)]
+pub fn decay_keep_split(x: i32, keep: u32, bits: u32) -> i32 {
+    let a = x.unsigned_abs();
+    let h = a >> bits;
+    let l = a & ((1u32 << bits) - 1);
+    let m = (h * keep + ((l * keep) >> bits)) as i32;
+    let sign = x >> 31;
+    (m ^ sign).wrapping_sub(sign)
+}
+
+/// The implementation of the 32-bit-lane LIF update (all give identical results).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LifKernel {
+    /// Baseline x86-64 (or any target): 64-bit widening multiply per decay.
+    Scalar,
+    /// x86-64 with AVX2: split 32-bit decays, 8 lanes.
+    Avx2,
+    /// x86-64 with AVX-512F: split 32-bit decays, 16 lanes.
+    Avx512,
+}
+
+impl LifKernel {
+    /// Whether this CPU can run the kernel.
+    pub fn supported(self) -> bool {
+        match self {
+            LifKernel::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            LifKernel::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            #[cfg(target_arch = "x86_64")]
+            LifKernel::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// The kernels this CPU can run, `Scalar` first.
+    pub fn available() -> Vec<LifKernel> {
+        [LifKernel::Scalar, LifKernel::Avx2, LifKernel::Avx512].into_iter().filter(|k| k.supported()).collect()
+    }
+
+    /// The fastest kernel this CPU can run.
+    pub fn detect() -> LifKernel {
+        if LifKernel::Avx512.supported() {
+            LifKernel::Avx512
+        } else if LifKernel::Avx2.supported() {
+            LifKernel::Avx2
+        } else {
+            LifKernel::Scalar
+        }
+    }
+}
+
+/// The slices and constants of the 32-bit-lane LIF update of one core (`input2`, `u2`, `ku2`
+/// have length `n` with a second current, 0 otherwise).
+struct LifLanes<'a> {
+    input: &'a mut [i32],
+    input2: &'a mut [i32],
+    u: &'a mut [i32],
+    u2: &'a mut [i32],
+    v: &'a mut [i32],
+    cnt: &'a mut [i32],
+    fired: &'a mut [i32],
+    ku: &'a [i32],
+    ku2: &'a [i32],
+    kv: &'a [i32],
+    bias: &'a [i32],
+    vth: &'a [i32],
+    vr: &'a [i32],
+    refr: &'a [i32],
+    db: u32,
+    cs: u32,
+    vmin: i32,
+    vmax: i32,
+}
+
+/// The 32-bit-lane LIF loop, generic over the second current and the decay form (`SPLIT`:
+/// [`decay_keep_split`], else [`decay_keep_u`]); instantiated once per target feature set.
+#[inline(always)]
+fn lif_narrow_body<const TWO: bool, const SPLIT: bool>(a: LifLanes<'_>) {
+    let n = a.u.len();
+    let (db, cs, vmin, vmax) = (a.db, a.cs, a.vmin, a.vmax);
+    let decay = |x: i32, k: i32| if SPLIT { decay_keep_split(x, k as u32, db) } else { decay_keep_u(x, k as u32, db) };
+    let (input, u, v, cnt, fired) = (&mut a.input[..n], a.u, &mut a.v[..n], &mut a.cnt[..n], &mut a.fired[..n]);
+    let (ku, kv, bias, vth, vr, refr) = (&a.ku[..n], &a.kv[..n], &a.bias[..n], &a.vth[..n], &a.vr[..n], &a.refr[..n]);
+    let m2 = if TWO { n } else { 0 };
+    let (input2, u2, ku2) = (&mut a.input2[..m2], &mut a.u2[..m2], &a.ku2[..m2]);
+    // decay(v), u, u2, bias lie in [−2^29, 2^29) each, so their sum fits an i32.
+    for i in 0..n {
+        let inp = input[i];
+        input[i] = 0;
+        let un = (decay(u[i], ku[i]).wrapping_add(inp) << cs) >> cs;
+        u[i] = un;
+        let mut sum = decay(v[i], kv[i]) + un + bias[i];
+        if TWO {
+            let inp2 = input2[i];
+            input2[i] = 0;
+            let u2n = (decay(u2[i], ku2[i]).wrapping_add(inp2) << cs) >> cs;
+            u2[i] = u2n;
+            sum += u2n;
+        }
+        let vn = if sum < vmin {
+            vmin
+        } else if sum > vmax {
+            vmax
+        } else {
+            sum
+        };
+        let c = cnt[i];
+        let active = i32::from(c == 0);
+        let fire = active & i32::from(vn >= vth[i]);
+        let fire_mask = -fire;
+        let keep_mask = -(active & !fire & 1);
+        v[i] = (vn & keep_mask) | (vr[i] & !keep_mask);
+        cnt[i] = (refr[i] & fire_mask) | ((c - 1 + i32::from(c == 0)) & !fire_mask);
+        fired[i] = fire;
+    }
+}
+
+fn lif_narrow_scalar<const TWO: bool>(a: LifLanes<'_>) {
+    lif_narrow_body::<TWO, false>(a)
+}
+
+/// The loop compiled for AVX2 (callers must check the CPU has it: see [`lif_narrow`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn lif_narrow_avx2<const TWO: bool>(a: LifLanes<'_>) {
+    lif_narrow_body::<TWO, true>(a)
+}
+
+/// The loop compiled for AVX-512F (callers must check the CPU has it: see [`lif_narrow`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn lif_narrow_avx512<const TWO: bool>(a: LifLanes<'_>) {
+    lif_narrow_body::<TWO, true>(a)
+}
+
+/// Run the 32-bit-lane LIF loop with `kernel`, falling back to the scalar kernel when the CPU
+/// lacks its features or the core's keep factors do not meet the split decay's precondition.
+/// The only `unsafe` of the workspace: calling a `#[target_feature]` function.
+#[allow(unsafe_code)]
+fn lif_narrow<const TWO: bool>(a: LifLanes<'_>, kernel: LifKernel, keeps_fit: bool) {
+    let kernel = if keeps_fit && a.db <= 16 && kernel.supported() { kernel } else { LifKernel::Scalar };
+    match kernel {
+        LifKernel::Scalar => lif_narrow_scalar::<TWO>(a),
+        // SAFETY: `kernel.supported()` checked above that the CPU has AVX2.
+        #[cfg(target_arch = "x86_64")]
+        LifKernel::Avx2 => unsafe { lif_narrow_avx2::<TWO>(a) },
+        // SAFETY: `kernel.supported()` checked above that the CPU has AVX-512F.
+        #[cfg(target_arch = "x86_64")]
+        LifKernel::Avx512 => unsafe { lif_narrow_avx512::<TWO>(a) },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => lif_narrow_scalar::<TWO>(a),
+    }
+}
+
 /// The LIF update of a core without noise: straight-line, branch-free per neuron; in 32-bit
-/// lanes with mask selects when the formats allow it (so the loop vectorises), 64-bit otherwise.
+/// lanes with mask selects when the formats allow it (so the loop vectorises, with the kernel of
+/// `fm.lif_kernel`), 64-bit otherwise.
 /// `TWO`: the core has a second synaptic current (`u2`, input in the second half of the row).
 fn lif_fast<const TWO: bool>(p: &CoreParams, s: &mut CoreState, base: usize, fm: &Formats) {
     let n = p.n;
@@ -721,37 +910,27 @@ fn lif_fast<const TWO: bool>(p: &CoreParams, s: &mut CoreState, base: usize, fm:
         (&p.keep_u[..n], &p.keep_v[..n], &p.bias[..n], &p.vth[..n], &p.vreset[..n], &p.refr[..n]);
     let fired = &mut s.fired[..n];
     if fm.narrow {
-        // decay(v), u, u2, bias lie in [−2^29, 2^29) each, so their sum fits an i32.
-        let (vmin, vmax) = (vmin as i32, vmax as i32);
-        for i in 0..n {
-            let inp = input[i];
-            input[i] = 0;
-            let un = (decay_keep_u(u[i], ku[i] as u32, db).wrapping_add(inp) << cs) >> cs;
-            u[i] = un;
-            let mut sum = decay_keep_u(v[i], kv[i] as u32, db) + un + bias[i];
-            if TWO {
-                let inp2 = input2[i];
-                input2[i] = 0;
-                let u2n = (decay_keep_u(u2[i], ku2[i] as u32, db).wrapping_add(inp2) << cs) >> cs;
-                u2[i] = u2n;
-                sum += u2n;
-            }
-            let vn = if sum < vmin {
-                vmin
-            } else if sum > vmax {
-                vmax
-            } else {
-                sum
-            };
-            let c = cnt[i];
-            let active = i32::from(c == 0);
-            let fire = active & i32::from(vn >= vth[i]);
-            let fire_mask = -fire;
-            let keep_mask = -(active & !fire & 1);
-            v[i] = (vn & keep_mask) | (vr[i] & !keep_mask);
-            cnt[i] = (refr[i] & fire_mask) | ((c - 1 + i32::from(c == 0)) & !fire_mask);
-            fired[i] = fire;
-        }
+        let lanes = LifLanes {
+            input,
+            input2,
+            u,
+            u2,
+            v,
+            cnt,
+            fired,
+            ku,
+            ku2,
+            kv,
+            bias,
+            vth,
+            vr,
+            refr,
+            db,
+            cs,
+            vmin: vmin as i32,
+            vmax: vmax as i32,
+        };
+        lif_narrow::<TWO>(lanes, fm.lif_kernel, p.keeps_fit);
     } else {
         for i in 0..n {
             let inp = input[i];
@@ -776,7 +955,7 @@ fn lif_fast<const TWO: bool>(p: &CoreParams, s: &mut CoreState, base: usize, fm:
         }
     }
     // Collect the spikes: skip 16 flags at a time when none fired (an OR that vectorises).
-    let mut chunks = fired.chunks_exact(16);
+    let mut chunks = s.fired[..n].chunks_exact(16);
     let mut at = 0u32;
     for ch in &mut chunks {
         if ch.iter().fold(0, |a, &b| a | b) != 0 {

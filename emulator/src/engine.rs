@@ -13,7 +13,7 @@
 //! 5. barrier: the step costs the slowest core's cycles plus the mesh's plus `cycles_barrier`;
 //! 6. probes sample the state after step `t`.
 
-use crate::core::{deliver, load_core, update_neurons, CoreParams, CoreState, Formats};
+use crate::core::{deliver, load_core, update_neurons, CoreParams, CoreState, Formats, LifKernel, NO_ARENA};
 use crate::error::EmuError;
 use crate::faults::{FaultConfig, FaultRuntime, FaultStats};
 use crate::inputs::InputState;
@@ -86,6 +86,34 @@ pub struct Emulator {
     /// Fault injection (`None`: a fault-free chip, and the step loop never looks at faults).
     pub(crate) faults: Option<Box<FaultRuntime>>,
     keep: Vec<bool>,
+    /// Read-only copy of the synapse words of static cores in source order (see
+    /// [`crate::core::deliver`]); rebuilt on restore.
+    arena: Vec<(u32, i32)>,
+}
+
+/// Copy, in source order, the synapse words of every plain destination axon on a core whose
+/// words never change (no learning rule; no faults in the run), and point `fan.dest_at` at them.
+fn build_arena(params: &[CoreParams], states: &[CoreState], fan: &mut FanoutTable, faults: bool) -> Vec<(u32, i32)> {
+    let nd = fan.dest_core.len();
+    fan.dest_at = vec![NO_ARENA; nd];
+    let mut arena = Vec::new();
+    if faults {
+        return arena;
+    }
+    for d in 0..nd {
+        let dc = fan.dest_core[d] as usize;
+        let (first, count) = (fan.dest_first[d] as usize, fan.dest_count[d]);
+        if !params[dc].rules.is_empty() || count & crate::core::PLAIN == 0 {
+            continue;
+        }
+        let count = (count & crate::core::COUNT_MASK) as usize;
+        if arena.len() + count >= NO_ARENA as usize {
+            break;
+        }
+        fan.dest_at[d] = arena.len() as u32;
+        arena.extend_from_slice(&states[dc].pe[first..first + count]);
+    }
+    arena
 }
 
 impl Emulator {
@@ -198,6 +226,7 @@ impl Emulator {
         if let Some(f) = faults.as_deref_mut() {
             f.prepare(&params, &mut states, &fm);
         }
+        let arena = build_arena(&params, &states, &mut fanout, faults.is_some());
         let (recorder, recordings) = Recorder::new(program)?;
         let g = GlobalState {
             inputs: program.inputs.iter().enumerate().map(|(k, s)| InputState::new(s, k as u32, seed)).collect(),
@@ -234,6 +263,7 @@ impl Emulator {
             routing_dropped,
             faults,
             keep: Vec::new(),
+            arena,
         })
     }
 
@@ -265,6 +295,18 @@ impl Emulator {
     /// The seed of inputs and runtime PRNG streams in effect.
     pub fn seed(&self) -> u64 {
         self.seed
+    }
+
+    /// Choose the implementation of the LIF update (a kernel the CPU lacks falls back to
+    /// [`LifKernel::Scalar`]); results are identical with every kernel. The default is
+    /// [`LifKernel::detect`].
+    pub fn set_lif_kernel(&mut self, k: LifKernel) {
+        self.fm.lif_kernel = k;
+    }
+
+    /// The LIF kernel in effect (before the per-core fallback).
+    pub fn lif_kernel(&self) -> LifKernel {
+        self.fm.lif_kernel
     }
 
     /// Steps run so far (the next step to run).
@@ -306,12 +348,13 @@ impl Emulator {
         let fm = &self.fm;
         let costs = &self.costs;
         let luts = &program.luts;
+        let arena = &self.arena[..];
         let work = |p: &CoreParams, s: &mut CoreState| {
             if p.dead {
                 s.inbox.clear();
                 return;
             }
-            deliver(p, s, t, costs);
+            deliver(p, s, t, costs, arena);
             update_neurons(p, s, t, fm, luts, costs);
             let arrivals = std::mem::take(&mut s.inbox);
             learn_core(p, s, t, &arrivals, &env);
@@ -337,6 +380,8 @@ impl Emulator {
         let states = &mut self.states;
         let mut faults = self.faults.as_deref_mut();
         let keep = &mut self.keep;
+        // XOR of synapse words read ahead (see below); only fed to `black_box`.
+        let mut touch = 0u32;
         let mut send = |src: usize, payload: i32, spike: bool, states: &mut [CoreState]| {
             let (a, b) = (fan.start[src] as usize, fan.start[src + 1] as usize);
             // With faults, `keep` says which destinations the packet still reaches (loop-invariant
@@ -353,11 +398,20 @@ impl Emulator {
             }
             for d in a..b {
                 if !filtered || keep[d - a] {
-                    states[fan.dest_core[d] as usize].inbox_next.push(crate::core::Packet {
+                    let dst = &mut states[fan.dest_core[d] as usize];
+                    let (first, count, at) = (fan.dest_first[d], fan.dest_count[d], fan.dest_at[d]);
+                    // Read the first and last synapse words the packet will use at delivery
+                    // (next step) now: the cache misses of many packets overlap here instead of
+                    // stalling `deliver` one packet at a time. No effect on the results.
+                    let (words, w0) = if at == NO_ARENA { (&dst.pe[..], first) } else { (arena, at) };
+                    let last = (w0 + (count & crate::core::COUNT_MASK)).saturating_sub(1);
+                    touch ^= words.get(w0 as usize).map_or(0, |x| x.0) ^ words.get(last as usize).map_or(0, |x| x.0);
+                    dst.inbox_next.push(crate::core::Packet {
                         axon: fan.dest_axon[d],
-                        first: fan.dest_first[d],
-                        count: fan.dest_count[d] | if spike { crate::core::SPIKE } else { 0 },
+                        first,
+                        count: count | if spike { crate::core::SPIKE } else { 0 },
                         payload,
+                        at,
                     });
                 }
             }
@@ -400,6 +454,7 @@ impl Emulator {
                 send(self.input_base[k] + c as usize, pl, !clamp || pl != 0, states);
             }
         }
+        std::hint::black_box(touch);
         // Barrier.
         let mut slowest = 0u64;
         for s in states.iter_mut() {
@@ -614,6 +669,7 @@ impl Emulator {
         }
         self.mesh.counts = Counts::default();
         self.g.mesh_counts = mesh_counts;
+        self.arena = build_arena(&self.params, &self.states, &mut self.fanout, self.faults.is_some());
         Ok(())
     }
 

@@ -32,6 +32,8 @@ pub struct FanoutTable {
     /// `dest_count` carries [`crate::core::PLAIN`].
     pub dest_first: Vec<u32>,
     pub dest_count: Vec<u32>,
+    /// [`crate::core::Packet::at`] of each destination (filled with the engine's arena).
+    pub dest_at: Vec<u32>,
     pub mesh: Vec<MeshCost>,
     pub routers: Vec<u32>,
     pub links: Vec<u32>,
