@@ -876,7 +876,7 @@ fn lif_narrow_avx512<const TWO: bool>(a: LifLanes<'_>) {
 
 /// Run the 32-bit-lane LIF loop with `kernel`, falling back to the scalar kernel when the CPU
 /// lacks its features or the core's keep factors do not meet the split decay's precondition.
-/// The only `unsafe` of the workspace: calling a `#[target_feature]` function.
+/// Besides [`decay_slice`], the only `unsafe` of the workspace: calling a `#[target_feature]` function.
 #[allow(unsafe_code)]
 fn lif_narrow<const TWO: bool>(a: LifLanes<'_>, kernel: LifKernel, keeps_fit: bool) {
     let kernel = if keeps_fit && a.db <= 16 && kernel.supported() { kernel } else { LifKernel::Scalar };
@@ -890,6 +890,42 @@ fn lif_narrow<const TWO: bool>(a: LifLanes<'_>, kernel: LifKernel, keeps_fit: bo
         LifKernel::Avx512 => unsafe { lif_narrow_avx512::<TWO>(a) },
         #[cfg(not(target_arch = "x86_64"))]
         _ => lif_narrow_scalar::<TWO>(a),
+    }
+}
+
+/// Decay every value of `xs` by `keep / 2^bits`, truncating toward zero (`decay_keep`), for
+/// `keep ≤ 2^bits ≤ 2^16`: the learning engine's trace decay. With `kernel` AVX2 / AVX-512 the
+/// loop runs the split 32-bit decay ([`decay_keep_split`]) in 8 / 16 lanes; every kernel gives
+/// the same values.
+pub fn decay_slice(xs: &mut [i32], keep: u32, bits: u32, kernel: LifKernel) {
+    debug_assert!(bits <= 16 && keep <= 1 << bits);
+    fn body<const SPLIT: bool>(xs: &mut [i32], keep: u32, bits: u32) {
+        for x in xs.iter_mut() {
+            *x = if SPLIT { decay_keep_split(*x, keep, bits) } else { decay_keep_u(*x, keep, bits) };
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn avx2(xs: &mut [i32], keep: u32, bits: u32) {
+        body::<true>(xs, keep, bits)
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn avx512(xs: &mut [i32], keep: u32, bits: u32) {
+        body::<true>(xs, keep, bits)
+    }
+    let kernel = if bits <= 16 && keep <= 1 << bits && kernel.supported() { kernel } else { LifKernel::Scalar };
+    #[allow(unsafe_code)]
+    match kernel {
+        LifKernel::Scalar => body::<false>(xs, keep, bits),
+        // SAFETY: `kernel.supported()` checked above that the CPU has AVX2.
+        #[cfg(target_arch = "x86_64")]
+        LifKernel::Avx2 => unsafe { avx2(xs, keep, bits) },
+        // SAFETY: `kernel.supported()` checked above that the CPU has AVX-512F.
+        #[cfg(target_arch = "x86_64")]
+        LifKernel::Avx512 => unsafe { avx512(xs, keep, bits) },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => body::<false>(xs, keep, bits),
     }
 }
 

@@ -24,7 +24,7 @@
 //! * Each invocation costs `cycles_learning_dispatch` plus the op-table cycles of its ops; the
 //!   trace decays and impulses are free (dedicated hardware).
 
-use crate::core::{refresh_weight, CoreParams, CoreState, Formats, RuleSlot, RuleState, SPIKE};
+use crate::core::{decay_slice, refresh_weight, CoreParams, CoreState, Formats, RuleSlot, RuleState, SPIKE};
 use crate::fastlearn::{exec_batch, exec_fast, round_nearest, FastCode, FastRule, LaneCtx, LANES};
 use crate::timing::{Charge, CostTable};
 use nm_isa::fixed_point::{saturate, smax, smin, trace_add, Rounding};
@@ -280,11 +280,11 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
             for k in 0..2 {
                 if let Some(ts) = rule.x[k] {
                     let keep = (4096i64 - i64::from(ts.decay.min(4096))) as i32;
-                    decay_all(&mut rs.x[k], keep);
+                    decay_slice(&mut rs.x[k], keep as u32, 12, env.fm.lif_kernel);
                 }
                 if let Some(ts) = rule.y[k] {
                     let keep = (4096i64 - i64::from(ts.decay.min(4096))) as i32;
-                    decay_all(&mut rs.y[k], keep);
+                    decay_slice(&mut rs.y[k], keep as u32, 12, env.fm.lif_kernel);
                 }
             }
         }
@@ -415,18 +415,6 @@ fn refresh_nearest(p: &CoreParams, s: &mut CoreState, touched: &[u32], (w_min, w
         let e = crate::core::apply_gain(r, p.syn_wgain[si]);
         weff[si] = e;
         pe[si].1 = crate::core::shift_exp(i64::from(e), p.syn_exp[si]);
-    }
-}
-
-/// Decay every trace of `xs` by `keep / 4096`, truncating toward zero: `core::decay_keep(x, keep,
-/// 12)` computed on magnitudes with an unsigned widening multiply so that the loop vectorises
-/// (equal for every `x` since `0 <= keep <= 4096`).
-fn decay_all(xs: &mut [i32], keep: i32) {
-    let keep = keep as u32;
-    for x in xs.iter_mut() {
-        let m = ((u64::from(x.unsigned_abs()) * u64::from(keep)) >> 12) as u32 as i32;
-        let sign = *x >> 31;
-        *x = (m ^ sign).wrapping_sub(sign);
     }
 }
 

@@ -195,3 +195,19 @@ fn cuba_runs_are_identical_with_every_kernel() {
         }
     }
 }
+
+#[test]
+fn trace_decay_slice_equals_decay_keep_with_every_kernel() {
+    let mut rng = HwRng::new(11, 3);
+    let base = xs(&mut rng, 300);
+    for bits in [8u32, 12, 16] {
+        for keep in [0u32, 1, 2, 3, (1 << bits) / 3, (1 << bits) - 20, (1 << bits) - 1, 1 << bits] {
+            let want: Vec<i32> = base.iter().map(|&x| decay_keep(x, keep as i32, bits)).collect();
+            for kernel in LifKernel::available() {
+                let mut got = base.clone();
+                nm_emulator::core::decay_slice(&mut got, keep, bits, kernel);
+                assert_eq!(got, want, "bits {bits}, keep {keep}, {kernel:?}");
+            }
+        }
+    }
+}
