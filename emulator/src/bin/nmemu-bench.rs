@@ -1,8 +1,9 @@
 //! `nmemu-bench`: times the emulator on the CUBA benchmark network (built as a program directly)
 //! and a plain gather-accumulate loop over the same synapse tables, and prints the figures.
 //!
-//! Usage: `nmemu-bench [N] [--ideal] [--threads T] [--reps R] [--two-currents]` (CUBA, N = 4000
-//! by default; `--two-currents`: inhibition on the second synaptic current with τi = 10 ms);
+//! Usage: `nmemu-bench [N] [--ideal] [--threads T] [--reps R] [--two-currents]
+//! [--kernel scalar|avx2|avx512]` (CUBA, N = 4000 by default; `--two-currents`: inhibition on the
+//! second synaptic current with τi = 10 ms; `--kernel`: the LIF kernel instead of the detected one);
 //! `nmemu-bench stdp [NPOST] [--seconds S] [--ideal]` (STDP 1000 → NPOST, 100 s by default);
 //! `nmemu-bench [N] --write-program cuba.bin` writes the CUBA program for `nmemu run`;
 //! `nmemu-bench run PROGRAM.bin [--ideal]` times a compiled program over its own run length (e.g.
@@ -11,6 +12,7 @@
 //! upper bound (meant for programs whose synapses are all plastic, like the STDP benchmark).
 
 use nm_emulator::bench::{cuba_with, rate_and_cv, Cuba};
+use nm_emulator::core::LifKernel;
 use nm_emulator::{Emulator, RunConfig};
 use std::time::Instant;
 
@@ -176,6 +178,7 @@ fn main() {
     let mut threads = 1usize;
     let mut reps = 3usize;
     let mut write: Option<String> = None;
+    let mut kernel: Option<LifKernel> = None;
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
@@ -188,6 +191,22 @@ fn main() {
             "--write-program" => {
                 i += 1;
                 write = args.get(i).cloned();
+            }
+            "--kernel" => {
+                i += 1;
+                kernel = match args.get(i).map(String::as_str) {
+                    Some("scalar") => Some(LifKernel::Scalar),
+                    Some("avx2") => Some(LifKernel::Avx2),
+                    Some("avx512") => Some(LifKernel::Avx512),
+                    _ => {
+                        eprintln!("nmemu-bench: --kernel takes scalar, avx2 or avx512");
+                        std::process::exit(2);
+                    }
+                };
+                if kernel.is_some_and(|k| !k.supported()) {
+                    eprintln!("nmemu-bench: this CPU cannot run the {:?} kernel", kernel.unwrap_or(LifKernel::Scalar));
+                    std::process::exit(2);
+                }
             }
             "--reps" => {
                 i += 1;
@@ -228,6 +247,9 @@ fn main() {
                 std::process::exit(1);
             }
         };
+        if let Some(k) = kernel {
+            emu.set_lif_kernel(k);
+        }
         load.push(t0.elapsed().as_secs_f64());
         let c1 = thread_cpu_s();
         let t1 = Instant::now();
@@ -251,6 +273,7 @@ fn main() {
         "ideal": ideal,
         "two_currents": two_currents,
         "threads": threads,
+        "lif_kernel": format!("{:?}", emu.lif_kernel()),
         "build_program_s": build_s,
         "load_s": median(load),
         "sim_s": sim_s,
