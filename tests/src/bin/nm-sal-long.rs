@@ -59,7 +59,8 @@ fn main() -> ExitCode {
         })
         .collect();
     println!(
-        "nm-sal-long: {} runs of {} epochs × {} steps ({} steps each), chip seed {} ({}), run seed 1000 + target, {} threads",
+        "nm-sal-long: {} runs of {} epochs × {} steps ({} steps each), targets {targets:?} (target: stream 10, amplitude \
+         normals: stream 11 of the target seed), chip seed {} ({}), run seed 1000 + target, {} threads",
         cases.len(),
         cli.epochs,
         cases[0].epoch,
