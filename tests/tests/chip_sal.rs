@@ -3,7 +3,9 @@
 //! repaired in the rule) compiled and run on the default profile — ideal, with the default 10 %
 //! mismatch (learning-rate gain = per-synapse amplitude mismatch) and with `W01` frozen — beside
 //! the float reference of the same seeds; plus the property that SAL's reciprocal asymmetry
-//! shrinks over chip seeds, mismatch spreads, weight widths and both chip profiles.
+//! shrinks over chip seeds, mismatch spreads, weight widths and both chip profiles. Check B
+//! (`programs/sal_network.nm`, five units learning a Boltzmann machine with STDP amplitude noise)
+//! on the ideal chip and with the default 10 % mismatch, with vs without SAL.
 
 use nm_emulator::plot::{lines_svg, Curve, Scale};
 use nm_tests::chip::{compile_with_report, config, program_text, run, series, weight_scale, with_target, write_figure};

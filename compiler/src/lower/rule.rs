@@ -183,7 +183,9 @@ impl<'a> Gen<'a> {
         // An exact small `imm` (e.g. 6400 >> 31) keeps the one instruction.
         let total = 30.0 - l.ceil();
         let imm31 = (ratio * 2f64.powi(31)).round();
-        if total > 31.0 && (imm31 == 0.0 || (imm31 / (ratio * 2f64.powi(31)) - 1.0).abs() > 1e-3) {
+        // (Beyond two more shifts of 31 the result is below 2^-31 LSB for any 31-bit input: the
+        // single instruction's 0 is then right.)
+        if total > 31.0 && total <= 93.0 && (imm31 == 0.0 || (imm31 / (ratio * 2f64.powi(31)) - 1.0).abs() > 1e-3) {
             let imm = (ratio * 2f64.powi(total as i32)).round() as i32;
             self.code.push(Instr::rris(Opcode::Muli, rd, rs, imm, 31));
             // The shifts before the last round to nearest at a resolution still finer than the
