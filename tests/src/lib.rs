@@ -5,4 +5,5 @@ pub mod fuzz;
 pub mod pitchfork_chip;
 pub mod reference;
 pub mod robustness;
+pub mod sal_long;
 pub mod sweep;

@@ -3,7 +3,9 @@
 //! repaired in the rule) compiled and run on the default profile — ideal, with the default 10 %
 //! mismatch (learning-rate gain = per-synapse amplitude mismatch) and with `W01` frozen — beside
 //! the float reference of the same seeds; plus the property that SAL's reciprocal asymmetry
-//! shrinks over chip seeds, mismatch spreads, weight widths and both chip profiles.
+//! shrinks over chip seeds, mismatch spreads, weight widths and both chip profiles. Check B
+//! (`programs/sal_network.nm`, five units learning a Boltzmann machine with STDP amplitude noise)
+//! on the ideal chip and with the default 10 % mismatch, with vs without SAL.
 
 use nm_emulator::plot::{lines_svg, Curve, Scale};
 use nm_tests::chip::{compile_with_report, config, program_text, run, series, weight_scale, with_target, write_figure};
@@ -414,13 +416,53 @@ struct ChipB {
     max_abs_w: f64,
     /// Entries at the clip (|W| within one LSB of 1.99) at the end.
     clipped: usize,
+    /// The same asymmetry in the effective weights `gain · W` the neurons receive (equal to the
+    /// stored ones on the ideal chip).
+    eff_tail_asym_var: f64,
+    /// Efficacy gains `gain_ij` (row-major, 1 on the diagonal and on the ideal chip): smallest
+    /// and largest.
+    gain_range: (f64, f64),
 }
 
-fn chip_b(c: CaseB, chip_seed: u64) -> ChipB {
+/// Efficacy gain of every projection of `prog` on the chip instance of `emu`, by name (Q12 of the
+/// drawn normals, as the emulator applies them; 1 on the ideal chip).
+fn efficacy_gains(prog: &nm_isa::Program, emu: &nm_emulator::Emulator, ideal: bool) -> Vec<(String, f64)> {
+    let mut out = vec![];
+    if ideal {
+        return out;
+    }
+    let devs = emu.deviations();
+    let rsd = prog.chip.mismatch.weight_gain_rsd;
+    for (ci, core) in prog.cores.iter().enumerate() {
+        for (si, syn) in core.synapses.iter().enumerate() {
+            let g = f64::from(nm_emulator::mismatch::gain_q12(rsd, devs[ci].weight_gain[si])) / 4096.0;
+            let name = &prog.symbols.projections[core.groups[usize::from(syn.group)].proj.index()].name;
+            out.push((name.clone(), g));
+        }
+    }
+    out
+}
+
+/// One check-B run: chip `chip_seed`, ideal or with the program's default 10 % mismatch.
+fn chip_b(c: CaseB, chip_seed: u64, ideal: bool) -> ChipB {
     let text = check_b_text(c);
     let (prog, report) = compile_with_report("sal_network.nm", &text);
     let steps = EPOCH_B * c.epochs as u64;
-    let emu = run(&prog, config(chip_seed, true, Some(1000 + c.seed)), Some(steps));
+    let emu = run(&prog, config(chip_seed, ideal, Some(1000 + c.seed)), Some(steps));
+    let gains = efficacy_gains(&prog, &emu, ideal);
+    let gain_of = |name: &str| -> f64 {
+        let gs: Vec<f64> = gains.iter().filter(|(n, _)| n == name).map(|(_, g)| *g).collect();
+        assert!(gs.windows(2).all(|w| w[0] == w[1]), "{name}: one synapse, one gain: {gs:?}");
+        gs.first().copied().unwrap_or(1.0)
+    };
+    let mut gain = vec![1.0; N_B * N_B];
+    for i in 0..N_B {
+        for j in 0..N_B {
+            if i != j {
+                gain[i * N_B + j] = gain_of(&format!("w{i}{j}"));
+            }
+        }
+    }
     let mut ws: Vec<Vec<f64>> = vec![vec![0.0; N_B * N_B]; c.epochs + 1];
     let mut lsb = 0.0;
     for i in 0..N_B {
@@ -446,6 +488,13 @@ fn chip_b(c: CaseB, chip_seed: u64) -> ChipB {
     let asym_var: Vec<f64> = ws.iter().map(|w| nm_tests::reference::sal::asym_var(N_B, w)).collect();
     let tail_from = c.epochs - c.epochs / 10;
     let tail = &asym_var[(tail_from + 1).min(asym_var.len() - 1)..];
+    let eff_tail: Vec<f64> = ws[(tail_from + 1).min(ws.len() - 1)..]
+        .iter()
+        .map(|w| {
+            let e: Vec<f64> = w.iter().zip(&gain).map(|(x, g)| x * g).collect();
+            nm_tests::reference::sal::asym_var(N_B, &e)
+        })
+        .collect();
     // Visited states over the tail, from the spikes (unit i on for τ steps after a spike).
     let mut events: Vec<(u64, usize)> = vec![];
     for r in &emu.recordings().spikes {
@@ -475,6 +524,10 @@ fn chip_b(c: CaseB, chip_seed: u64) -> ChipB {
         max_abs_w: end.iter().fold(0.0f64, |m, x| m.max(x.abs())),
         clipped: end.iter().filter(|x| x.abs() >= 1.99 - lsb).count(),
         asym_var,
+        eff_tail_asym_var: eff_tail.iter().sum::<f64>() / eff_tail.len() as f64,
+        gain_range: (0..N_B * N_B)
+            .filter(|k| k / N_B != k % N_B)
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), k| (lo.min(gain[k]), hi.max(gain[k]))),
     }
 }
 
@@ -484,7 +537,7 @@ fn check_b(eta: f64, epochs: usize, max_ratio: f64) {
     use nm_tests::reference::sal::{run_check_b, CheckB};
     let cases: Vec<CaseB> =
         (0..4u64).flat_map(|seed| [true, false].map(|sal| CaseB { seed, eta, epochs, sal })).collect();
-    let chip = nm_tests::chip::parallel(cases.clone(), |c| chip_b(c, 1));
+    let chip = nm_tests::chip::parallel(cases.clone(), |c| chip_b(c, 1, true));
     let (mut with, mut without, mut kl_with, mut kl_without) = (vec![], vec![], vec![], vec![]);
     let (mut fwith, mut fwithout, mut fkl_with, mut fkl_without) = (vec![], vec![], vec![], vec![]);
     let mut clipped_with_sal = 0;
@@ -556,6 +609,76 @@ fn check_b_sal_bounds_the_asymmetry_drift_on_the_chip() {
     check_b(0.01, 2000, 0.5);
 }
 
+/// Check B of §3 at η = 0.01 on the chip with the default profile's 10 % mismatch of everything
+/// (threshold, leak, bias, efficacy and learning-rate gain; chip seed 100 + target, as the
+/// mismatched chips of check A), the same 4 targets and amplitudes `A_ij`, with vs without SAL on
+/// the same chip. The criteria are check B's, unchanged. The learning-rate gain scales a
+/// synapse's whole update (target term included, so the task rule's fixed point does not move)
+/// and multiplies its SAL amplitude; the efficacy gains make the weights the neurons receive
+/// `gain · W`: SAL aligns those (check A), so the asymmetry is read in effective weights; the
+/// stored ones meet the same bound (both asserted). The clip is a property of the stored register.
+#[test]
+fn check_b_on_the_chip_with_default_mismatch() {
+    let (eta, epochs, max_ratio) = (0.01, 2000, 0.5);
+    let cases: Vec<CaseB> =
+        (0..4u64).flat_map(|seed| [true, false].map(|sal| CaseB { seed, eta, epochs, sal })).collect();
+    let chip = nm_tests::chip::parallel(cases.clone(), |c| chip_b(c, 100 + c.seed, false));
+    let (mut with, mut without, mut swith, mut swithout, mut kl_with, mut kl_without) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut clipped_with_sal = 0;
+    for (c, o) in cases.iter().zip(&chip) {
+        eprintln!(
+            "check B, default 10 % mismatch, chip seed {}, target {} {}: var(W−Wᵀ) effective {:.4} / stored {:.4}; sampled KL {:.4}; \
+             max|W| {:.3}, entries at the clip {}; efficacy gains {:.3}–{:.3}",
+            100 + c.seed,
+            c.seed,
+            if c.sal { "with SAL   " } else { "without SAL" },
+            o.eff_tail_asym_var,
+            o.tail_asym_var,
+            o.sampled_kl,
+            o.max_abs_w,
+            o.clipped,
+            o.gain_range.0,
+            o.gain_range.1
+        );
+        if c.sal {
+            with.push(o.eff_tail_asym_var);
+            swith.push(o.tail_asym_var);
+            kl_with.push(o.sampled_kl);
+            clipped_with_sal += o.clipped;
+        } else {
+            without.push(o.eff_tail_asym_var);
+            swithout.push(o.tail_asym_var);
+            kl_without.push(o.sampled_kl);
+        }
+    }
+    let r = median(&with) / median(&without);
+    let rs = median(&swith) / median(&swithout);
+    let k = median(&kl_with) / median(&kl_without);
+    eprintln!(
+        "check B η={eta}, default 10 % mismatch: median asymmetry ratio with/without SAL effective {r:.3} / stored {rs:.3} \
+         (bound {max_ratio}); median KL ratio {k:.3} (bound 1.1); medians var effective {:.4} / {:.4}, KL {:.4} / {:.4}",
+        median(&with),
+        median(&without),
+        median(&kl_with),
+        median(&kl_without)
+    );
+    assert!(
+        r <= max_ratio,
+        "mismatch chip: median asymmetry with SAL {} vs without {} (ratio {r})",
+        median(&with),
+        median(&without)
+    );
+    assert!(rs <= max_ratio, "mismatch chip, stored weights: median asymmetry ratio {rs}");
+    assert!(
+        k <= 1.1,
+        "mismatch chip: median KL with SAL {} vs without {} (ratio {k})",
+        median(&kl_with),
+        median(&kl_without)
+    );
+    assert_eq!(clipped_with_sal, 0, "mismatch chip: weights at the clip with SAL");
+}
+
 /// Check B at η = 0.03 (3000 epochs): `cargo test --release -p nm-tests --test chip_sal -- --ignored check_b_eta_003`.
 #[test]
 #[ignore = "long: 8 chip runs of 3M steps"]
@@ -574,4 +697,17 @@ fn bundled_check_b_program_is_the_generated_one() {
         return;
     }
     assert_eq!(bundled, check_b_text(c), "programs/sal_network.nm is stale: rerun this test with NM_BLESS=1");
+}
+
+/// `programs/sal_long.nm` is the long-run generator's output for target 0, σ_p = 0.05, with SAL
+/// (the program of one run of `cargo run --release -p nm-tests --bin nm-sal-long`).
+#[test]
+fn bundled_long_run_program_is_the_generated_one() {
+    use nm_tests::sal_long::{network_text, LongCase, DEFAULT_EPOCHS};
+    let text = network_text(&LongCase::authors(DEFAULT_EPOCHS, 0.05, true, 0));
+    if std::env::var("NM_BLESS").is_ok_and(|v| v == "1") {
+        std::fs::write(nm_tests::chip::programs_dir().join("sal_long.nm"), &text).expect("write sal_long.nm");
+        return;
+    }
+    assert_eq!(program_text("sal_long.nm"), text, "programs/sal_long.nm is stale: rerun this test with NM_BLESS=1");
 }

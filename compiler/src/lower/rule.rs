@@ -175,8 +175,33 @@ impl<'a> Gen<'a> {
             }
             return;
         }
+        // A ratio so small that `imm` at the largest single shift (31) is more than 0.1 % off
+        // (or 0: a per-step update of 2e-8 converted into accumulator units is a ratio of
+        // ~2^-35): multiply by a 30-bit `imm` with `>> 31` (round to nearest, at a resolution
+        // 2^rem times finer than the result's LSB), then shift the remaining `rem` bits, the last
+        // shift with the rule's rounding, so that stochastic rounding keeps the mean update.
+        // An exact small `imm` (e.g. 6400 >> 31) keeps the one instruction.
+        let total = 30.0 - l.ceil();
+        let imm31 = (ratio * 2f64.powi(31)).round();
+        // (Beyond two more shifts of 31 the result is below 2^-31 LSB for any 31-bit input: the
+        // single instruction's 0 is then right.)
+        if total > 31.0 && total <= 93.0 && (imm31 == 0.0 || (imm31 / (ratio * 2f64.powi(31)) - 1.0).abs() > 1e-3) {
+            let imm = (ratio * 2f64.powi(total as i32)).round() as i32;
+            self.code.push(Instr::rris(Opcode::Muli, rd, rs, imm, 31));
+            // The shifts before the last round to nearest at a resolution still finer than the
+            // last one's input; the last (widest) shift rounds as the rule says.
+            let mut rem = total as i32 - 31;
+            while rem > 31 {
+                let k = (rem - 31).min(31);
+                self.code.push(Instr::rrs(Opcode::Shr, rd, rd, k as u8));
+                rem -= k;
+            }
+            let op = if rounding == Rounding::Stochastic { Opcode::Shrr } else { Opcode::Shr };
+            self.code.push(Instr::rrs(op, rd, rd, rem as u8));
+            return;
+        }
         // imm / 2^sh ≈ ratio with |imm| < 2^31.
-        let sh = (30.0 - l.ceil()).clamp(0.0, 31.0) as u8;
+        let sh = total.clamp(0.0, 31.0) as u8;
         let imm = (ratio * 2f64.powi(i32::from(sh))).round().clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32;
         let op = if rounding == Rounding::Stochastic { Opcode::Mulir } else { Opcode::Muli };
         self.code.push(Instr::rris(op, rd, rs, imm, sh));
@@ -700,6 +725,47 @@ mod tests {
         let want = 8e-5 / 0.3 * 4096.0;
         let got = mean_delta(&scales);
         assert!((got - want).abs() < 0.03 * want, "mean update {got} accumulator units, want {want}");
+    }
+
+    /// An update far below one accumulator LSB (paper 3's long run: `eta / T = 2e-8` per step,
+    /// written as two factors of 1e-4 and 2e-4, against a 24-bit accumulator's 4.8e-7) is
+    /// converted with a shift of more than 31 bits: it must not round to a zero multiplier, and
+    /// stochastic rounding keeps its mean.
+    #[test]
+    fn tiny_updates_keep_their_mean_under_stochastic_rounding() {
+        use RBinOp::*;
+        let spec = ChipSpec::default_profile();
+        // 8-bit weights in [-1.99, 1.99] (1.0 = 128) with 14 accumulator bits below the LSB.
+        let scales = RuleScales {
+            w: 1.0 / 128.0 / 16384.0,
+            xg: 1.0,
+            yg: 1.0,
+            yv: 1.0,
+            yu: 1.0,
+            w_range: (-1.99, 1.99),
+            xg_range: Some((0.0, 1.0)),
+            yg_range: Some((0.0, 1.0)),
+        };
+        // 1e-4 * (2e-4 * (0.3 - y x)): +6e-9 per step when not coincident, -1.4e-8 when coincident.
+        let inner = bin(Sub, c(0.3), bin(Mul, ld(Src::Yg), ld(Src::Xg)));
+        let e = *bin(Mul, c(1e-4), bin(Mul, c(2e-4), inner));
+        let mut r = rule(UpdateOp::Add, e);
+        r.rounding = nm_isa::fixed_point::Rounding::Stochastic;
+        let (lr, _) = lower_rule(&r, &scales, &spec, &[]).expect("lowers");
+        let code = &lr.handlers[0].code;
+        assert!(!code.iter().any(|i| i.imm == 0 && matches!(i.op, Opcode::Muli | Opcode::Mulir)), "{code:?}");
+        for (state, want) in [(0, 0.3 * 2e-8), (1, -0.7 * 2e-8)] {
+            let mut raw = std::collections::HashMap::new();
+            raw.insert(Src::Xg.sel(), state);
+            raw.insert(Src::Yg.sel(), 1);
+            let mut ctx = Ctx { w: 1 << 20, raw, rand: 0, rng: HwRng::new(5, 5), acc_bits: 24 };
+            let n = 400_000;
+            for _ in 0..n {
+                exec(code, &mut ctx);
+            }
+            let got = f64::from(ctx.w - (1 << 20)) * scales.w / f64::from(n);
+            assert!((got - want).abs() < 0.05 * want.abs(), "state {state}: mean update {got}, want {want}; {code:?}");
+        }
     }
 
     #[test]
