@@ -181,19 +181,59 @@ pub fn render_human(diags: &Diagnostics, map: &SourceMap) -> String {
 pub fn write_human(diags: &Diagnostics, map: &SourceMap, out: &mut dyn term::termcolor::WriteColor) {
     let config = term::Config::default();
     let files = FilesAdapter(map);
-    for d in &diags.list {
+    let folded = fold_repeats(&diags.list);
+    for (d, more) in &folded {
+        let mut d = (*d).clone();
+        if *more > 0 {
+            d.notes.push(format!(
+                "{more} more {} {} at this place, differing at most in numbers (one per use of the rule; `--message-format json` lists each)",
+                d.code,
+                if *more == 1 { "diagnostic" } else { "diagnostics" }
+            ));
+        }
         // Rendering only fails for spans outside the file, which `to_codespan` rules out; fall
         // back to a plain line if it happens anyway.
-        if term::emit(out, &config, &files, &to_codespan(d, map)).is_err() {
+        if term::emit(out, &config, &files, &to_codespan(&d, map)).is_err() {
             let _ = writeln!(out, "{}[{}]: {}", severity_word(d.severity), d.code, d.message);
         }
     }
     let (e, w) = (diags.error_count(), diags.warning_count());
+    let shown = folded.len();
+    let hidden = if shown < diags.list.len() {
+        format!(" ({} shown, repeats at the same place folded)", shown)
+    } else {
+        String::new()
+    };
     if e > 0 {
-        let _ = writeln!(out, "error: aborting: {e} error{} and {w} warning{}", plural(e), plural(w));
+        let _ = writeln!(out, "error: aborting: {e} error{} and {w} warning{}{hidden}", plural(e), plural(w));
     } else if w > 0 {
-        let _ = writeln!(out, "warning: {w} warning{} emitted", plural(w));
+        let _ = writeln!(out, "warning: {w} warning{} emitted{hidden}", plural(w));
     }
+}
+
+/// The diagnostics to render, each with the number of later ones of the same severity and code,
+/// at the same primary span, whose messages differ at most in their numbers (a rule
+/// instantiated for many projections is checked once per use, and would otherwise print the
+/// same excerpt each time, e.g. with another bound). Diagnostics without a primary label are
+/// never folded. Order: first occurrences, in the original order.
+pub fn fold_repeats(list: &[Diagnostic]) -> Vec<(&Diagnostic, usize)> {
+    type Key<'a> = (Severity, &'a str, Span, String);
+    let mut out: Vec<(&Diagnostic, usize)> = Vec::with_capacity(list.len());
+    let mut first: std::collections::HashMap<Key<'_>, usize> = std::collections::HashMap::new();
+    for d in list {
+        let shape = || d.message.chars().filter(|c| !c.is_ascii_digit()).collect::<String>();
+        let key = d.labels.iter().find(|l| l.primary).map(|l| (d.severity, d.code, l.span, shape()));
+        match key.as_ref().and_then(|k| first.get(k).copied()) {
+            Some(i) => out[i].1 += 1,
+            None => {
+                if let Some(k) = key {
+                    first.insert(k, out.len());
+                }
+                out.push((d, 0));
+            }
+        }
+    }
+    out
 }
 
 fn plural(n: usize) -> &'static str {
