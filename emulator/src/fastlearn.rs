@@ -221,11 +221,13 @@ pub fn round_nearest(v: i64, sh: u32) -> i64 {
     if sh == 0 {
         return v;
     }
+    // Half away from zero on the magnitude: `(|v| + half) >> sh`, then the sign back (in u64, so
+    // `|i64::MIN|` and the added half cannot overflow; the result is below 2^63 for sh ≥ 1).
     let sh = sh.min(62);
-    let floor = v >> sh;
-    let frac = v - (floor << sh);
-    let half = 1i64 << (sh - 1);
-    floor + i64::from((frac > half) | ((frac == half) & (v >= 0)))
+    let half = 1u64 << (sh - 1);
+    let r = ((v.unsigned_abs() + half) >> sh) as i64;
+    let sign = v >> 63;
+    (r ^ sign) - sign
 }
 
 /// Run a [`FastCode::batchable`] handler for every lane of `lanes` (at most [`LANES`], distinct

@@ -198,13 +198,19 @@ fn round_nearest_equals_shift_round() {
     let mut r = ChaCha8Rng::seed_from_u64(seed);
     let mut rng = HwRng(1);
     for _ in 0..200_000 {
-        let v = match r.next_u32() % 4 {
+        let sh = r.next_u32() % 70;
+        let v = match r.next_u32() % 5 {
+            // Exact ties and their neighbours, both signs: `k · 2^sh ± 2^(sh-1)` (± 1).
+            4 if (1..31).contains(&sh) => {
+                let k = i64::from(r.next_u32() as i32 >> (r.next_u32() % 32));
+                let tie = (k << sh) + (1i64 << (sh - 1));
+                tie + i64::from(r.next_u32() % 3) - 1
+            }
             0 => i64::from(value(&mut r)),
             1 => (r.next_u64() as i64) >> (r.next_u32() % 64),
             2 => i64::from(value(&mut r)) * i64::from(value(&mut r)),
             _ => [i64::MIN, i64::MAX, -1, 0, 1][r.next_u32() as usize % 5],
         };
-        let sh = r.next_u32() % 70;
         assert_eq!(round_nearest(v, sh), shift_round(v, sh, Rounding::Nearest, &mut rng), "v {v} sh {sh}");
     }
 }
