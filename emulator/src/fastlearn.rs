@@ -113,6 +113,21 @@ fn sat32(v: i64) -> i32 {
     v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
 }
 
+/// `div`: `(a << sh) / b` saturated to 32 bits; division by 0 gives the largest value of `a`'s
+/// sign (0 for `a = 0`).
+#[inline(always)]
+fn div(ra: i32, rb: i32, sh: u8) -> i32 {
+    if rb == 0 {
+        match ra.signum() {
+            1 => i32::MAX,
+            -1 => i32::MIN,
+            _ => 0,
+        }
+    } else {
+        sat32((i64::from(ra) << sh) / i64::from(rb))
+    }
+}
+
 /// Run a pre-decoded handler over `ctx`; returns the cycles it cost (dispatch excluded), exactly
 /// as `nm_isa::learn::exec` on the instructions it was decoded from.
 #[inline]
@@ -152,18 +167,7 @@ pub fn exec_fast(code: &FastCode, ctx: &mut impl LearnCtx) -> u64 {
                 let (d, a, b) = (usize::from(d), usize::from(a), usize::from(b));
                 r[d] = if r[d] != 0 { r[a] } else { r[b] };
             }
-            FOp::Div(d, a, b, sh) => {
-                let (ra, rb) = (r[usize::from(a)], r[usize::from(b)]);
-                r[usize::from(d)] = if rb == 0 {
-                    match ra.signum() {
-                        1 => i32::MAX,
-                        -1 => i32::MIN,
-                        _ => 0,
-                    }
-                } else {
-                    sat32((i64::from(ra) << sh) / i64::from(rb))
-                };
-            }
+            FOp::Div(d, a, b, sh) => r[usize::from(d)] = div(r[usize::from(a)], r[usize::from(b)], sh),
             FOp::Sqrt(d, a, sh) => {
                 let v = (i64::from(r[usize::from(a)].max(0)) as u64) << sh;
                 r[usize::from(d)] = sat32(isqrt(v) as i64);
@@ -300,18 +304,7 @@ fn exec_batch_in<C: LaneCtx>(code: &FastCode, ctx: &mut C, lanes: &[C::Lane], r:
                 let dd = usize::from(d);
                 lanes!(d, |l| if r[dd][l] != 0 { r[usize::from(a)][l] } else { r[usize::from(b)][l] })
             }
-            FOp::Div(d, a, b, sh) => lanes!(d, |l| {
-                let (ra, rb) = (r[usize::from(a)][l], r[usize::from(b)][l]);
-                if rb == 0 {
-                    match ra.signum() {
-                        1 => i32::MAX,
-                        -1 => i32::MIN,
-                        _ => 0,
-                    }
-                } else {
-                    sat32((i64::from(ra) << sh) / i64::from(rb))
-                }
-            }),
+            FOp::Div(d, a, b, sh) => lanes!(d, |l| div(r[usize::from(a)][l], r[usize::from(b)][l], sh)),
             FOp::Sqrt(d, a, sh) => lanes!(d, |l| {
                 let v = (i64::from(r[usize::from(a)][l].max(0)) as u64) << sh;
                 sat32(isqrt(v) as i64)
