@@ -258,6 +258,10 @@ pub struct CoreState {
     pub meter: CoreMeter,
     /// Packets reaching this core's axons at the next step: `(axon, payload)`.
     pub inbox_next: Vec<Packet>,
+    /// Synaptic events of the packets for the next step that the router already added into
+    /// the rings ([`deliver_plain`]); charged by [`deliver`] at that step.
+    #[serde(default)]
+    pub pending_events: u64,
     /// Packets reaching this core's axons this step.
     #[serde(skip)]
     pub inbox: Vec<Packet>,
@@ -631,7 +635,8 @@ pub fn deliver(p: &CoreParams, s: &mut CoreState, t: u64, costs: &CostTable, are
     let mask = (p.ring_slots - 1) as u64;
     let t1 = t + 1;
     let learning = !p.rules.is_empty();
-    let mut events = 0u64;
+    // Events of the packets the router delivered directly (`deliver_plain`) for this step.
+    let mut events = std::mem::take(&mut s.pending_events);
     let mut inbox = std::mem::take(&mut s.inbox);
     if learning || p.has_clamp {
         // Delivery order is ascending axon index (it matters for learning and clamps).
@@ -651,18 +656,10 @@ pub fn deliver(p: &CoreParams, s: &mut CoreState, t: u64, costs: &CostTable, are
         }
         let range = first..first + count;
         if payload == 1 && pkt.count & PLAIN != 0 {
-            let pe = if pkt.at != NO_ARENA { &arena[pkt.at as usize..pkt.at as usize + count] } else { &s.pe[range] };
-            if mask == 0 {
-                let ring = &mut s.ring[..n];
-                for &(pk, e) in pe {
-                    let idx = (pk & 0xFFFF) as usize;
-                    ring[idx] = ring[idx].wrapping_add(e);
-                }
+            if pkt.at != NO_ARENA {
+                deliver_words(&mut s.ring, n, mask, t, &arena[pkt.at as usize..pkt.at as usize + count]);
             } else {
-                for &(pk, e) in pe {
-                    let idx = (((t + u64::from(pk >> 16)) & mask) as usize) * n + (pk & 0xFFFF) as usize;
-                    s.ring[idx] = s.ring[idx].wrapping_add(e);
-                }
+                deliver_words(&mut s.ring, n, mask, t, &s.pe[range]);
             }
             continue;
         }
@@ -686,6 +683,32 @@ pub fn deliver(p: &CoreParams, s: &mut CoreState, t: u64, costs: &CostTable, are
     }
     s.inbox = inbox;
     s.meter.charge(costs, Charge::SynapticEvents(events));
+}
+
+/// Add the contributions of synapse words `pe` of a plain payload-1 packet delivered at step
+/// `t` into the delay rings (rows of width `n`, `mask + 1` rows).
+#[inline(always)]
+fn deliver_words(ring: &mut [i32], n: usize, mask: u64, t: u64, pe: &[(u32, i32)]) {
+    if mask == 0 {
+        let ring = &mut ring[..n];
+        for &(pk, e) in pe {
+            let idx = (pk & 0xFFFF) as usize;
+            ring[idx] = ring[idx].wrapping_add(e);
+        }
+    } else {
+        for &(pk, e) in pe {
+            let idx = (((t + u64::from(pk >> 16)) & mask) as usize) * n + (pk & 0xFFFF) as usize;
+            ring[idx] = ring[idx].wrapping_add(e);
+        }
+    }
+}
+
+/// What [`deliver`] does at step `t` for a plain payload-1 packet with synapse words `pe` on a
+/// core without learning or clamps, done by the router when the packet is sent (step `t − 1`);
+/// the caller counts the events in [`CoreState::pending_events`].
+#[inline]
+pub fn deliver_plain(p: &CoreParams, s: &mut CoreState, t: u64, pe: &[(u32, i32)]) {
+    deliver_words(&mut s.ring, p.ring_stride, (p.ring_slots - 1) as u64, t, pe);
 }
 
 /// Phase 2: integrate, update, fire and reset every neuron of the core.

@@ -304,6 +304,24 @@ impl Emulator {
         self.fm.lif_kernel = k;
     }
 
+    /// Turn the synapse arena of static cores, and with it the router's direct delivery of
+    /// their packets, on (the default) or off (every packet queued and delivered by its core
+    /// from the core's own synapse words). Results are identical either way; for differential
+    /// tests and measurements.
+    pub fn set_synapse_arena(&mut self, on: bool) {
+        if on {
+            self.arena = build_arena(&self.params, &self.states, &mut self.fanout, self.faults.is_some());
+        } else {
+            self.arena = Vec::new();
+            self.fanout.dest_at.fill(NO_ARENA);
+            for s in &mut self.states {
+                for pk in &mut s.inbox_next {
+                    pk.at = NO_ARENA;
+                }
+            }
+        }
+    }
+
     /// The LIF kernel in effect (before the per-core fallback).
     pub fn lif_kernel(&self) -> LifKernel {
         self.fm.lif_kernel
@@ -380,6 +398,9 @@ impl Emulator {
         let states = &mut self.states;
         let mut faults = self.faults.as_deref_mut();
         let keep = &mut self.keep;
+        let params = &self.params[..];
+        // The step at which this step's packets are delivered.
+        let t1 = t + 1;
         // XOR of synapse words read ahead (see below); only fed to `black_box`.
         let mut touch = 0u32;
         let mut send = |src: usize, payload: i32, spike: bool, states: &mut [CoreState]| {
@@ -398,8 +419,21 @@ impl Emulator {
             }
             for d in a..b {
                 if !filtered || keep[d - a] {
-                    let dst = &mut states[fan.dest_core[d] as usize];
+                    let dc = fan.dest_core[d] as usize;
+                    let dst = &mut states[dc];
                     let (first, count, at) = (fan.dest_first[d], fan.dest_count[d], fan.dest_at[d]);
+                    if at != NO_ARENA && payload == 1 && count & crate::core::PLAIN != 0 {
+                        // A plain payload-1 packet to a core whose synapse words never change
+                        // (no learning, no faults): what `deliver` would add into the delay
+                        // rings at step t + 1, added now. Between here and that step's delivery
+                        // nothing reads the rings, the rows it adds to are not the one consumed
+                        // this step, and ring additions commute, so the result is the same; the
+                        // synaptic events are charged to the core at its delivery (t + 1).
+                        let n = count & crate::core::COUNT_MASK;
+                        crate::core::deliver_plain(&params[dc], dst, t1, &arena[at as usize..(at + n) as usize]);
+                        dst.pending_events += u64::from(n);
+                        continue;
+                    }
                     // Read the first and last synapse words the packet will use at delivery
                     // (next step) now: the cache misses of many packets overlap here instead of
                     // stalling `deliver` one packet at a time. No effect on the results.
@@ -586,7 +620,18 @@ impl Emulator {
         if states.len() != self.states.len() {
             return Err("core count differs from the program".into());
         }
+        // At most every fan-out entry into a core delivers once per step.
+        let mut max_pending = vec![0u64; self.states.len()];
+        for (d, &dc) in self.fanout.dest_core.iter().enumerate() {
+            max_pending[dc as usize] += u64::from(self.fanout.dest_count[d] & crate::core::COUNT_MASK);
+        }
         for (k, (new, old)) in states.iter().zip(&self.states).enumerate() {
+            if new.pending_events > max_pending[k] {
+                return Err(format!(
+                    "core {k}: {} pending synaptic events, more than its {} synapse words can receive in a step",
+                    new.pending_events, max_pending[k]
+                ));
+            }
             let traces_ok = new.rules.len() == old.rules.len()
                 && new
                     .rules
