@@ -168,6 +168,97 @@ fn measure(p: &Program, nominal: &Program, chip_seed: u64) -> Result<Measured, E
     Ok((neurons, meas))
 }
 
+/// The stochastic (sampling) neurons of `p` with a firing-probability table and a threshold.
+fn sampling_neurons(p: &Program) -> Vec<(usize, usize)> {
+    let mut v = Vec::new();
+    for (ci, c) in p.cores.iter().enumerate() {
+        for (i, n) in c.neurons.iter().enumerate() {
+            let lut = |pr: &NeuronProfile| pr.lut.and_then(|l| p.luts.get(usize::from(l)));
+            if n.v_th != 0
+                && c.profiles.get(usize::from(n.profile)).is_some_and(|pr| {
+                    pr.kind == NeuronKind::Stochastic && lut(pr).is_some_and(|l| !l.entries.is_empty())
+                })
+            {
+                v.push((ci, i));
+            }
+        }
+    }
+    v
+}
+
+/// Draws (non-refractory steps) per sampling neuron in [`measure_sampling`]: the logit of the
+/// firing probability is then known to about `2 / sqrt(DRAWS)` ≈ 0.014.
+const DRAWS: u64 = 20_000;
+
+/// Measure the effective threshold of every sampling neuron of `p` on chip `chip_seed`, from the
+/// outside: with the bias programmed at the threshold (so the nominal input of the probability
+/// table is 0) and no synaptic input, count the spikes `S` in `T` steps; each spike makes the
+/// neuron active for `refractory − 1` steps without a draw, so the firing probability per draw
+/// is `p = S / (T − S · (refractory − 1))`, and the table's input is the `x` at which it gives
+/// `p` (inverted by bisection; the tables are monotone). The chip's threshold is then
+/// `bias − x`. Returns `(core index, neuron)` and the effective thresholds.
+fn measure_sampling(p: &Program, chip_seed: u64) -> Result<(Vec<(usize, usize)>, Vec<f64>), EmuError> {
+    let mut q = strip(p);
+    let neurons = sampling_neurons(&q);
+    if neurons.is_empty() {
+        return Ok((neurons, Vec::new()));
+    }
+    let refr = |q: &Program, ci: usize, i: usize| {
+        u64::from(q.cores[ci].profiles[usize::from(q.cores[ci].neurons[i].profile)].refractory.max(1))
+    };
+    let longest = neurons.iter().map(|&(ci, i)| refr(&q, ci, i)).max().unwrap_or(1);
+    // At p = 1/2 a spike every ~(refractory + 1) / 2 steps ... 2 / (refractory + 1) draws per step.
+    let steps = DRAWS * (longest + 1) / 2 + DRAWS;
+    for &(ci, i) in &neurons {
+        let n = &mut q.cores[ci].neurons[i];
+        n.bias = n.v_th;
+        n.v_init = 0;
+    }
+    let cfg = RunConfig { chip_seed, noise_seed: 0, ideal: false, threads: 1, seed: None };
+    let mut emu = Emulator::new(&q, cfg)?;
+    let mut count: Vec<Vec<u64>> = q.cores.iter().map(|c| vec![0; c.neurons.len()]).collect();
+    for _ in 0..steps {
+        emu.step();
+        for (ci, c) in count.iter_mut().enumerate() {
+            for &k in emu.last_spikes(ci) {
+                c[k as usize] += 1;
+            }
+        }
+    }
+    let vb = q.chip.formats.voltage_bits;
+    let (lo, hi) = (nm_isa::fixed_point::smin(vb), smax(vb));
+    let mut vth = Vec::with_capacity(neurons.len());
+    for &(ci, i) in &neurons {
+        let c = &q.cores[ci];
+        let n = &c.neurons[i];
+        let lut = c.profiles[usize::from(n.profile)].lut.and_then(|l| q.luts.get(usize::from(l)));
+        let Some(lut) = lut else { continue };
+        let s = count[ci][i];
+        let draws = steps.saturating_sub(s * (refr(&q, ci, i) - 1)).max(1);
+        // The table's value (Q16 probability) at the measured probability, kept inside (0, 1).
+        let target = (s as f64 / draws as f64 * 65536.0).clamp(0.5, 65535.5);
+        // Smallest and largest x with lookup(x) >= target / <= target: the middle of the step.
+        let first_at_least = |t: f64| -> i64 {
+            let (mut a, mut b) = (lo, hi + 1);
+            while a < b {
+                let m = (a + b).div_euclid(2);
+                if f64::from(lut.lookup(m as i32)) >= t {
+                    b = m;
+                } else {
+                    a = m + 1;
+                }
+            }
+            a
+        };
+        let x = (first_at_least(target) + first_at_least(target + 1.0)) as f64 / 2.0;
+        vth.push(f64::from(n.bias) - x);
+    }
+    if vth.len() != neurons.len() {
+        return Err(EmuError::Calibration("a sampling neuron lost its probability table".into()));
+    }
+    Ok((neurons, vth))
+}
+
 fn spread(p: &Program, neurons: &[(usize, usize)], meas: &[Meas], nominal: &Program) -> CalSpread {
     let dmax = f64::from(1u32 << p.chip.formats.decay_bits);
     let nom = |ci: usize, i: usize| {
@@ -181,14 +272,21 @@ fn spread(p: &Program, neurons: &[(usize, usize)], meas: &[Meas], nominal: &Prog
         let (t, d) = nom(ci, i);
         m.resid / (t * d / dmax).abs().max(1e-9)
     });
-    CalSpread { threshold_rsd: sd(th), leak_rsd: sd(lk), bias_rsd: sd(bs) }
+    CalSpread { threshold_rsd: sd(th), leak_rsd: sd(lk), bias_rsd: sd(bs), sampling_threshold_rsd: 0.0 }
+}
+
+/// Relative SD of the measured sampling-neuron thresholds against `nominal`'s.
+fn sampling_spread(neurons: &[(usize, usize)], vth: &[f64], nominal: &Program) -> f64 {
+    sd(neurons.iter().zip(vth).map(|(&(ci, i), &v)| v / f64::from(nominal.cores[ci].neurons[i].v_th)))
 }
 
 /// Measure the chip instance `chip_seed` on the neurons of `p`, derive the calibration, apply it
 /// and measure again.
 pub fn calibrate(p: &Program, chip_seed: u64) -> Result<Calibration, EmuError> {
     let (neurons, meas) = measure(p, p, chip_seed)?;
-    let before = spread(p, &neurons, &meas, p);
+    let (sampling, sampling_vth) = measure_sampling(p, chip_seed)?;
+    let mut before = spread(p, &neurons, &meas, p);
+    before.sampling_threshold_rsd = sampling_spread(&sampling, &sampling_vth, p);
     let mut cal = Calibration {
         format: FORMAT.into(),
         version: 1,
@@ -196,7 +294,7 @@ pub fn calibrate(p: &Program, chip_seed: u64) -> Result<Calibration, EmuError> {
         chip_seed,
         program: p.meta.name.clone(),
         neurons: Vec::with_capacity(neurons.len()),
-        skipped: p.neuron_count() - neurons.len() as u64,
+        skipped: p.neuron_count() - (neurons.len() + sampling.len()) as u64,
         before,
         after: CalSpread::default(),
     };
@@ -213,9 +311,24 @@ pub fn calibrate(p: &Program, chip_seed: u64) -> Result<Calibration, EmuError> {
             bias_offset_rel: m.rel,
         });
     }
+    // Sampling neurons: the threshold gain only (no leak; the chip's bias offset scales with
+    // the leak code, 0 here).
+    for (&(ci, i), &v) in sampling.iter().zip(&sampling_vth) {
+        let c = &p.cores[ci];
+        cal.neurons.push(NeuronCal {
+            core: c.id.0,
+            neuron: i as u32,
+            v_th_gain: v / f64::from(c.neurons[i].v_th),
+            leak_gain: 1.0,
+            bias_offset: 0.0,
+            bias_offset_rel: 0.0,
+        });
+    }
     let corrected = apply(p, &cal)?;
     let (n2, m2) = measure(&corrected, p, chip_seed)?;
     cal.after = spread(&corrected, &n2, &m2, p);
+    let (s2, v2) = measure_sampling(&corrected, chip_seed)?;
+    cal.after.sampling_threshold_rsd = sampling_spread(&s2, &v2, p);
     Ok(cal)
 }
 
@@ -253,5 +366,64 @@ mod tests {
         assert!(af.threshold_rsd * 5.0 <= bf.threshold_rsd, "threshold {bf:?} -> {af:?}");
         assert!(af.leak_rsd * 5.0 <= bf.leak_rsd, "leak {bf:?} -> {af:?}");
         assert!(af.bias_rsd * 5.0 <= bf.bias_rsd, "bias {bf:?} -> {af:?}");
+        assert_eq!(bf.sampling_threshold_rsd, 0.0);
+    }
+
+    /// Sampling neurons: the threshold (the offset `ln τ` of the firing probability) is measured
+    /// from spike counts, and the corrected program's thresholds spread ≥ 5× less; the corrected
+    /// neurons fire at the nominal rate.
+    #[test]
+    fn sampling_neuron_thresholds_are_calibrated() {
+        let mut b = NetBuilder::new(nm_isa::ChipSpec::default_profile(), "cal-sampling", 100_000);
+        b.program.luts.push(nm_isa::neuron::Lut {
+            name: "sigmoid_q16".into(),
+            shift: 4,
+            entries: (0..4096)
+                .map(|k| {
+                    let x = (f64::from(k) - 2048.0) * 16.0 / 4096.0;
+                    (65536.0 / (1.0 + (-x).exp())).min(65535.0) as i32
+                })
+                .collect(),
+        });
+        let v_th = (25f64.ln() * 4096.0).round() as i32;
+        for core in 0..2 {
+            let p = b.add_profile(
+                core,
+                NeuronProfile {
+                    kind: NeuronKind::Stochastic,
+                    decay_u: 4096,
+                    decay_v: 0,
+                    refractory: 25,
+                    v_reset: 0,
+                    lut: Some(0),
+                    noisy: false,
+                    decay_u2: None,
+                },
+            );
+            for _ in 0..32 {
+                b.add_neuron(core, NeuronConfig { profile: p, bias: 0, v_th, v_init: 0 });
+            }
+        }
+        let prog = b.build();
+        let cal = calibrate(&prog, 5).unwrap();
+        assert_eq!((cal.neurons.len(), cal.skipped), (64, 0));
+        let (bf, af) = (cal.before, cal.after);
+        eprintln!("sampling thresholds: rsd {:.4} -> {:.4}", bf.sampling_threshold_rsd, af.sampling_threshold_rsd);
+        assert!(bf.sampling_threshold_rsd > 0.05, "{bf:?}");
+        assert!(af.sampling_threshold_rsd * 5.0 <= bf.sampling_threshold_rsd, "{bf:?} -> {af:?}");
+        // The measured gains are the applied ones (`mismatch::eff_threshold`) within the
+        // measurement's resolution (≈ 0.014 of the logit, 0.5 % of ln 25).
+        let emu = Emulator::new(&prog, RunConfig { chip_seed: 5, noise_seed: 0, ideal: false, threads: 1, seed: None })
+            .unwrap();
+        for c in &cal.neurons {
+            let ci = prog.cores.iter().position(|k| k.id.0 == c.core).unwrap();
+            let applied = f64::from(emu.effective_neuron(ci, c.neuron as usize).unwrap().v_th) / f64::from(v_th);
+            assert!(
+                (c.v_th_gain - applied).abs() < 0.02,
+                "neuron {}: measured {} applied {applied}",
+                c.neuron,
+                c.v_th_gain
+            );
+        }
     }
 }

@@ -50,6 +50,10 @@ pub struct CalSpread {
     pub leak_rsd: f64,
     /// SD of the bias offset relative to the threshold's steady-state bias (`v_th · d_v / 2^bits`).
     pub bias_rsd: f64,
+    /// Relative SD of the effective threshold (firing-probability offset) of the stochastic
+    /// sampling neurons (0 when the program has none; absent in files of older builds).
+    #[serde(default)]
+    pub sampling_threshold_rsd: f64,
 }
 
 /// The calibration file.
@@ -61,7 +65,7 @@ pub struct Calibration {
     pub chip_seed: u64,
     pub program: String,
     pub neurons: Vec<NeuronCal>,
-    /// Non-LIF neurons are not measured.
+    /// Neurons not measured (graded neurons, LIF neurons without leak).
     pub skipped: u64,
     pub before: CalSpread,
     pub after: CalSpread,
@@ -77,7 +81,7 @@ pub fn parse(text: &str) -> Result<Calibration, CalError> {
 }
 
 /// Check that a calibration was measured for this program's chip and neurons: the chip name,
-/// and every calibrated `(core, neuron)` exists and is a LIF neuron.
+/// and every calibrated `(core, neuron)` exists and is a LIF or a stochastic neuron.
 pub fn check_fits(p: &Program, cal: &Calibration) -> Result<(), CalError> {
     if cal.chip != p.chip.name {
         return Err(CalError::Invalid(format!(
@@ -93,10 +97,10 @@ pub fn check_fits(p: &Program, cal: &Calibration) -> Result<(), CalError> {
             return Err(CalError::Invalid(format!("core {} has no neuron {}", c.core, c.neuron)));
         };
         match core.profiles.get(usize::from(n.profile)) {
-            Some(pr) if pr.kind == crate::neuron::NeuronKind::Lif => {}
+            Some(pr) if matches!(pr.kind, crate::neuron::NeuronKind::Lif | crate::neuron::NeuronKind::Stochastic) => {}
             _ => {
                 return Err(CalError::Invalid(format!(
-                    "core {}, neuron {} is not a LIF neuron in this program (was the placement different?)",
+                    "core {}, neuron {} is neither a LIF nor a stochastic neuron in this program (was the placement different?)",
                     c.core, c.neuron
                 )))
             }
@@ -141,6 +145,10 @@ pub fn apply(p: &Program, cal: &Calibration) -> Result<Program, CalError> {
                 .profiles
                 .get(usize::from(n.profile))
                 .ok_or_else(|| CalError::Invalid(format!("core {}: neuron profile missing", core.id)))?;
+            if prof.kind == crate::neuron::NeuronKind::Stochastic {
+                // A sampling neuron has no leak to regroup: its threshold is all there is.
+                continue;
+            }
             let code = (f64::from(prof.decay_v) / c.leak_gain).round().clamp(0.0, f64::from(dmax)) as u32;
             want.push((c.neuron as usize, n.profile, code, c.bias_offset_rel));
         }
