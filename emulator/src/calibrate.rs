@@ -186,6 +186,9 @@ fn sampling_neurons(p: &Program) -> Vec<(usize, usize)> {
     v
 }
 
+/// `(core index, neuron)` of each measured sampling neuron and its effective threshold.
+type SamplingMeasured = (Vec<(usize, usize)>, Vec<f64>);
+
 /// Draws (non-refractory steps) per sampling neuron in [`measure_sampling`]: the logit of the
 /// firing probability is then known to about `2 / sqrt(DRAWS)` ≈ 0.014.
 const DRAWS: u64 = 20_000;
@@ -197,7 +200,7 @@ const DRAWS: u64 = 20_000;
 /// is `p = S / (T − S · (refractory − 1))`, and the table's input is the `x` at which it gives
 /// `p` (inverted by bisection; the tables are monotone). The chip's threshold is then
 /// `bias − x`. Returns `(core index, neuron)` and the effective thresholds.
-fn measure_sampling(p: &Program, chip_seed: u64) -> Result<(Vec<(usize, usize)>, Vec<f64>), EmuError> {
+fn measure_sampling(p: &Program, chip_seed: u64) -> Result<SamplingMeasured, EmuError> {
     let mut q = strip(p);
     let neurons = sampling_neurons(&q);
     if neurons.is_empty() {
