@@ -19,6 +19,14 @@
 //! formats: `v_th ← round(v_th / v_th_gain)`, `bias ← round(bias − bias_offset)`, and the voltage
 //! decay code `round(d_v / leak_gain)` — decay codes live in profiles, so neurons are regrouped
 //! into per-neuron-leak profiles, merging codes when the core's profile budget is exceeded.
+//!
+//! **Sampling (stochastic) neurons** have no leak; their threshold (the offset `ln τ` of the
+//! firing probability `σ(u + b − v_th)`) carries the chip's mismatch. With the bias programmed at
+//! the threshold and no input, the spike count over ~20 000 draws gives the firing probability
+//! per draw (each spike suppresses `refractory − 1` draws); the probability table inverted there
+//! gives the effective threshold, written as `v_th_gain` (leak gain 1, no offset) and corrected
+//! through `v_th` like a LIF neuron's.
+//!
 //! [`apply`] is that correction; [`calibrate`] measures before and after it and reports the
 //! spreads (relative SDs across neurons) of effective threshold, leak and bias offset.
 
