@@ -325,10 +325,16 @@ fn main_inner(cli: Cli) -> Result<(), EmuError> {
             let text = serde_json::to_string_pretty(&cal).map_err(|e| EmuError::Calibration(e.to_string()))?;
             std::fs::write(&output, text).map_err(|e| EmuError::io(&output, e))?;
             let (b, a) = (cal.before, cal.after);
-            println!("chip seed {seed}: measured {} neurons ({} non-LIF skipped)", cal.neurons.len(), cal.skipped);
+            println!(
+                "chip seed {seed}: measured {} neurons ({} non-LIF skipped), {} plastic synapses",
+                cal.neurons.len(),
+                cal.skipped,
+                cal.synapses.len()
+            );
             println!("threshold spread {:.4} -> {:.4}", b.threshold_rsd, a.threshold_rsd);
             println!("leak spread      {:.4} -> {:.4}", b.leak_rsd, a.leak_rsd);
             println!("bias spread      {:.4} -> {:.4}", b.bias_rsd, a.bias_rsd);
+            println!("learning-rate spread {:.4} -> {:.4}", b.learning_rate_rsd, a.learning_rate_rsd);
             println!("wrote {}", output.display());
             Ok(())
         }
