@@ -201,6 +201,9 @@ fn spread(p: &Program, neurons: &[(usize, usize)], meas: &[Meas], nominal: &Prog
     CalSpread { threshold_rsd: sd(th), leak_rsd: sd(lk), bias_rsd: sd(bs), learning_rate_rsd: 0.0 }
 }
 
+/// `(core index, synapse index)` of each measured plastic synapse and its learning-rate gain.
+pub type MeasuredLr = (Vec<(usize, usize)>, Vec<f64>);
+
 /// Writes of the learning-rate measurement.
 const LR_WRITES: u64 = 4;
 
@@ -246,7 +249,7 @@ fn plastic_synapses(p: &Program) -> Vec<(usize, usize)> {
 /// Measure the effective learning-rate gain (mismatch gain times the programmed trim factor) of
 /// every plastic synapse of `p` on the chip instance `chip_seed`, from the outside: see the
 /// module documentation, step 4. Returns the synapses and their gains.
-pub fn measure_lr(p: &Program, chip_seed: u64) -> Result<(Vec<(usize, usize)>, Vec<f64>), EmuError> {
+pub fn measure_lr(p: &Program, chip_seed: u64) -> Result<MeasuredLr, EmuError> {
     let syns = plastic_synapses(p);
     if syns.is_empty() {
         return Ok((syns, Vec::new()));
