@@ -14,8 +14,8 @@
 //!    threshold is `(b* + off) / (1 − a)`.
 //!
 //! 4. **Learning-rate gain** of every plastic synapse ([`measure_lr`]): a copy of the program
-//!    with the same cores, neurons and synapses (so the same physical slots) but no inputs,
-//!    routes or trims, in which every plastic synapse's rule is replaced by a calibration rule
+//!    with the same cores, neurons and synapses (so the same physical slots) but silent inputs,
+//!    no routes and no trims, in which every plastic synapse's rule is replaced by a calibration rule
 //!    that adds a known large `D` to its weight at every step (`ld w; addi D; st w`, an epoch
 //!    of one step, nearest rounding). After `W` steps from a known accumulator value the
 //!    accumulators are read back; `a_i = Δacc / (W · D)`. The chip applies its learning-rate
@@ -258,7 +258,11 @@ pub fn measure_lr(p: &Program, chip_seed: u64) -> Result<MeasuredLr, EmuError> {
     let (start, d) = lr_probe(ab);
     let mut q = p.clone();
     q.routes.clear();
-    q.inputs.clear();
+    // Inputs stay (projections name them) but send nothing.
+    for i in &mut q.inputs {
+        i.kind = nm_isa::program::InputKind::SpikeTimes { events: Vec::new() };
+        i.gate = None;
+    }
     q.probes.clear();
     q.signals.clear();
     q.rules = vec![lr_rule(d, ab)];
