@@ -1,13 +1,17 @@
 //! Paper 1 on the emulated chip: `programs/stdp_select.nm` (Hebbian STDP with multiplicative
 //! noise and max-normalisation) selects the input with the largest `λ_i g_i`, checked against the
 //! float reference of `nm_tests::reference::stdp_select` with the same seeds, on the ideal 8-bit
-//! chip and on chips with the default 10 % mismatch (criteria of `learning-rules.md`, section 1),
+//! chip and on chips with the default 10 % mismatch, uncalibrated (reported) and calibrated
+//! (`nmemu calibrate` per chip seed, the program compiled with its file: per-synapse
+//! learning-rate trims; the criteria of `learning-rules.md`, section 1, are asserted on these),
 //! plus a property test over hardware variability.
 //!
 //! Seeds: run (input and learning-engine) seed `s` and chip seed `s` for `s` in 0..40; the float
 //! reference runs seed `s` too. The chip's efficacy gains `g_i` and learning-rate gains `a_i` are
 //! the emulator's own mismatch draws (`Emulator::deviations`, turned into the applied Q.12 gains
-//! with `mismatch::gain_q12`); the float "same chip" reference is given exactly those gains.
+//! with `mismatch::gain_q12`; on a calibrated chip `a_i` is times the synapse's trim factor,
+//! `nm_isa::fixed_point::trim_lgain_q12`); the float "same chip" reference is given exactly those
+//! gains.
 //!
 //! What is measured where: the post spikes come from the spike probe, the final weights from the
 //! weight probe (8-bit readouts); `p_i = λ_i g_i w_i / Σ λ_j g_j w_j` after each post spike is
