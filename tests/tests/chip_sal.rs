@@ -69,8 +69,31 @@ fn sal_text(target: &str, freeze_w01: bool) -> String {
 
 fn chip_a(text: &str, seed: u64, chip_seed: u64, ideal: bool, epochs: usize) -> ChipA {
     let (prog, report) = compile_with_report("sal.nm", text);
+    chip_a_of(&prog, &report, seed, chip_seed, ideal, epochs)
+}
+
+/// [`chip_a`] on the chip `chip_seed` calibrated: `nmemu calibrate` measures the two synapses'
+/// learning-rate (amplitude) gains, the program is compiled with that calibration (trims).
+fn chip_a_calibrated(text: &str, seed: u64, chip_seed: u64, epochs: usize) -> ChipA {
+    let (prog, report) = compile_with_report("sal.nm", text);
+    let cal = nm_emulator::calibrate::calibrate(&prog, chip_seed).expect("calibrate");
+    nm_isa::calibration::check_fits(&prog, &cal).expect("fits");
+    let fixed = nm_isa::calibration::apply(&prog, &cal).expect("apply");
+    assert_eq!(cal.synapses.len(), 2, "both SAL synapses measured");
+    chip_a_of(&fixed, &report, seed, chip_seed, false, epochs)
+}
+
+fn chip_a_of(
+    prog: &nm_isa::Program,
+    report: &nm_compiler::report::Report,
+    seed: u64,
+    chip_seed: u64,
+    ideal: bool,
+    epochs: usize,
+) -> ChipA {
+    let (prog, report) = (prog.clone(), report);
     let emu = run(&prog, config(chip_seed, ideal, Some(seed)), Some(EPOCH * epochs as u64));
-    let (s01, s10) = (weight_scale(&report, "w01"), weight_scale(&report, "w10"));
+    let (s01, s10) = (weight_scale(report, "w01"), weight_scale(report, "w10"));
     let (r01, r10) = (series(&emu, "w01"), series(&emu, "w10"));
     // Samples at steps 0, 1500, ...: the value after each epoch.
     let pick = |r: &nm_emulator::record::SeriesRecord, s: f64| -> Vec<f64> {
@@ -109,23 +132,26 @@ struct SeedA {
     mismatch: ChipA,
     /// The default profile's 10 % mismatch of everything (thresholds, biases, efficacies, ...).
     full: ChipA,
+    /// The learning-rate-mismatch chip (same chip seed) calibrated: per-synapse trims.
+    calibrated: ChipA,
     frozen_w10: f64,
 }
 
 fn measure() -> Vec<SeedA> {
-    let jobs: Vec<(u64, u8)> = (0..SEEDS).flat_map(|s| [(s, 0u8), (s, 1), (s, 2), (s, 3)]).collect();
+    let jobs: Vec<(u64, u8)> = (0..SEEDS).flat_map(|s| [(s, 0u8), (s, 1), (s, 2), (s, 3), (s, 4)]).collect();
     let outs = nm_tests::chip::parallel(jobs.clone(), |(seed, kind)| match kind {
         0 => chip_a(&sal_text(DEFAULT, false), seed, 1, true, EPOCHS),
         1 => chip_a(&sal_text(LR_MISMATCH, false), seed, 100 + seed, false, EPOCHS),
         2 => chip_a(&sal_text(DEFAULT, false), seed, 100 + seed, false, EPOCHS),
-        _ => chip_a(&sal_text(DEFAULT, true), seed, 1, true, EPOCHS),
+        3 => chip_a(&sal_text(DEFAULT, true), seed, 1, true, EPOCHS),
+        _ => chip_a_calibrated(&sal_text(LR_MISMATCH, false), seed, 100 + seed, EPOCHS),
     });
     let mut it = outs.into_iter();
     (0..SEEDS)
         .map(|seed| {
             let f = run_check_a(&CheckA::paper(), seed);
-            let (ideal, mismatch, full, frozen) =
-                (it.next().unwrap(), it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
+            let (ideal, mismatch, full, frozen, calibrated) =
+                (it.next().unwrap(), it.next().unwrap(), it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
             SeedA {
                 seed,
                 float_a600: f.asym(600),
@@ -134,6 +160,7 @@ fn measure() -> Vec<SeedA> {
                 ideal,
                 mismatch,
                 full,
+                calibrated,
             }
         })
         .collect()
@@ -151,7 +178,8 @@ fn check_a_on_the_chip() {
     let mut failures = vec![];
     // Seeds above the transient bound (0.10 at epoch 600) on the mismatched chips, and the
     // largest values: the criterion wants none; see the assertions at the end.
-    let (mut mm_transient, mut full_transient) = (vec![], vec![]);
+    let (mut mm_transient, mut full_transient, mut cal_transient) = (vec![], vec![], vec![]);
+    let mut miss_cal = 0;
     let mut full_med_max = 0.0f64;
     for m in &ms {
         let (i, mm) = (&m.ideal, &m.mismatch);
@@ -193,6 +221,21 @@ fn check_a_on_the_chip() {
         if mm.asym(600) > 0.10 {
             mm_transient.push(mm.asym(600));
         }
+        let c = &m.calibrated;
+        eprintln!(
+            "seed {}: lr-mismatch chip {} calibrated: |W01−W10| at 600 {:.4} (uncalibrated {:.4}), median 900–1500 {:.4} \
+             (uncalibrated {:.4})",
+            m.seed,
+            100 + m.seed,
+            c.asym(600),
+            mm.asym(600),
+            c.median_asym(900, 1500),
+            mm.median_asym(900, 1500)
+        );
+        if c.asym(600) > 0.10 {
+            cal_transient.push(c.asym(600));
+        }
+        miss_cal += usize::from(c.median_asym(900, 1500) > 0.06);
         if i.sum_drift_lsb_per_100().abs() > 2.0 {
             failures.push(format!("seed {}: sum drift {} LSB / 100 epochs", m.seed, i.sum_drift_lsb_per_100()));
         }
@@ -245,6 +288,10 @@ fn check_a_on_the_chip() {
         "above 0.10 at epoch 600: lr mismatch {mm_transient:?}, default mismatch (effective) {full_transient:?}; \
          default mismatch largest median {full_med_max:.4}"
     );
+    eprintln!(
+        "lr-mismatch chips calibrated: above 0.10 at epoch 600 {cal_transient:?} (uncalibrated {mm_transient:?}); \
+         median > 0.06 in {miss_cal} seeds"
+    );
     // The ideal chip meets every bound of the criterion (as the float reference does).
     assert!(failures.is_empty(), "{failures:#?}");
     assert!(miss_ideal <= 1, "median asymmetry > 0.06 in {miss_ideal} seeds (ideal chip)");
@@ -259,6 +306,13 @@ fn check_a_on_the_chip() {
         mm_transient.len() <= 1 && mm_transient.iter().all(|&a| a <= 0.10 + 1.0 / 128.0 + 1e-9),
         "{mm_transient:?}"
     );
+    // The same learning-rate-mismatch chips calibrated (per-synapse learning-rate trims from
+    // `nmemu calibrate`, 2026-12-01): the stationary bound holds as before; the transient bound
+    // is still missed by one seed of 8 — measured: seed 2 goes from 0.1016 to 0.0469, but seed 4
+    // from 0.0703 to 0.1094 (14 weight LSBs). With two synapses the amplitude mismatch is not
+    // what decides the asymmetry at epoch 600: the trims change the chip's stochastic rounding
+    // stream and with it which seed lands a step or two above the bound. Reported, not asserted.
+    assert!(miss_cal <= 1, "median asymmetry > 0.06 in {miss_cal} seeds (lr mismatch, calibrated)");
     // Default 10 % mismatch of everything: SAL still symmetrises the weights the neurons feel
     // (gain · W), but slower and noisier (thresholds move the rates by up to ~40 %): the
     // criterion's bounds are missed (2 of 8 seeds above 0.10 at epoch 600, 3 medians above
