@@ -83,7 +83,7 @@ pub struct Calibration {
     pub chip_seed: u64,
     pub program: String,
     pub neurons: Vec<NeuronCal>,
-    /// Non-LIF neurons are not measured.
+    /// Non-LIF neurons and LIF neurons without a voltage leak (`decay_v = 0`) are not measured.
     pub skipped: u64,
     /// Measured plastic synapses (empty in version 1 files).
     #[serde(default)]

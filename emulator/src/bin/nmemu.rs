@@ -326,7 +326,7 @@ fn main_inner(cli: Cli) -> Result<(), EmuError> {
             std::fs::write(&output, text).map_err(|e| EmuError::io(&output, e))?;
             let (b, a) = (cal.before, cal.after);
             println!(
-                "chip seed {seed}: measured {} neurons ({} non-LIF skipped), {} plastic synapses",
+                "chip seed {seed}: measured {} neurons ({} non-LIF or non-leaky skipped), {} plastic synapses",
                 cal.neurons.len(),
                 cal.skipped,
                 cal.synapses.len()
