@@ -273,3 +273,26 @@ pub fn apply_with_report(p: &Program, cal: &Calibration) -> Result<(Program, App
     }
     Ok((q, rep))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trim_codes_cancel_the_gain_within_half_a_step() {
+        assert_eq!(trim_code(1.0, -32, 31), (0, false));
+        assert_eq!(trim_code(0.9, -32, 31), (14, false));
+        assert_eq!(trim_code(1.1, -32, 31), (-12, false));
+        assert_eq!(trim_code(0.5, -32, 31), (31, true));
+        assert_eq!(trim_code(2.0, -32, 31), (-32, true));
+        assert_eq!(trim_code(0.0, -32, 31), (31, true));
+        assert_eq!(trim_code(0.9, 0, 0), (0, true));
+        for k in 0..200 {
+            let a = 0.82 + 0.5 * f64::from(k) / 200.0;
+            let (c, clamped) = trim_code(a, -32, 31);
+            assert!(!clamped, "{a}");
+            let eff = a * (1.0 + f64::from(c) * crate::fixed_point::LR_TRIM_STEP);
+            assert!((eff - 1.0).abs() <= a * crate::fixed_point::LR_TRIM_STEP / 2.0 + 1e-12, "{a}: {eff}");
+        }
+    }
+}

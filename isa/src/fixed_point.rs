@@ -222,4 +222,21 @@ mod tests {
         assert_eq!(weight_readout(-(255 << 6), 16, 8, Rounding::Floor, &mut r), -255);
         assert_eq!(weight_readout(-(400 << 6), 16, 8, Rounding::Floor, &mut r), -255);
     }
+
+    #[test]
+    fn lr_trim_arithmetic() {
+        // Trim 0 is the identity for every gain (today's behaviour bit for bit).
+        for g in [0u16, 1, 2047, 4095, 4096, 4097, 5000, 65535] {
+            assert_eq!(trim_lgain_q12(g, 0), g);
+        }
+        // 1 + c/128 in Q.12, rounded half up, saturated.
+        assert_eq!(trim_lgain_q12(4096, 31), 4096 + 31 * 32);
+        assert_eq!(trim_lgain_q12(4096, -32), 3072);
+        assert_eq!(trim_lgain_q12(4000, 14), ((4000u32 * (4096 + 14 * 32) + 2048) >> 12) as u16);
+        assert_eq!(trim_lgain_q12(65535, 127), 65535);
+        assert_eq!(trim_lgain_q12(4096, -128), 0);
+        assert_eq!(lr_trim_range(6), (-32, 31));
+        assert_eq!(lr_trim_range(0), (0, 0));
+        assert_eq!(lr_trim_range(8), (-128, 127));
+    }
 }
