@@ -100,6 +100,54 @@ fn compile_with_calibration_corrects_thresholds_and_refuses_bad_files() {
 }
 
 #[test]
+fn compile_with_calibration_trims_learning_rates_and_reports_clamped_codes() {
+    let src = temp(
+        "calsyn.nm",
+        b"input src = poisson(rates = [5, 8, 11] Hz)\npop out = lif(n = 1, tau_m = inf, v_th = 3, v_reset = 0)\n\
+          rule r(alpha = 0.01) {\n  on post: w *= 1 + alpha * rand()\n  bounds w in [0, 1]\n}\n\
+          connect src -> out all_to_all weight = 1 plastic r\n",
+    );
+    let (s, plain, out) = (src.to_str().unwrap(), temp("syn_plain.bin", b""), temp("syn_cal.bin", b""));
+    let (code, _, err) = nmc(&["compile", s, "-o", plain.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    // Version 2: synapse 0 learns 10 % slow (trim round(128 (1/0.9 − 1)) = 14), synapse 2 at half
+    // speed (wants 128 > 31: clamped at 31); synapse 1 is not listed and keeps trim 0.
+    let cal = temp(
+        "syn.cal",
+        br#"{"format": "nmemu-calibration", "version": 2, "chip": "default", "chip_seed": 4, "program": "calsyn",
+            "neurons": [], "skipped": 0,
+            "synapses": [{"core": 0, "synapse": 0, "lr_gain": 0.9}, {"core": 0, "synapse": 2, "lr_gain": 0.5}],
+            "before": {"threshold_rsd": 0.0, "leak_rsd": 0.0, "bias_rsd": 0.0, "learning_rate_rsd": 0.2},
+            "after": {"threshold_rsd": 0.0, "leak_rsd": 0.0, "bias_rsd": 0.0, "learning_rate_rsd": 0.1}}"#,
+    );
+    let args = ["compile", s, "-o", out.to_str().unwrap(), "--calibration", cal.to_str().unwrap()];
+    let (code, _, err) = nmc(&args);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("calibrated 0 neurons and 2 plastic synapses"), "{err}");
+    assert!(err.contains("warning: 1 of 2 learning-rate trims hit the end of the code range -32..=31"), "{err}");
+    let bytes = std::fs::read(&out).unwrap();
+    assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 3, "trims need format version 3");
+    let b = nm_isa::binary::decode(&bytes).unwrap();
+    assert_eq!(b.cores[0].lr_trim, vec![14, 0, 31]);
+    let a = nm_isa::binary::decode(&std::fs::read(&plain).unwrap()).unwrap();
+    assert!(a.cores[0].lr_trim.is_empty());
+    // The report says it too (text and JSON).
+    let (code, text, _) = nmc(&[&args[..], &["--report"]].concat());
+    assert_eq!(code, 0);
+    assert!(text.contains("calibration: 0 neurons, 2 learning-rate trims (codes -32..=31), 1 clamped"), "{text}");
+    assert!(text.contains("warning: 1 of 2 learning-rate trims hit the end"), "{text}");
+    let (code, json, _) = nmc(&[&args[..], &["--report", "--report-format", "json"]].concat());
+    assert_eq!(code, 0);
+    assert!(json.contains("\"trims_clamped\": 1"), "{json}");
+    // A synapse that is not plastic, or does not exist, is refused.
+    let bad = std::fs::read_to_string(&cal).unwrap().replace("\"synapse\": 2", "\"synapse\": 7");
+    let bad = temp("syn_bad.cal", bad.as_bytes());
+    let (code, _, err) = nmc(&["compile", s, "-o", out.to_str().unwrap(), "--calibration", bad.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("core 0 has no synapse 7"), "{err}");
+}
+
+#[test]
 fn a_very_long_operator_chain_is_a_diagnostic_not_a_stack_overflow() {
     // 20 000 terms: every recursive pass over a left-associative chain would go 20 000 deep.
     let text = format!("const x = {}\n", vec!["1"; 20_000].join(" + "));

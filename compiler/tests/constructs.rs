@@ -36,6 +36,9 @@ fn target_profiles_and_overrides() {
     assert_eq!(m.target.spec.mismatch.noise_rsd, 0.01);
     assert_eq!(m.target.chip_seed, 9);
     assert_eq!(m.target.spec.mesh.width, 2);
+    assert_eq!(m.target.spec.formats.learning_rate_trim_bits, 6);
+    let m = ok("target default { learning_rate_trim_bits = 7 }");
+    assert_eq!(m.target.spec.formats.learning_rate_trim_bits, 7);
     let m = ok("target board { mismatch_weight = 0.2 }");
     assert_eq!(m.target.spec.system.chips_x, 8);
     assert_eq!(m.target.spec.mismatch.weight_gain_rsd, 0.2);

@@ -1,5 +1,5 @@
-//! Virtual calibration: measure every LIF neuron of one chip instance the way a lab would, from
-//! the outside, and write the measured deviations for the compiler.
+//! Virtual calibration: measure every LIF neuron and every plastic synapse of one chip instance
+//! the way a lab would, from the outside, and write the measured deviations for the compiler.
 //!
 //! Procedure (all neurons of the program in parallel, each run a stripped copy of the program:
 //! same cores, profiles and neuron slots, no synapses, inputs or routes, so the chip instance —
@@ -13,12 +13,25 @@
 //!    that makes the neuron spike within 8 time constants from rest); then the effective
 //!    threshold is `(b* + off) / (1 − a)`.
 //!
-//! The file (`chip.cal`, JSON, format `nmemu-calibration` version 1) lists per neuron the
+//! 4. **Learning-rate gain** of every plastic synapse ([`measure_lr`]): a copy of the program
+//!    with the same cores, neurons and synapses (so the same physical slots) but silent inputs,
+//!    no routes and no trims, in which every plastic synapse's rule is replaced by a calibration rule
+//!    that adds a known large `D` to its weight at every step (`ld w; addi D; st w`, an epoch
+//!    of one step, nearest rounding). After `W` steps from a known accumulator value the
+//!    accumulators are read back; `a_i = Δacc / (W · D)`. The chip applies its learning-rate
+//!    gain to every written difference, so this is the factor a rule's updates get. With the
+//!    default 16-bit accumulator `D = 6144`, `W = 4`: a resolution of 4·10⁻⁵ (each write rounds
+//!    to the nearest accumulator unit). Gains above 2 saturate the accumulator (then `a_i` is a
+//!    lower bound; such a gain is far outside any trim range anyway).
+//!
+//! The file (`chip.cal`, JSON, format `nmemu-calibration` version 2) lists per neuron the
 //! measured gains `v_th_gain = v_th_eff / v_th`, `leak_gain = d_eff / d_v` and the additive
 //! `bias_offset` (voltage units per step). The correction a compiler applies, within the register
 //! formats: `v_th ← round(v_th / v_th_gain)`, `bias ← round(bias − bias_offset)`, and the voltage
 //! decay code `round(d_v / leak_gain)` — decay codes live in profiles, so neurons are regrouped
-//! into per-neuron-leak profiles, merging codes when the core's profile budget is exceeded.
+//! into per-neuron-leak profiles, merging codes when the core's profile budget is exceeded; and per
+//! plastic synapse `lr_gain = a_i`, which the compiler turns into the synapse's learning-rate trim
+//! code `round((1/a_i − 1) · 128)`, clamped to the chip's `learning_rate_trim_bits`.
 //!
 //! **Sampling (stochastic) neurons** have no leak; their threshold (the offset `ln τ` of the
 //! firing probability `σ(u + b − v_th)`) carries the chip's mismatch. With the bias programmed at
@@ -28,13 +41,16 @@
 //! through `v_th` like a LIF neuron's.
 //!
 //! [`apply`] is that correction; [`calibrate`] measures before and after it and reports the
-//! spreads (relative SDs across neurons) of effective threshold, leak and bias offset.
+//! spreads (relative SDs across neurons and synapses) of effective threshold, leak, bias offset
+//! and learning-rate gain.
 
 use crate::engine::{Emulator, RunConfig};
 use crate::error::EmuError;
 use crate::mismatch::sd;
-pub use nm_isa::calibration::{CalSpread, Calibration, NeuronCal, FORMAT};
-use nm_isa::fixed_point::smax;
+pub use nm_isa::calibration::{CalSpread, Calibration, NeuronCal, SynapseCal, FORMAT, VERSION};
+use nm_isa::fixed_point::{smax, smin, Rounding};
+use nm_isa::ids::RuleId;
+use nm_isa::learn::{Dst, Handler, Instr, LearnRule, Opcode, Scope, Src, Trigger};
 use nm_isa::neuron::{NeuronKind, NeuronProfile};
 use nm_isa::program::Program;
 
@@ -60,6 +76,7 @@ fn strip(p: &Program) -> Program {
         c.axon_map.clear();
         c.axons.clear();
         c.synapses.clear();
+        c.lr_trim.clear();
         c.groups.clear();
     }
     q.routes.clear();
@@ -283,7 +300,13 @@ fn spread(p: &Program, neurons: &[(usize, usize)], meas: &[Meas], nominal: &Prog
         let (t, d) = nom(ci, i);
         m.resid / (t * d / dmax).abs().max(1e-9)
     });
-    CalSpread { threshold_rsd: sd(th), leak_rsd: sd(lk), bias_rsd: sd(bs), sampling_threshold_rsd: 0.0 }
+    CalSpread {
+        threshold_rsd: sd(th),
+        leak_rsd: sd(lk),
+        bias_rsd: sd(bs),
+        sampling_threshold_rsd: 0.0,
+        learning_rate_rsd: 0.0,
+    }
 }
 
 /// Relative SD of the measured sampling-neuron thresholds against `nominal`'s.
@@ -291,22 +314,123 @@ fn sampling_spread(neurons: &[(usize, usize)], vth: &[f64], nominal: &Program) -
     sd(neurons.iter().zip(vth).map(|(&(ci, i), &v)| v / f64::from(nominal.cores[ci].neurons[i].v_th)))
 }
 
-/// Measure the chip instance `chip_seed` on the neurons of `p`, derive the calibration, apply it
-/// and measure again.
+/// `(core index, synapse index)` of each measured plastic synapse and its learning-rate gain.
+pub type MeasuredLr = (Vec<(usize, usize)>, Vec<f64>);
+
+/// Writes of the learning-rate measurement.
+const LR_WRITES: u64 = 4;
+
+/// `(start accumulator, D)` of the learning-rate measurement for `accumulator_bits`: start at
+/// `smin/2`, and `W · D · 2` stays below `smax` (gains up to 2 are measured unsaturated).
+fn lr_probe(ab: u8) -> (i32, i32) {
+    let start = (smin(ab) / 2) as i32;
+    let d = ((3i64 << ab) >> 5).max(1) as i32;
+    (start, d)
+}
+
+/// The calibration rule: every step, `w ← w + d` on every synapse (nearest rounding, bounds the
+/// whole accumulator).
+fn lr_rule(d: i32, ab: u8) -> LearnRule {
+    LearnRule {
+        name: "calibrate_lr".into(),
+        x: [None, None],
+        y: [None, None],
+        handlers: vec![Handler {
+            trigger: Trigger::Epoch,
+            scope: Scope::Synapse,
+            code: vec![Instr::ld(0, Src::W), Instr::rri(Opcode::Addi, 0, 0, d), Instr::st(Dst::W, 0)],
+        }],
+        w_min: smin(ab) as i32,
+        w_max: smax(ab) as i32,
+        readout: Rounding::Nearest,
+    }
+}
+
+/// `(core index, synapse index)` of every plastic synapse (its group has a rule).
+fn plastic_synapses(p: &Program) -> Vec<(usize, usize)> {
+    let mut v = Vec::new();
+    for (ci, c) in p.cores.iter().enumerate() {
+        for (si, s) in c.synapses.iter().enumerate() {
+            if c.groups.get(usize::from(s.group)).is_some_and(|g| g.rule.is_some()) {
+                v.push((ci, si));
+            }
+        }
+    }
+    v
+}
+
+/// Measure the effective learning-rate gain (mismatch gain times the programmed trim factor) of
+/// every plastic synapse of `p` on the chip instance `chip_seed`, from the outside: see the
+/// module documentation, step 4. Returns the synapses and their gains.
+pub fn measure_lr(p: &Program, chip_seed: u64) -> Result<MeasuredLr, EmuError> {
+    let syns = plastic_synapses(p);
+    if syns.is_empty() {
+        return Ok((syns, Vec::new()));
+    }
+    let ab = p.chip.formats.accumulator_bits;
+    let (start, d) = lr_probe(ab);
+    let mut q = p.clone();
+    q.routes.clear();
+    // Inputs stay (projections name them) but send nothing.
+    for i in &mut q.inputs {
+        i.kind = nm_isa::program::InputKind::SpikeTimes { events: Vec::new() };
+        i.gate = None;
+    }
+    q.probes.clear();
+    q.signals.clear();
+    q.rules = vec![lr_rule(d, ab)];
+    q.meta.epoch_steps = 1;
+    for c in &mut q.cores {
+        for g in &mut c.groups {
+            if g.rule.is_some() {
+                g.rule = Some(RuleId(0));
+            }
+        }
+    }
+    for &(ci, si) in &syns {
+        q.cores[ci].synapses[si].acc = start;
+    }
+    let cfg = RunConfig { chip_seed, noise_seed: 0, ideal: false, threads: 1, seed: None };
+    let mut emu = Emulator::new(&q, cfg)?;
+    for _ in 0..LR_WRITES {
+        emu.step();
+    }
+    let intended = (LR_WRITES as f64) * f64::from(d);
+    let gains = syns
+        .iter()
+        .map(|&(ci, si)| {
+            let acc = emu.synapse_state(ci).map_or(start, |(a, _)| a.get(si).copied().unwrap_or(start));
+            (f64::from(acc) - f64::from(start)) / intended
+        })
+        .collect();
+    Ok((syns, gains))
+}
+
+/// Measure the chip instance `chip_seed` on the neurons and plastic synapses of `p`, derive the
+/// calibration, apply it and measure again.
 pub fn calibrate(p: &Program, chip_seed: u64) -> Result<Calibration, EmuError> {
     let (neurons, meas) = measure(p, p, chip_seed)?;
     let (sampling, sampling_vth) = measure_sampling(p, chip_seed)?;
     let mut before = spread(p, &neurons, &meas, p);
     before.sampling_threshold_rsd = sampling_spread(&sampling, &sampling_vth, p);
+    // The learning-rate gains of the chip itself: the program's own trims (if any) cleared.
+    let mut untrimmed = p.clone();
+    untrimmed.cores.iter_mut().for_each(|c| c.lr_trim.clear());
+    let (syns, lr) = measure_lr(&untrimmed, chip_seed)?;
     let mut cal = Calibration {
         format: FORMAT.into(),
-        version: 1,
+        version: VERSION,
         chip: p.chip.name.clone(),
         chip_seed,
         program: p.meta.name.clone(),
         neurons: Vec::with_capacity(neurons.len()),
         skipped: p.neuron_count() - (neurons.len() + sampling.len()) as u64,
-        before,
+        synapses: syns
+            .iter()
+            .zip(&lr)
+            .map(|(&(ci, si), &a)| SynapseCal { core: p.cores[ci].id.0, synapse: si as u32, lr_gain: a })
+            .collect(),
+        before: CalSpread { learning_rate_rsd: sd(lr.iter().copied()), ..before },
         after: CalSpread::default(),
     };
     for (&(ci, i), m) in neurons.iter().zip(&meas) {
@@ -337,7 +461,8 @@ pub fn calibrate(p: &Program, chip_seed: u64) -> Result<Calibration, EmuError> {
     }
     let corrected = apply(p, &cal)?;
     let (n2, m2) = measure(&corrected, p, chip_seed)?;
-    cal.after = spread(&corrected, &n2, &m2, p);
+    let (_, lr2) = measure_lr(&corrected, chip_seed)?;
+    cal.after = CalSpread { learning_rate_rsd: sd(lr2.into_iter()), ..spread(&corrected, &n2, &m2, p) };
     let (s2, v2) = measure_sampling(&corrected, chip_seed)?;
     cal.after.sampling_threshold_rsd = sampling_spread(&s2, &v2, p);
     Ok(cal)
@@ -435,6 +560,51 @@ mod tests {
                 c.neuron,
                 c.v_th_gain
             );
+        }
+    }
+
+    #[test]
+    fn learning_rate_gains_are_measured_and_trimmed() {
+        use crate::netbuild::Pre;
+        use nm_isa::program::{InputKind, SynKind};
+        let chip = nm_isa::ChipSpec::default_profile();
+        let mut b = NetBuilder::new(chip.clone(), "lrcal", 100_000);
+        let pr = b.add_profile(0, lif_profile(4096, 0, 0, 0));
+        let n = b.add_neuron(0, NeuronConfig { profile: pr, bias: 0, v_th: 1 << 20, v_init: 0 });
+        let rule = b.add_rule(lr_rule(1, chip.formats.accumulator_bits));
+        let plastic = b.add_group(0, 0, SynKind::Current, Some(rule), 0);
+        let fixed = b.add_group(0, 0, SynKind::Current, None, 0);
+        let inp = b.add_input("in", 300, InputKind::Poisson { p_q32: vec![0; 300] }, 0);
+        let acc = b.acc_of_weight(10);
+        for ch in 0..300 {
+            b.connect(Pre::Input(inp, ch), n, acc, 1, if ch % 3 == 2 { fixed } else { plastic });
+        }
+        let prog = b.build();
+        let cal = calibrate(&prog, 11).unwrap();
+        assert_eq!(cal.synapses.len(), 200, "the plastic synapses only");
+        // The measurement is the gain the emulator applies (Q.12), to well below 1 %.
+        let emu =
+            Emulator::new(&prog, RunConfig { chip_seed: 11, noise_seed: 0, ideal: false, threads: 1, seed: None })
+                .unwrap();
+        let devs = emu.deviations()[0];
+        for c in &cal.synapses {
+            let q12 =
+                crate::mismatch::gain_q12(chip.mismatch.learning_rate_rsd, devs.learning_rate[c.synapse as usize]);
+            assert!((c.lr_gain - f64::from(q12) / 4096.0).abs() < 1e-3, "{c:?} vs {q12}");
+        }
+        let (bf, af) = (cal.before.learning_rate_rsd, cal.after.learning_rate_rsd);
+        assert!(bf > 0.07 && bf < 0.13, "before {bf}");
+        assert!(af * 5.0 <= bf, "learning-rate spread {bf} -> {af}");
+        // The corrected program's trims are what the compiler's rule gives, and the chip applies them.
+        let fixed_prog = apply(&prog, &cal).unwrap();
+        let (syns, eff) = measure_lr(&fixed_prog, 11).unwrap();
+        for ((&(ci, si), &e), c) in syns.iter().zip(&eff).zip(&cal.synapses) {
+            assert_eq!(si as u32, c.synapse);
+            let code = fixed_prog.cores[ci].lr_trim[si];
+            assert_eq!(code, nm_isa::calibration::trim_code(c.lr_gain, -32, 31).0);
+            let q12 = (c.lr_gain * 4096.0).round() as u16;
+            let want = f64::from(nm_isa::fixed_point::trim_lgain_q12(q12, code)) / 4096.0;
+            assert!((e - want).abs() < 1e-3, "synapse {si}: {e} vs {want}");
         }
     }
 }

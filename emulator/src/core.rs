@@ -500,7 +500,9 @@ pub fn load_core(
             )
         };
         pr.syn_wgain.push(wg);
-        pr.syn_lgain.push(lg);
+        // The programmed learning-rate trim scales the mismatch gain (the ideal chip's is 1):
+        // `nm_isa::fixed_point::trim_lgain_q12`, exact for trim 0.
+        pr.syn_lgain.push(nm_isa::fixed_point::trim_lgain_q12(lg, core.lr_trim_of(si)));
         let acc = s.acc.clamp(amin, amax);
         let wr = weight_readout(acc, ab, wb, Rounding::Nearest, &mut nearest);
         let weff = apply_gain(wr, wg);

@@ -192,6 +192,7 @@ impl NetBuilder {
                 axon_map: Vec::new(),
                 axons: Vec::new(),
                 synapses: Vec::new(),
+                lr_trim: Vec::new(),
             };
             // One axon per used source key; one axon-map entry per run of consecutive keys.
             let mut by_key: BTreeMap<u32, Vec<(u32, i32, u8, u16)>> = BTreeMap::new();

@@ -147,6 +147,7 @@ impl ProgramBuilder {
             axon_map: Vec::new(),
             axons: Vec::new(),
             synapses: Vec::new(),
+            lr_trim: Vec::new(),
         })
     }
 

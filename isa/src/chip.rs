@@ -104,6 +104,20 @@ pub struct Formats {
     pub payload_bits: u8,
     /// Per-synapse tag width (signed), 0 if the chip has no tags.
     pub tag_bits: u8,
+    /// Per-synapse learning-rate trim code width (signed, 0: no trim). A synapse's trim code `c`
+    /// multiplies its learning-rate gain by `1 + c / 128` (see
+    /// [`crate::fixed_point::trim_lgain_q12`]); 6 bits give codes −32 ..= 31, factors 0.75 ..= 1.242.
+    /// The codes live in the synapse circuit's calibration bits, not in synapse memory.
+    #[serde(default = "default_trim_bits")]
+    pub learning_rate_trim_bits: u8,
+}
+
+/// `formats.learning_rate_trim_bits` of the built-in profiles and of `program.bin` files older
+/// than format version 3 (which hold no trim codes).
+pub const DEFAULT_LR_TRIM_BITS: u8 = 6;
+
+fn default_trim_bits() -> u8 {
+    DEFAULT_LR_TRIM_BITS
 }
 
 /// Cycle costs. A time step of a core costs the sum of its charged operations; the step of the
@@ -201,6 +215,7 @@ impl ChipSpec {
                 synapse_overhead_bits: 16,
                 payload_bits: 16,
                 tag_bits: 8,
+                learning_rate_trim_bits: DEFAULT_LR_TRIM_BITS,
             },
             timing: Timing {
                 clock_hz: 1.0e8,
@@ -355,6 +370,7 @@ impl ChipSpec {
         range("formats.synapse_overhead_bits", f.synapse_overhead_bits, 0, 64)?;
         range("formats.payload_bits", f.payload_bits, 1, 24)?;
         range("formats.tag_bits", f.tag_bits, 0, 16)?;
+        range("formats.learning_rate_trim_bits", f.learning_rate_trim_bits, 0, 8)?;
         let t = &self.timing;
         finite("timing.clock_hz", t.clock_hz, 1.0, 1e12)?;
         range("timing.cycles_neuron_update", t.cycles_neuron_update, 0, 1_000_000)?;

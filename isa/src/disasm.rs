@@ -312,8 +312,15 @@ fn core(f: &mut fmt::Formatter<'_>, p: &Program, c: &Core) -> fmt::Result {
         let end = first.saturating_add(ax.count as usize).min(c.synapses.len());
         let syns = c.synapses.get(first..end).unwrap_or(&[]);
         let mut line = format!("  axon {a}:");
-        for s in syns.iter().take(MAX_LISTED_SYNAPSES - listed) {
-            let _ = write!(line, " n{}(acc {}, d {}, g {})", s.target, s.acc, s.delay, s.group);
+        for (k, s) in syns.iter().take(MAX_LISTED_SYNAPSES - listed).enumerate() {
+            match c.lr_trim_of(first + k) {
+                0 => {
+                    let _ = write!(line, " n{}(acc {}, d {}, g {})", s.target, s.acc, s.delay, s.group);
+                }
+                t => {
+                    let _ = write!(line, " n{}(acc {}, d {}, g {}, trim {t})", s.target, s.acc, s.delay, s.group);
+                }
+            }
             listed += 1;
         }
         writeln!(f, "{line}")?;

@@ -20,6 +20,29 @@ pub type LearnFix = fixed::types::I16F16;
 /// One in the learning engine's Q15.16 format.
 pub const LEARN_ONE: i32 = 1 << 16;
 
+/// The learning-rate trim step: a trim code `c` scales a synapse's learning-rate gain by
+/// `1 + c · 2^-7`, i.e. `4096 + 32 c` in Q.12.
+pub const LR_TRIM_STEP: f64 = 1.0 / 128.0;
+/// [`LR_TRIM_STEP`] in Q.12.
+pub const LR_TRIM_STEP_Q12: i64 = 32;
+
+/// The code range `lo ..= hi` of a signed `bits`-wide trim (`0 ..= 0` for 0 bits).
+pub fn lr_trim_range(bits: u8) -> (i32, i32) {
+    if bits == 0 {
+        (0, 0)
+    } else {
+        (smin(bits.min(8)) as i32, smax(bits.min(8)) as i32)
+    }
+}
+
+/// The effective Q.12 learning-rate gain of a synapse with mismatch gain `gain` (Q.12) and trim
+/// code `code`: `gain · (4096 + 32 · code) / 4096`, rounded half up, saturated to `0 ..= 65535`.
+/// Code 0 returns `gain` exactly. Computed once when a program is loaded.
+pub fn trim_lgain_q12(gain: u16, code: i8) -> u16 {
+    let f = 4096 + LR_TRIM_STEP_Q12 * i64::from(code);
+    ((i64::from(gain) * f + 2048) >> 12).clamp(0, 65535) as u16
+}
+
 /// Largest value of a signed `bits`-wide register.
 #[inline]
 pub const fn smax(bits: u8) -> i64 {
@@ -198,5 +221,22 @@ mod tests {
         assert_eq!(weight_readout(i32::from(i16::MAX), 16, 8, Rounding::Nearest, &mut r), 255);
         assert_eq!(weight_readout(-(255 << 6), 16, 8, Rounding::Floor, &mut r), -255);
         assert_eq!(weight_readout(-(400 << 6), 16, 8, Rounding::Floor, &mut r), -255);
+    }
+
+    #[test]
+    fn lr_trim_arithmetic() {
+        // Trim 0 is the identity for every gain (today's behaviour bit for bit).
+        for g in [0u16, 1, 2047, 4095, 4096, 4097, 5000, 65535] {
+            assert_eq!(trim_lgain_q12(g, 0), g);
+        }
+        // 1 + c/128 in Q.12, rounded half up, saturated.
+        assert_eq!(trim_lgain_q12(4096, 31), 4096 + 31 * 32);
+        assert_eq!(trim_lgain_q12(4096, -32), 3072);
+        assert_eq!(trim_lgain_q12(4000, 14), ((4000u32 * (4096 + 14 * 32) + 2048) >> 12) as u16);
+        assert_eq!(trim_lgain_q12(65535, 127), 65535);
+        assert_eq!(trim_lgain_q12(4096, -128), 0);
+        assert_eq!(lr_trim_range(6), (-32, 31));
+        assert_eq!(lr_trim_range(0), (0, 0));
+        assert_eq!(lr_trim_range(8), (-128, 127));
     }
 }

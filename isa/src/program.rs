@@ -20,8 +20,14 @@ use crate::neuron::{Lut, NeuronConfig, NeuronKind, NeuronProfile};
 use serde::{Deserialize, Serialize};
 
 /// The newest `program.bin` format version this crate reads and writes (2 adds the second
-/// synaptic current: [`crate::neuron::NeuronProfile::decay_u2`] and [`SynGroup::current`]).
-pub const FORMAT_VERSION: u16 = 2;
+/// synaptic current: [`crate::neuron::NeuronProfile::decay_u2`] and [`SynGroup::current`]; 3 adds
+/// the per-synapse learning-rate trims [`Core::lr_trim`] and
+/// [`crate::chip::Formats::learning_rate_trim_bits`]).
+pub const FORMAT_VERSION: u16 = 3;
+/// The version that adds the second synaptic current.
+pub const FORMAT_VERSION_U2: u16 = 2;
+/// The version that adds the learning-rate trims.
+pub const FORMAT_VERSION_TRIM: u16 = 3;
 /// The oldest version this crate reads; a program that uses no second current is written as
 /// this version, byte-identical to what earlier builds wrote.
 pub const FORMAT_VERSION_MIN: u16 = 1;
@@ -80,6 +86,18 @@ pub struct Core {
     pub axons: Vec<Axon>,
     /// All synapses, ordered by axon.
     pub synapses: Vec<Synapse>,
+    /// Per-synapse learning-rate trim codes (signed, `learning_rate_trim_bits` wide), parallel to
+    /// `synapses`, or empty: every code 0. Code `c` scales the synapse's learning-rate gain by
+    /// `1 + c / 128` ([`crate::fixed_point::trim_lgain_q12`]); `nmc compile --calibration` sets them.
+    #[serde(default)]
+    pub lr_trim: Vec<i8>,
+}
+
+impl Core {
+    /// The trim code of synapse `si` (0 if the core has no trims).
+    pub fn lr_trim_of(&self, si: usize) -> i8 {
+        self.lr_trim.get(si).copied().unwrap_or(0)
+    }
 }
 
 /// Keys `key_base .. key_base + count` arrive on axons `axon_base .. axon_base + count`.
@@ -371,11 +389,21 @@ impl Program {
             .any(|c| c.profiles.iter().any(|p| p.decay_u2.is_some()) || c.groups.iter().any(|g| g.current != 0))
     }
 
-    /// The format version [`crate::binary::encode`] writes: [`FORMAT_VERSION_MIN`] unless the
-    /// program uses the second current.
+    /// Whether any core lists trim codes or the chip's trim width is not the default (both need
+    /// format version 3).
+    pub fn uses_lr_trim(&self) -> bool {
+        self.chip.formats.learning_rate_trim_bits != crate::chip::DEFAULT_LR_TRIM_BITS
+            || self.cores.iter().any(|c| !c.lr_trim.is_empty())
+    }
+
+    /// The format version [`crate::binary::encode`] writes: the oldest that holds what the
+    /// program uses — [`FORMAT_VERSION_TRIM`] with trims, else [`FORMAT_VERSION_U2`] with the
+    /// second current, else [`FORMAT_VERSION_MIN`] (byte-identical to what earlier builds wrote).
     pub fn format_version(&self) -> u16 {
-        if self.uses_second_current() {
-            FORMAT_VERSION
+        if self.uses_lr_trim() {
+            FORMAT_VERSION_TRIM
+        } else if self.uses_second_current() {
+            FORMAT_VERSION_U2
         } else {
             FORMAT_VERSION_MIN
         }

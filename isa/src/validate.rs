@@ -423,6 +423,22 @@ fn validate_core(p: &Program, core: &Core) -> Res {
         return structure(&whole, format!("axons cover {next} synapses but the core has {}", core.synapses.len()));
     }
 
+    if !core.lr_trim.is_empty() {
+        if core.lr_trim.len() != core.synapses.len() {
+            return structure(
+                &whole,
+                format!(
+                    "{} learning-rate trim codes for {} synapses (0 or one per synapse)",
+                    core.lr_trim.len(),
+                    core.synapses.len()
+                ),
+            );
+        }
+        let (tlo, thi) = crate::fixed_point::lr_trim_range(f.learning_rate_trim_bits);
+        for (i, &t) in core.lr_trim.iter().enumerate() {
+            range(&item("synapse", i), "lr_trim", i64::from(t), i64::from(tlo), i64::from(thi))?;
+        }
+    }
     let (alo, ahi) = (smin(f.accumulator_bits), smax(f.accumulator_bits));
     for (i, s) in core.synapses.iter().enumerate() {
         let at = item("synapse", i);

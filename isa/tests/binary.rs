@@ -318,7 +318,13 @@ fn gen_program(small: bool, seed: u64) -> Program {
                 let _ = k;
             }
         }
-        p.cores.push(Core { id: CoreId(id), profiles, neurons, key_base, groups, axon_map, axons, synapses });
+        // Learning-rate trims (format version 3) on about a third of the cores.
+        let lr_trim = if g.below(3) == 0 {
+            synapses.iter().map(|_| g.signed(f.learning_rate_trim_bits) as i8).collect()
+        } else {
+            Vec::new()
+        };
+        p.cores.push(Core { id: CoreId(id), profiles, neurons, key_base, groups, axon_map, axons, synapses, lr_trim });
     }
     // Routing tables on random routers.
     let mut rids: Vec<u32> = (0..g.upto(3)).map(|_| g.below(total) as u32).collect();
@@ -352,6 +358,10 @@ fn gen_program(small: bool, seed: u64) -> Program {
             Some(Probe { name: g.name(), kind, every: g.range(1, 100) as u32 })
         })
         .collect();
+    // A wider trim (also version 3) now and then; the codes drawn above stay in range.
+    if g.below(5) == 0 {
+        p.chip.formats.learning_rate_trim_bits = 8;
+    }
     if let Err(e) = p.validate() {
         panic!("generator made an invalid program (seed {seed}): {e}");
     }
@@ -537,6 +547,12 @@ fn generator_covers_every_section() {
     assert!(ps.iter().any(|p| p.probes.len() > 1));
     assert!(ps.iter().any(|p| p.symbols.populations.iter().any(|x| !x.slices.is_empty())));
     assert!(ps.iter().any(|p| p.chip.name == "small") && ps.iter().any(|p| p.chip.name == "default"));
+    assert!(ps.iter().any(|p| p.cores.iter().any(|c| c.lr_trim.iter().any(|&t| t < 0))));
+    assert!(ps.iter().any(|p| p.cores.iter().any(|c| c.lr_trim.iter().any(|&t| t > 0))));
+    assert!(ps.iter().any(|p| p.chip.formats.learning_rate_trim_bits == 8));
+    for v in [FORMAT_VERSION_MIN, FORMAT_VERSION_U2, FORMAT_VERSION_TRIM] {
+        assert!(ps.iter().any(|p| p.format_version() == v), "no program of version {v}");
+    }
 }
 
 #[test]
@@ -579,9 +595,9 @@ fn second_current_needs_version_2() {
     p.cores[ci].profiles[pi].decay_u2 = Some(41);
     assert!(p.validate().is_ok());
     let b = encode(&p);
-    assert_eq!(u16::from_le_bytes([b[8], b[9]]), FORMAT_VERSION);
+    assert_eq!(u16::from_le_bytes([b[8], b[9]]), FORMAT_VERSION_U2);
     assert_eq!(decode(&b).expect("decode"), p);
-    for v in [FORMAT_VERSION_MIN, FORMAT_VERSION + 1] {
+    for v in [FORMAT_VERSION_MIN, FORMAT_VERSION_TRIM, FORMAT_VERSION + 1] {
         let mut t = b.clone();
         t[8..10].copy_from_slice(&v.to_le_bytes());
         assert!(decode(&t).is_err(), "version {v}");
@@ -593,4 +609,67 @@ fn second_current_needs_version_2() {
     if q.cores[ci].synapses.iter().any(|s| usize::from(s.group) == g) {
         assert!(q.validate().is_err());
     }
+}
+
+/// Version 3 (per-synapse learning-rate trims): written only when a core lists trims or the trim
+/// width is not the default, so a program without them keeps the bytes earlier builds wrote;
+/// trims round-trip; the bytes read as an older version, a wrong trim count and codes outside
+/// the trim width are refused with an error.
+#[test]
+fn lr_trims_need_version_3() {
+    let base = example_program(ChipSpec::default_profile());
+    assert!(base.cores.iter().all(|c| c.lr_trim.is_empty()));
+    let b0 = encode(&base);
+    assert_eq!(u16::from_le_bytes([b0[8], b0[9]]), FORMAT_VERSION_MIN);
+    // The last core, so that its trim count sits right before the end of the cores section.
+    let ci = base.cores.len() - 1;
+    assert!(base.cores[ci].synapses.len() >= 5, "the example's last core has synapses");
+    let n = base.cores[ci].synapses.len();
+    let mut p = base.clone();
+    p.cores[ci].lr_trim = (0..n).map(|k| [-32i8, 31, 0, -1, 7][k % 5]).collect();
+    assert!(p.validate().is_ok());
+    let b = encode(&p);
+    assert_eq!(u16::from_le_bytes([b[8], b[9]]), FORMAT_VERSION_TRIM);
+    assert_eq!(decode(&b).expect("decode"), p);
+    // The same bytes claiming an older version do not parse (the chip section is one byte long).
+    for v in [FORMAT_VERSION_MIN, FORMAT_VERSION_U2] {
+        let mut t = b.clone();
+        t[8..10].copy_from_slice(&v.to_le_bytes());
+        assert!(decode(&t).is_err(), "version {v}");
+    }
+    // All-zero trims are listed explicitly and round-trip as such.
+    let mut z = base.clone();
+    z.cores[ci].lr_trim = vec![0; n];
+    assert_eq!(decode(&encode(&z)).expect("decode"), z);
+    // A non-default trim width alone needs version 3 and round-trips.
+    let mut w = base.clone();
+    w.chip.formats.learning_rate_trim_bits = 0;
+    let bw = encode(&w);
+    assert_eq!(u16::from_le_bytes([bw[8], bw[9]]), FORMAT_VERSION_TRIM);
+    assert_eq!(decode(&bw).expect("decode"), w);
+    // Out of range for 6 bits, and for a chip without trims.
+    let mut o = p.clone();
+    o.cores[ci].lr_trim[1] = 32;
+    let e = decode(&encode(&o)).expect_err("code 32 with 6 bits");
+    assert!(e.to_string().contains("lr_trim"), "{e}");
+    let mut o = p.clone();
+    o.chip.formats.learning_rate_trim_bits = 0;
+    assert!(decode(&encode(&o)).is_err(), "trims on a chip without trims");
+    // One code per synapse or none.
+    let mut o = p.clone();
+    o.cores[ci].lr_trim.pop();
+    let e = decode(&encode(&o)).expect_err("short trim list");
+    assert!(e.to_string().contains("trim codes"), "{e}");
+    let mut o = p.clone();
+    o.cores[ci].lr_trim.push(0);
+    assert!(decode(&encode(&o)).is_err(), "long trim list");
+    // A trim count beyond the chip's synapse limit is refused before allocation.
+    let mut t = b.clone();
+    let (start, len) = section(&b, 4);
+    let pos = start + len - n - 4;
+    assert_eq!(t[pos..pos + 4], (n as u32).to_le_bytes());
+    t[pos..pos + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    fix_crcs(&mut t);
+    let e = decode(&t).expect_err("huge trim count");
+    assert!(matches!(e.kind, DecodeErrorKind::TooMany { what: "core.lr_trim", .. }), "{e}");
 }

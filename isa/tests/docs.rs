@@ -71,6 +71,7 @@ fn profile_table() -> String {
     row!("formats.synapse_overhead_bits", |s| s.formats.synapse_overhead_bits.to_string());
     row!("formats.payload_bits", |s| s.formats.payload_bits.to_string());
     row!("formats.tag_bits", |s| s.formats.tag_bits.to_string());
+    row!("formats.learning_rate_trim_bits", |s| s.formats.learning_rate_trim_bits.to_string());
     row!("timing.clock_hz", |s| s.timing.clock_hz.to_string());
     row!("timing.cycles_neuron_update", |s| s.timing.cycles_neuron_update.to_string());
     row!("timing.cycles_synaptic_event", |s| s.timing.cycles_synaptic_event.to_string());

@@ -337,15 +337,30 @@ pub fn nm_seeds() -> Vec<(String, Vec<u8>)> {
     out
 }
 
-/// Seed `program.bin`s: the bundled programs (not the benchmarks) compiled, plus a generated one.
+/// Seed `program.bin`s: the bundled programs (not the benchmarks) compiled, plus a generated one;
+/// the first small (≤ 32 KiB) bundled program with rules once more with learning-rate trims on every
+/// synapse (format version 3, as `nmc compile --calibration` writes it).
 pub fn program_seeds() -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
+    let mut trimmed = false;
     for (name, text) in nm_seeds().into_iter().filter(|(n, _)| n.starts_with("programs/") && !n.contains("bench")) {
         let Ok(text) = String::from_utf8(text) else { continue };
         let checked = driver::check_source(&name, &text, Some(&base_dir()));
         let Some(model) = checked.model.filter(|_| !checked.diagnostics.has_errors()) else { continue };
         if let Ok((p, _)) = driver::compile_model(&model, CompileOptions::new(model.target.spec.clone())) {
-            out.push((name, binary::encode(&p)));
+            let bytes = binary::encode(&p);
+            let small = bytes.len() <= 32 << 10;
+            out.push((name.clone(), bytes));
+            if !trimmed && small && !p.rules.is_empty() {
+                let mut q = p.clone();
+                for c in &mut q.cores {
+                    c.lr_trim = (0..c.synapses.len()).map(|k| (k % 64) as i8 - 32).collect();
+                }
+                if q.validate().is_ok() {
+                    out.push((format!("{name}+trims"), binary::encode(&q)));
+                    trimmed = true;
+                }
+            }
         }
     }
     out

@@ -68,21 +68,33 @@ fn sal_text(target: &str, freeze_w01: bool) -> String {
 }
 
 fn chip_a(text: &str, seed: u64, chip_seed: u64, ideal: bool, epochs: usize) -> ChipA {
-    chip_a_with(text, seed, chip_seed, ideal, epochs, false)
+    let (prog, report) = compile_with_report("sal.nm", text);
+    chip_a_of(&prog, &report, seed, chip_seed, ideal, epochs)
 }
 
-/// [`chip_a`]; with `calibrated`, the program is first corrected with the virtual calibration
-/// of that chip instance (`nmemu calibrate`, applied as `nmc compile --calibration` does).
-fn chip_a_with(text: &str, seed: u64, chip_seed: u64, ideal: bool, epochs: usize, calibrated: bool) -> ChipA {
+/// [`chip_a`] on the chip `chip_seed` calibrated: `nmemu calibrate` measures the two synapses'
+/// learning-rate (amplitude) gains and the two sampling neurons' thresholds, and the program is
+/// corrected with that calibration (trims, thresholds) as `nmc compile --calibration` does.
+fn chip_a_calibrated(text: &str, seed: u64, chip_seed: u64, epochs: usize) -> ChipA {
     let (prog, report) = compile_with_report("sal.nm", text);
-    let prog = if calibrated {
-        let cal = nm_emulator::calibrate::calibrate(&prog, chip_seed).expect("calibrate");
-        nm_isa::calibration::apply(&prog, &cal).expect("apply the calibration")
-    } else {
-        prog
-    };
+    let cal = nm_emulator::calibrate::calibrate(&prog, chip_seed).expect("calibrate");
+    nm_isa::calibration::check_fits(&prog, &cal).expect("fits");
+    let fixed = nm_isa::calibration::apply(&prog, &cal).expect("apply");
+    assert_eq!(cal.synapses.len(), 2, "both SAL synapses measured");
+    chip_a_of(&fixed, &report, seed, chip_seed, false, epochs)
+}
+
+fn chip_a_of(
+    prog: &nm_isa::Program,
+    report: &nm_compiler::report::Report,
+    seed: u64,
+    chip_seed: u64,
+    ideal: bool,
+    epochs: usize,
+) -> ChipA {
+    let (prog, report) = (prog.clone(), report);
     let emu = run(&prog, config(chip_seed, ideal, Some(seed)), Some(EPOCH * epochs as u64));
-    let (s01, s10) = (weight_scale(&report, "w01"), weight_scale(&report, "w10"));
+    let (s01, s10) = (weight_scale(report, "w01"), weight_scale(report, "w10"));
     let (r01, r10) = (series(&emu, "w01"), series(&emu, "w10"));
     // Samples at steps 0, 1500, ...: the value after each epoch.
     let pick = |r: &nm_emulator::record::SeriesRecord, s: f64| -> Vec<f64> {
@@ -121,26 +133,35 @@ struct SeedA {
     mismatch: ChipA,
     /// The default profile's 10 % mismatch of everything (thresholds, biases, efficacies, ...).
     full: ChipA,
+    /// The learning-rate-mismatch chip (same chip seed) calibrated: per-synapse trims.
+    calibrated: ChipA,
     /// The same chip instance, calibrated (`nmemu calibrate`, then the corrected program).
     full_cal: ChipA,
     frozen_w10: f64,
 }
 
 fn measure() -> Vec<SeedA> {
-    let jobs: Vec<(u64, u8)> = (0..SEEDS).flat_map(|s| [(s, 0u8), (s, 1), (s, 2), (s, 3), (s, 4)]).collect();
+    let jobs: Vec<(u64, u8)> = (0..SEEDS).flat_map(|s| [(s, 0u8), (s, 1), (s, 2), (s, 3), (s, 4), (s, 5)]).collect();
     let outs = nm_tests::chip::parallel(jobs.clone(), |(seed, kind)| match kind {
         0 => chip_a(&sal_text(DEFAULT, false), seed, 1, true, EPOCHS),
         1 => chip_a(&sal_text(LR_MISMATCH, false), seed, 100 + seed, false, EPOCHS),
         2 => chip_a(&sal_text(DEFAULT, false), seed, 100 + seed, false, EPOCHS),
-        3 => chip_a_with(&sal_text(DEFAULT, false), seed, 100 + seed, false, EPOCHS, true),
-        _ => chip_a(&sal_text(DEFAULT, true), seed, 1, true, EPOCHS),
+        3 => chip_a(&sal_text(DEFAULT, true), seed, 1, true, EPOCHS),
+        4 => chip_a_calibrated(&sal_text(LR_MISMATCH, false), seed, 100 + seed, EPOCHS),
+        _ => chip_a_calibrated(&sal_text(DEFAULT, false), seed, 100 + seed, EPOCHS),
     });
     let mut it = outs.into_iter();
     (0..SEEDS)
         .map(|seed| {
             let f = run_check_a(&CheckA::paper(), seed);
-            let (ideal, mismatch, full, full_cal, frozen) =
-                (it.next().unwrap(), it.next().unwrap(), it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
+            let (ideal, mismatch, full, frozen, calibrated, full_cal) = (
+                it.next().unwrap(),
+                it.next().unwrap(),
+                it.next().unwrap(),
+                it.next().unwrap(),
+                it.next().unwrap(),
+                it.next().unwrap(),
+            );
             SeedA {
                 seed,
                 float_a600: f.asym(600),
@@ -149,6 +170,7 @@ fn measure() -> Vec<SeedA> {
                 ideal,
                 mismatch,
                 full,
+                calibrated,
                 full_cal,
             }
         })
@@ -167,8 +189,9 @@ fn check_a_on_the_chip() {
     let mut failures = vec![];
     // Seeds above the transient bound (0.10 at epoch 600) on the mismatched chips, and the
     // largest values: the criterion wants none; see the assertions at the end.
-    let (mut mm_transient, mut full_transient, mut cal_transient) = (vec![], vec![], vec![]);
-    let mut miss_cal = 0;
+    let (mut mm_transient, mut full_transient, mut cal_transient, mut full_cal_transient) =
+        (vec![], vec![], vec![], vec![]);
+    let (mut miss_cal, mut miss_full_cal) = (0, 0);
     let mut full_med_max = 0.0f64;
     for m in &ms {
         let (i, mm) = (&m.ideal, &m.mismatch);
@@ -192,9 +215,9 @@ fn check_a_on_the_chip() {
             ce.median_asym(900, 1500)
         );
         if ce.asym(600) > 0.10 {
-            cal_transient.push(ce.asym(600));
+            full_cal_transient.push(ce.asym(600));
         }
-        miss_cal += usize::from(ce.median_asym(900, 1500) > 0.06);
+        miss_full_cal += usize::from(ce.median_asym(900, 1500) > 0.06);
         if fe.asym(600) > 0.10 {
             full_transient.push(fe.asym(600));
         }
@@ -221,6 +244,21 @@ fn check_a_on_the_chip() {
         if mm.asym(600) > 0.10 {
             mm_transient.push(mm.asym(600));
         }
+        let c = &m.calibrated;
+        eprintln!(
+            "seed {}: lr-mismatch chip {} calibrated: |W01−W10| at 600 {:.4} (uncalibrated {:.4}), median 900–1500 {:.4} \
+             (uncalibrated {:.4})",
+            m.seed,
+            100 + m.seed,
+            c.asym(600),
+            mm.asym(600),
+            c.median_asym(900, 1500),
+            mm.median_asym(900, 1500)
+        );
+        if c.asym(600) > 0.10 {
+            cal_transient.push(c.asym(600));
+        }
+        miss_cal += usize::from(c.median_asym(900, 1500) > 0.06);
         if i.sum_drift_lsb_per_100().abs() > 2.0 {
             failures.push(format!("seed {}: sum drift {} LSB / 100 epochs", m.seed, i.sum_drift_lsb_per_100()));
         }
@@ -271,7 +309,11 @@ fn check_a_on_the_chip() {
     write_figure("sal_check_a_asymmetry", &svg);
     eprintln!(
         "above 0.10 at epoch 600: lr mismatch {mm_transient:?}, default mismatch (effective) {full_transient:?}, \
-         calibrated {cal_transient:?}; default mismatch largest median {full_med_max:.4}; calibrated: {miss_cal} medians above 0.06"
+         calibrated {full_cal_transient:?}; default mismatch largest median {full_med_max:.4}; calibrated: {miss_full_cal} medians above 0.06"
+    );
+    eprintln!(
+        "lr-mismatch chips calibrated: above 0.10 at epoch 600 {cal_transient:?} (uncalibrated {mm_transient:?}); \
+         median > 0.06 in {miss_cal} seeds"
     );
     // The ideal chip meets every bound of the criterion (as the float reference does).
     assert!(failures.is_empty(), "{failures:#?}");
@@ -287,14 +329,34 @@ fn check_a_on_the_chip() {
         mm_transient.len() <= 1 && mm_transient.iter().all(|&a| a <= 0.10 + 1.0 / 128.0 + 1e-9),
         "{mm_transient:?}"
     );
+    // The same learning-rate-mismatch chips calibrated (per-synapse learning-rate trims from
+    // `nmemu calibrate`, 2026-12-01): the stationary bound holds as before; the transient bound
+    // is still missed by one seed of 8 — measured: seed 2 goes from 0.1016 to 0.0312, but
+    // seed 1 from 0.0938 to 0.1016 (with the trims alone, before the sampling neurons were
+    // calibrated too, it was seed 4 at 0.1094). With two synapses the amplitude mismatch is not
+    // what decides the asymmetry at epoch 600: any change of the chip's stochastic rounding
+    // stream changes which seed lands a step or two above the bound. Asserted: at most one seed
+    // above, by at most two weight LSBs.
+    assert!(miss_cal <= 1, "median asymmetry > 0.06 in {miss_cal} seeds (lr mismatch, calibrated)");
+    assert!(
+        cal_transient.len() <= 1 && cal_transient.iter().all(|&a| a <= 0.10 + 2.0 / 128.0 + 1e-9),
+        "{cal_transient:?}"
+    );
     // Default 10 % mismatch of everything: SAL still symmetrises the weights the neurons feel
     // (gain · W), but slower and noisier (thresholds move the rates by up to ~40 %): the
     // criterion's bounds are missed (2 of 8 seeds above 0.10 at epoch 600, 3 medians above
     // 0.06); asserted is the outcome class of the property below.
     assert!(full_transient.iter().all(|&a| a <= 0.25) && full_med_max <= 0.15, "{full_transient:?} {full_med_max}");
-    // The same chips calibrated (sampling-neuron thresholds measured from spike counts): the
-    // stationary bound holds like the ideal chip's.
-    assert!(miss_cal <= 1, "median asymmetry > 0.06 in {miss_cal} seeds (calibrated default mismatch)");
+    // The same chips calibrated (`nmemu calibrate`: the sampling neurons' thresholds measured
+    // from spike counts, the two synapses' learning-rate gains trimmed): the stationary bound
+    // holds like the ideal chip's (0 of 8 medians above 0.06, largest 0.035); the transient
+    // bound is missed by one seed of 8 (seed 7, 0.1021 in effective weights; uncalibrated two
+    // seeds, 0.1233 and 0.1013). Asserted: at most one seed above, by at most one weight LSB.
+    assert!(miss_full_cal <= 1, "median asymmetry > 0.06 in {miss_full_cal} seeds (calibrated default mismatch)");
+    assert!(
+        full_cal_transient.len() <= 1 && full_cal_transient.iter().all(|&a| a <= 0.10 + 1.0 / 128.0 + 1e-9),
+        "{full_cal_transient:?}"
+    );
 }
 
 /// One hardware variant of the property: profile, weight bits, mismatch spread (all fixed-pattern

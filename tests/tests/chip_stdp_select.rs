@@ -1,13 +1,17 @@
 //! Paper 1 on the emulated chip: `programs/stdp_select.nm` (Hebbian STDP with multiplicative
 //! noise and max-normalisation) selects the input with the largest `λ_i g_i`, checked against the
 //! float reference of `nm_tests::reference::stdp_select` with the same seeds, on the ideal 8-bit
-//! chip and on chips with the default 10 % mismatch (criteria of `learning-rules.md`, section 1),
+//! chip and on chips with the default 10 % mismatch, uncalibrated (reported) and calibrated
+//! (`nmemu calibrate` per chip seed, the program compiled with its file: per-synapse
+//! learning-rate trims; the criteria of `learning-rules.md`, section 1, are asserted on these),
 //! plus a property test over hardware variability.
 //!
 //! Seeds: run (input and learning-engine) seed `s` and chip seed `s` for `s` in 0..40; the float
 //! reference runs seed `s` too. The chip's efficacy gains `g_i` and learning-rate gains `a_i` are
 //! the emulator's own mismatch draws (`Emulator::deviations`, turned into the applied Q.12 gains
-//! with `mismatch::gain_q12`); the float "same chip" reference is given exactly those gains.
+//! with `mismatch::gain_q12`; on a calibrated chip `a_i` is times the synapse's trim factor,
+//! `nm_isa::fixed_point::trim_lgain_q12`); the float "same chip" reference is given exactly those
+//! gains.
 //!
 //! What is measured where: the post spikes come from the spike probe, the final weights from the
 //! weight probe (8-bit readouts); `p_i = λ_i g_i w_i / Σ λ_j g_j w_j` after each post spike is
@@ -22,9 +26,12 @@
 //! Larger sweeps (documented in `docs/reproductions.md`):
 //! `cargo test --release -p nm-tests --test chip_stdp_select -- --ignored --nocapture`.
 
+use nm_emulator::calibrate;
 use nm_emulator::mismatch::gain_q12;
 use nm_emulator::plot::{lines_svg, Curve, Scale};
 use nm_emulator::{Emulator, RunConfig};
+use nm_isa::calibration;
+use nm_isa::fixed_point::trim_lgain_q12;
 use nm_isa::program::{InputKind, Program};
 use nm_tests::chip;
 use nm_tests::reference::stdp_select::{self, argmax, p_stats, Config, RATES};
@@ -115,12 +122,53 @@ fn program_rates(p: &Program) -> Vec<f64> {
     }
 }
 
-/// The applied gains of the synapses of core 0: `(efficacy, learning rate)`.
+/// The applied gains of the synapses of core 0: `(efficacy, learning rate)`. The learning-rate
+/// gain is the mismatch gain times the synapse's programmed trim (`trim_lgain_q12`; trim 0
+/// without a calibration).
 fn gains(p: &Program, emu: &Emulator) -> (Vec<f64>, Vec<f64>) {
     let m = &p.chip.mismatch;
     let d = emu.deviations()[0];
     let q = |rsd: f64, v: &[f64]| -> Vec<f64> { v.iter().map(|&g| f64::from(gain_q12(rsd, g)) / 4096.0).collect() };
-    (q(m.weight_gain_rsd, &d.weight_gain), q(m.learning_rate_rsd, &d.learning_rate))
+    let lgain = d
+        .learning_rate
+        .iter()
+        .enumerate()
+        .map(|(si, &g)| f64::from(trim_lgain_q12(gain_q12(m.learning_rate_rsd, g), p.cores[0].lr_trim_of(si))) / 4096.0)
+        .collect();
+    (q(m.weight_gain_rsd, &d.weight_gain), lgain)
+}
+
+/// What calibrating one chip instance gave.
+#[derive(Debug, Clone)]
+struct CalOutcome {
+    /// Relative SD of the effective learning-rate gains before and after (as `nmemu calibrate`
+    /// measures them).
+    lr_before: f64,
+    lr_after: f64,
+    trims_clamped: usize,
+    /// CPU-bound wall time of `calibrate` (for the report; not asserted).
+    seconds: f64,
+}
+
+/// `nmemu calibrate` on chip `chip_seed`, the file through JSON as `nmc compile --calibration`
+/// reads it, and the program compiled with it (the correction `nmc` applies).
+fn calibrated(p: &Program, chip_seed: u64) -> (Program, CalOutcome) {
+    let t0 = std::time::Instant::now();
+    let cal = calibrate::calibrate(p, chip_seed).expect("calibrate");
+    let seconds = t0.elapsed().as_secs_f64();
+    assert_eq!(cal.synapses.len(), RATES.len(), "chip {chip_seed}: every plastic synapse measured");
+    let back = calibration::parse(&serde_json::to_string_pretty(&cal).expect("json")).expect("parse");
+    assert_eq!(back, cal);
+    calibration::check_fits(p, &back).expect("fits");
+    let (q, rep) = calibration::apply_with_report(p, &back).expect("apply");
+    assert_eq!(rep.synapses, RATES.len());
+    let out = CalOutcome {
+        lr_before: cal.before.learning_rate_rsd,
+        lr_after: cal.after.learning_rate_rsd,
+        trims_clamped: rep.trims_clamped,
+        seconds,
+    };
+    (q, out)
 }
 
 fn run_config(run_seed: u64, chip_seed: u64, ideal: bool) -> RunConfig {
@@ -233,6 +281,19 @@ fn check_run(o: &ChipOutcome) {
     let w = &o.final_readout;
     assert!(w[o.winner] >= o.w_top - 1, "{tag}: recorded readouts {w:?}");
     assert!(w.iter().enumerate().all(|(i, &x)| i == o.winner || x == 0), "{tag}: recorded readouts {w:?}");
+}
+
+/// Run seeds 0..40 on chip seeds `chip_seeds(s)`, each chip calibrated, the program compiled with
+/// its calibration and run.
+fn run_calibrated(p: &Program, chip_seeds: impl Fn(u64) -> u64 + Sync) -> (Vec<ChipOutcome>, Vec<CalOutcome>) {
+    let seeds: Vec<u64> = (0..SEEDS).collect();
+    let both = par_map(&seeds, |&s| {
+        let (q, c) = calibrated(p, chip_seeds(s));
+        (chip_run(&q, s, chip_seeds(s), false), c)
+    });
+    let (outs, cals): (Vec<ChipOutcome>, Vec<CalOutcome>) = both.into_iter().unzip();
+    outs.iter().for_each(check_run);
+    (outs, cals)
 }
 
 fn run_all(p: &Program, ideal: bool, chip_seeds: impl Fn(u64) -> u64 + Sync) -> Vec<ChipOutcome> {
@@ -399,15 +460,20 @@ fn float_ideal_chip_and_mismatch_chip_select_the_most_active_input() {
     assert!(is.slope_min >= -1.5, "ideal chip: steepest slope {} α", is.slope_min);
     assert!(is.slopes_in_band >= 30, "ideal chip: {}/40 slopes in the 8-bit band", is.slopes_in_band);
 
-    // Mismatch chip. **The criterion ≥ 34/40 is not met**: measured 32/40 for chip seeds 0..40
-    // (and 32/40 for chip seeds 40..80), while the float model of the same chips (same gains,
-    // same seeds) gets 31/40 (33/40): the chip does what its own float model does, and that
-    // model is below 34/40 (see docs/reproductions.md). This asserts what the
-    // chip achieves.
+    // Mismatch chip, uncalibrated: reported, the winner criterion not asserted. **≥ 34/40 is
+    // not met uncalibrated**: measured 32/40 for chip seeds 0..40, while the float model of the
+    // same chips (same gains g_i and a_i, same seeds) gets 31/40: the chip does what its own
+    // float model does; the learning-rate gains a_i tilt and narrow the race
+    // (docs/reproductions.md). The calibrated chips below are the configuration the criterion is
+    // asserted on.
+    eprintln!(
+        "paper 1 uncalibrated chips: winner = argmax λg in {}/40 (criterion ≥ 34 {}), float model {}/40",
+        ms.correct,
+        if ms.correct >= 34 { "met" } else { "NOT met" },
+        ss.correct
+    );
     assert!(mism.iter().all(|o| o.gain.iter().any(|&g| g != 1.0)), "mismatch is applied");
-    assert!(ms.correct >= 31, "mismatch chip: winner = argmax λg in {}/40 (measured 32)", ms.correct);
     assert!(ms.correct + 3 >= ss.correct, "chip {} vs its float model {}", ms.correct, ss.correct);
-    assert!(ss.correct >= 28, "float, chip gains: winner = argmax λg in {}/40 (measured 31)", ss.correct);
     assert!(ms.median_spikes_to_99 <= 1800.0, "mismatch chip: median {}", ms.median_spikes_to_99);
     assert!(ss.median_spikes_to_99 <= 1800.0);
     // Slopes as on the ideal chip (measured 28/40 in the band, −1.36α … −0.57α, median −0.95α).
@@ -415,8 +481,57 @@ fn float_ideal_chip_and_mismatch_chip_select_the_most_active_input() {
     assert!(ms.slope_max <= -0.45, "mismatch chip: shallowest slope {} α", ms.slope_max);
     assert!(ms.slope_min >= -1.5, "mismatch chip: steepest slope {} α", ms.slope_min);
     assert!(ms.slopes_in_band >= 26, "mismatch chip: {}/40 slopes in the 8-bit band", ms.slopes_in_band);
+
+    // The same chips calibrated: `nmemu calibrate` per chip seed measures every synapse's
+    // learning-rate gain a_i, `nmc compile --calibration` trims it; g_i is untouched, so the
+    // criterion's winner is still argmax λ_i g_i. The criteria of learning-rules.md, unchanged.
+    let (cal, cals) = run_calibrated(&p, |s| s);
+    print_runs("calibrated", &cal);
+    let cs = summarise(&cal);
+    let cal_float = float_runs(Some(&cal));
+    let cfs = stdp_select::summarise(&cal_float, ALPHA);
+    let secs: Vec<f64> = cals.iter().map(|c| c.seconds).collect();
+    let before: Vec<f64> = cals.iter().map(|c| c.lr_before).collect();
+    let after: Vec<f64> = cals.iter().map(|c| c.lr_after).collect();
+    let clamped: usize = cals.iter().map(|c| c.trims_clamped).sum();
+    eprintln!("paper 1 calibrated chips: {cs:?}; float model of the calibrated chips: {cfs:?}");
+    eprintln!(
+        "calibration: learning-rate spread median {:.4} -> {:.4} (worst after {:.4}); {clamped} of {} trims \
+         clamped; calibrate() median {:.4} s, max {:.4} s per chip",
+        median(&before),
+        median(&after),
+        after.iter().copied().fold(0.0, f64::max),
+        cals.len() * RATES.len(),
+        median(&secs),
+        secs.iter().copied().fold(0.0, f64::max)
+    );
+    // The spread of the applied learning-rate gains over all 400 synapses shrinks ≥ 5× (the
+    // chips' own a_i before, a_i times the trim factor after). Per chip (10 synapses) one trim
+    // clamped at the end of the 6-bit range can keep a single chip's spread above 1/5 of its
+    // start (chip 25: a gain of ~0.72 trimmed to ~0.89), so that is counted, not asserted.
+    let pooled = |v: &[ChipOutcome]| nm_emulator::mismatch::sd(v.iter().flat_map(|o| o.lgain.iter().copied()));
+    let (sd_before, sd_after) = (pooled(&mism), pooled(&cal));
+    let under5 = cals.iter().filter(|c| c.lr_after * 5.0 > c.lr_before).count();
+    eprintln!(
+        "applied learning-rate gains over all synapses: SD {sd_before:.4} uncalibrated -> {sd_after:.4} calibrated \
+         ({:.1}x); {under5}/40 chips shrink less than 5x",
+        sd_before / sd_after
+    );
+    assert!(sd_after * 5.0 <= sd_before, "learning-rate spread {sd_before} -> {sd_after}");
+    assert!(median(&after) * 5.0 <= median(&before), "per-chip spreads {before:?} -> {after:?}");
+    for o in &cal {
+        // The gains g_i are the same physical draws as on the uncalibrated chip.
+        assert_eq!(o.gain, mism[o.chip_seed as usize].gain, "chip {}: efficacy gains", o.chip_seed);
+        assert!(o.lgain != mism[o.chip_seed as usize].lgain, "chip {}: trims applied", o.chip_seed);
+    }
+    assert!(cs.correct >= 34, "calibrated chips: winner = argmax λg in {}/40 (criterion ≥ 34)", cs.correct);
+    assert!(cs.median_spikes_to_99 <= 1800.0, "calibrated chips: median {}", cs.median_spikes_to_99);
+    assert!((-1.1..=-0.45).contains(&cs.slope_median), "calibrated chips: median slope {} α", cs.slope_median);
+    assert!(cs.slope_max <= -0.45, "calibrated chips: shallowest slope {} α", cs.slope_max);
+    assert!(cs.slope_min >= -1.5, "calibrated chips: steepest slope {} α", cs.slope_min);
+    assert!(cs.slopes_in_band >= 26, "calibrated chips: {}/40 slopes in the 8-bit band", cs.slopes_in_band);
     // Every wrong winner is a runner-up: among the three largest λ_i g_i.
-    for o in ideal.iter().chain(&mism) {
+    for o in ideal.iter().chain(&mism).chain(&cal) {
         let d = o.drive();
         let above = d.iter().filter(|&&x| x > d[o.winner]).count();
         assert!(above <= 2, "run {} chip seed {}: winner {} drives {d:?}", o.run_seed, o.chip_seed, o.winner);
@@ -537,11 +652,16 @@ fn seed_sets_sweep() {
         let s = summarise(&outs);
         let same = float_runs(Some(&outs));
         let fs = stdp_select::summarise(&same, ALPHA);
+        let (cal, _) = run_calibrated(&p, |s| 40 * set + s);
+        let cs = summarise(&cal);
+        let cfs = stdp_select::summarise(&float_runs(Some(&cal)), ALPHA);
         eprintln!(
-            "chip seeds {}..{}: chip {s:?}; float with these gains: correct {}",
+            "chip seeds {}..{}: chip {s:?}; float with these gains: correct {}; calibrated chip {cs:?}; float with \
+             the calibrated gains: correct {}",
             40 * set,
             40 * set + 40,
-            fs.correct
+            fs.correct,
+            cfs.correct
         );
     }
 }

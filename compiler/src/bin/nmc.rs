@@ -232,7 +232,7 @@ fn compile(
             f.dead_links.len()
         )
     });
-    let (mut program, rep) = match driver::compile_model(model, opts) {
+    let (mut program, mut rep) = match driver::compile_model(model, opts) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("error: `{}`: {e}", file.display());
@@ -240,22 +240,40 @@ fn compile(
         }
     };
     if let (Some(cal), Some(path)) = (&cal, calibration) {
-        match nm_isa::calibration::check_fits(&program, cal).and_then(|()| nm_isa::calibration::apply(&program, cal)) {
-            Ok(p) => program = p,
+        let applied = match nm_isa::calibration::check_fits(&program, cal)
+            .and_then(|()| nm_isa::calibration::apply_with_report(&program, cal))
+        {
+            Ok((p, r)) => {
+                program = p;
+                r
+            }
             Err(e) => {
                 eprintln!("error: `{}`: {e}", path.display());
                 return ExitCode::from(1);
             }
-        }
+        };
         if format == MessageFormat::Human {
             eprintln!(
-                "calibrated {} neurons for chip `{}` instance {} (`{}`)",
-                cal.neurons.len(),
+                "calibrated {} neurons and {} plastic synapses for chip `{}` instance {} (`{}`)",
+                applied.neurons,
+                applied.synapses,
                 cal.chip,
                 cal.chip_seed,
                 path.display()
             );
+            if applied.trims_clamped > 0 && report.is_none() {
+                eprintln!(
+                    "warning: {} of {} learning-rate trims hit the end of the code range {}..={} \
+                     (`learning_rate_trim_bits` = {}); those synapses keep part of their gain error",
+                    applied.trims_clamped,
+                    applied.synapses,
+                    applied.trim_lo,
+                    applied.trim_hi,
+                    program.chip.formats.learning_rate_trim_bits
+                );
+            }
         }
+        rep.set_calibration(applied);
     }
     let out = output.unwrap_or_else(|| file.with_extension("bin"));
     let bytes = nm_isa::binary::encode(&program);

@@ -111,6 +111,7 @@ pub fn generate(ir: &Ir, spec: &ChipSpec) -> Result<Program, CompileError> {
             axon_map: Vec::new(),
             axons: Vec::new(),
             synapses: Vec::new(),
+            lr_trim: Vec::new(),
         });
     }
 

@@ -84,6 +84,9 @@ pub struct Report {
     pub route_entries_max: u32,
     pub quantization: Vec<QuantRow>,
     pub warnings: Vec<String>,
+    /// What `nmc compile --calibration` changed (absent without a calibration).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<nm_isa::calibration::ApplyReport>,
 }
 
 /// Build the report of a compiled IR and its program.
@@ -178,6 +181,7 @@ pub fn build(ir: &Ir, prog: &Program) -> Report {
         route_entries_max: rs.max_entries,
         quantization,
         warnings: ir.warnings.clone(),
+        calibration: None,
     }
 }
 
@@ -249,9 +253,28 @@ impl Report {
                 q.saturated
             );
         }
+        if let Some(c) = &self.calibration {
+            let _ = writeln!(
+                s,
+                "\ncalibration: {} neurons, {} learning-rate trims (codes {}..={}), {} clamped at the end of the range",
+                c.neurons, c.synapses, c.trim_lo, c.trim_hi, c.trims_clamped
+            );
+        }
         for w in &self.warnings {
             let _ = writeln!(s, "warning: {w}");
         }
         s
+    }
+
+    /// Record what a calibration changed; clamped trims also become a warning.
+    pub fn set_calibration(&mut self, c: nm_isa::calibration::ApplyReport) {
+        if c.trims_clamped > 0 {
+            self.warnings.push(format!(
+                "{} of {} learning-rate trims hit the end of the code range {}..={}; those synapses keep part of \
+                 their gain error",
+                c.trims_clamped, c.synapses, c.trim_lo, c.trim_hi
+            ));
+        }
+        self.calibration = Some(c);
     }
 }

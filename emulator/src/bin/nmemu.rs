@@ -326,9 +326,10 @@ fn main_inner(cli: Cli) -> Result<(), EmuError> {
             std::fs::write(&output, text).map_err(|e| EmuError::io(&output, e))?;
             let (b, a) = (cal.before, cal.after);
             println!(
-                "chip seed {seed}: measured {} neurons ({} skipped: graded or without leak)",
+                "chip seed {seed}: measured {} neurons ({} skipped: graded or LIF without leak), {} plastic synapses",
                 cal.neurons.len(),
-                cal.skipped
+                cal.skipped,
+                cal.synapses.len()
             );
             println!("threshold spread {:.4} -> {:.4}", b.threshold_rsd, a.threshold_rsd);
             println!("leak spread      {:.4} -> {:.4}", b.leak_rsd, a.leak_rsd);
@@ -339,6 +340,7 @@ fn main_inner(cli: Cli) -> Result<(), EmuError> {
                     b.sampling_threshold_rsd, a.sampling_threshold_rsd
                 );
             }
+            println!("learning-rate spread {:.4} -> {:.4}", b.learning_rate_rsd, a.learning_rate_rsd);
             println!("wrote {}", output.display());
             Ok(())
         }

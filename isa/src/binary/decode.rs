@@ -5,7 +5,7 @@
 use super::instr::decode_instr;
 use super::reader::{Reader, Result};
 use super::{section, section_of, DecodeError, DecodeErrorKind, MAGIC, SECTIONS};
-use crate::chip::{ChipSpec, CoreLimits, Energy, Formats, Mesh, Mismatch, System, Timing};
+use crate::chip::{ChipSpec, CoreLimits, Energy, Formats, Mesh, Mismatch, System, Timing, DEFAULT_LR_TRIM_BITS};
 use crate::fixed_point::Rounding;
 use crate::ids::{CoreId, PopId, ProjId, RuleId, SignalId};
 use crate::learn::{Handler, LearnRule, Scope, TraceSpec, Trigger};
@@ -13,7 +13,7 @@ use crate::neuron::{Lut, NeuronConfig, NeuronKind, NeuronProfile};
 use crate::program::{
     Axon, AxonMapEntry, Core, Dirs, Encoding, Endpoint, Gate, InputKind, InputSource, Meta, PatternOrder, PhaseLen,
     PopInfo, Probe, ProbeKind, Program, ProjInfo, RouteEntry, RouteTable, Schedule, Signal, Slice, StateVar, Symbols,
-    SynGroup, SynKind, Synapse, FORMAT_VERSION, FORMAT_VERSION_MIN,
+    SynGroup, SynKind, Synapse, FORMAT_VERSION, FORMAT_VERSION_MIN, FORMAT_VERSION_TRIM, FORMAT_VERSION_U2,
 };
 use crate::validate::{
     MAX_GROUPS, MAX_HANDLERS, MAX_INPUT_CHANNELS, MAX_LUTS, MAX_LUT_ENTRIES, MAX_RULES, MAX_SIGNALS,
@@ -52,7 +52,7 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<Program, DecodeError> {
         let mut s = open_section(&mut r, id, name)?;
         match (id, chip.as_ref(), p.as_mut()) {
             (section::CHIP, _, _) => {
-                let c = read_chip(&mut s)?;
+                let c = read_chip(&mut s, version)?;
                 if let Err(e) = c.validate() {
                     return s.error_at(starts[k], DecodeErrorKind::Spec(Box::new(e)));
                 }
@@ -116,7 +116,7 @@ fn open_section<'a>(r: &mut Reader<'a>, id: u8, name: &'static str) -> Result<Re
     Ok(s)
 }
 
-fn read_chip(r: &mut Reader) -> Result<ChipSpec> {
+fn read_chip(r: &mut Reader, version: u16) -> Result<ChipSpec> {
     Ok(ChipSpec {
         name: r.string("chip.name")?,
         mesh: Mesh { width: r.u16("mesh.width")?, height: r.u16("mesh.height")? },
@@ -150,6 +150,11 @@ fn read_chip(r: &mut Reader) -> Result<ChipSpec> {
             synapse_overhead_bits: r.u8("formats.synapse_overhead_bits")?,
             payload_bits: r.u8("formats.payload_bits")?,
             tag_bits: r.u8("formats.tag_bits")?,
+            learning_rate_trim_bits: if version >= FORMAT_VERSION_TRIM {
+                r.u8("formats.learning_rate_trim_bits")?
+            } else {
+                DEFAULT_LR_TRIM_BITS
+            },
         },
         timing: Timing {
             clock_hz: r.f64("timing.clock_hz")?,
@@ -269,7 +274,7 @@ fn read_cores(r: &mut Reader, chip: &ChipSpec, version: u16) -> Result<Vec<Core>
                 v_reset: r.i32("profile.v_reset")?,
                 lut: if r.bool("profile.lut present")? { Some(r.u16("profile.lut")?) } else { None },
                 noisy: r.bool("profile.noisy")?,
-                decay_u2: if version >= 2 && r.bool("profile.decay_u2 present")? {
+                decay_u2: if version >= FORMAT_VERSION_U2 && r.bool("profile.decay_u2 present")? {
                     Some(r.u32("profile.decay_u2")?)
                 } else {
                     None
@@ -292,7 +297,7 @@ fn read_cores(r: &mut Reader, chip: &ChipSpec, version: u16) -> Result<Vec<Core>
                     1 => Some(SynKind::Clamp),
                     _ => None,
                 })?,
-                current: if version >= 2 { r.u8("group.current")? } else { 0 },
+                current: if version >= FORMAT_VERSION_U2 { r.u8("group.current")? } else { 0 },
                 rule: if r.bool("group.rule present")? { Some(RuleId(r.u16("group.rule")?)) } else { None },
                 proj: ProjId(r.u32("group.proj")?),
             })
@@ -315,7 +320,12 @@ fn read_cores(r: &mut Reader, chip: &ChipSpec, version: u16) -> Result<Vec<Core>
                 group: r.u16("synapse.group")?,
             })
         })?;
-        Ok(Core { id, profiles, neurons, key_base, groups, axon_map, axons, synapses })
+        let lr_trim = if version >= FORMAT_VERSION_TRIM {
+            list(r, chip.max_synapses_per_core(), 1, "core.lr_trim", |r| r.i8("synapse lr_trim"))?
+        } else {
+            Vec::new()
+        };
+        Ok(Core { id, profiles, neurons, key_base, groups, axon_map, axons, synapses, lr_trim })
     })
 }
 

@@ -8,6 +8,7 @@ use crate::learn::{LearnRule, Scope, TraceSpec};
 use crate::neuron::Lut;
 use crate::program::{
     Core, Encoding, Endpoint, InputKind, PatternOrder, PhaseLen, ProbeKind, Program, Schedule, StateVar, SynKind,
+    FORMAT_VERSION_TRIM, FORMAT_VERSION_U2,
 };
 
 /// A growing little-endian byte buffer.
@@ -65,7 +66,7 @@ pub fn encode(p: &Program) -> Vec<u8> {
     for (id, _) in SECTIONS {
         let mut w = W::default();
         match id {
-            section::CHIP => chip(&mut w, &p.chip),
+            section::CHIP => chip(&mut w, &p.chip, version),
             section::META => {
                 w.string(&p.meta.name);
                 w.u64(p.meta.dt_ns);
@@ -101,7 +102,7 @@ pub fn encode(p: &Program) -> Vec<u8> {
     out
 }
 
-fn chip(w: &mut W, c: &ChipSpec) {
+fn chip(w: &mut W, c: &ChipSpec, version: u16) {
     w.string(&c.name);
     w.u16(c.mesh.width);
     w.u16(c.mesh.height);
@@ -133,6 +134,9 @@ fn chip(w: &mut W, c: &ChipSpec) {
     w.u8(f.synapse_overhead_bits);
     w.u8(f.payload_bits);
     w.u8(f.tag_bits);
+    if version >= FORMAT_VERSION_TRIM {
+        w.u8(f.learning_rate_trim_bits);
+    }
     let t = &c.timing;
     w.f64(t.clock_hz);
     w.u32(t.cycles_neuron_update);
@@ -204,7 +208,7 @@ fn core(w: &mut W, c: &Core, version: u16) {
             w.u16(l);
         }
         w.bool(p.noisy);
-        if version >= 2 {
+        if version >= FORMAT_VERSION_U2 {
             w.bool(p.decay_u2.is_some());
             if let Some(d) = p.decay_u2 {
                 w.u32(d);
@@ -225,7 +229,7 @@ fn core(w: &mut W, c: &Core, version: u16) {
             SynKind::Current => 0,
             SynKind::Clamp => 1,
         });
-        if version >= 2 {
+        if version >= FORMAT_VERSION_U2 {
             w.u8(g.current);
         }
         w.bool(g.rule.is_some());
@@ -251,6 +255,10 @@ fn core(w: &mut W, c: &Core, version: u16) {
         w.i32(s.acc);
         w.u8(s.delay);
         w.u16(s.group);
+    }
+    if version >= FORMAT_VERSION_TRIM {
+        w.count(c.lr_trim.len());
+        c.lr_trim.iter().for_each(|&t| w.i8(t));
     }
 }
 

@@ -269,6 +269,7 @@ const TARGET_KEYS: &[&str] = &[
     "weight_bits",
     "accumulator_bits",
     "tag_bits",
+    "learning_rate_trim_bits",
     "decay_bits",
     "trace_int_bits",
     "trace_frac_bits",
@@ -346,6 +347,7 @@ fn check_target(cx: &mut Cx<'_>, t: &ast::Target, span: Span) {
     bits(cx, "weight_bits", &mut f.weight_bits);
     bits(cx, "accumulator_bits", &mut f.accumulator_bits);
     bits(cx, "tag_bits", &mut f.tag_bits);
+    bits(cx, "learning_rate_trim_bits", &mut f.learning_rate_trim_bits);
     bits(cx, "decay_bits", &mut f.decay_bits);
     bits(cx, "trace_int_bits", &mut f.trace_int_bits);
     bits(cx, "trace_frac_bits", &mut f.trace_frac_bits);
