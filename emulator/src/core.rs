@@ -148,6 +148,9 @@ pub struct RuleSlot {
     pub post_syn: Vec<u32>,
     /// The axon of each synapse of `post_syn` (`syn_axon[post_syn[k]]`, stored in CSC order).
     pub post_axon: Vec<u32>,
+    /// The gains and exponent of each synapse of `post_syn` in CSC order, for the learning
+    /// engine's `Post` kernel ([`crate::learning::post_params`]; empty: not built).
+    pub post_par: Vec<crate::learning::SynPar>,
     /// Neurons with at least one incoming synapse of the rule.
     pub posts: Vec<u32>,
     /// All synapses of the rule, in synapse order.
@@ -577,6 +580,10 @@ pub fn load_core(
     st.touched_flag = vec![false; ns];
     st.spikes = Vec::with_capacity(n);
     st.fired = vec![0; n];
+    let pars: Vec<_> = pr.rules.iter().map(|slot| crate::learning::post_params(&pr, slot)).collect();
+    for (slot, par) in pr.rules.iter_mut().zip(pars) {
+        slot.post_par = par;
+    }
     Ok((pr, st))
 }
 

@@ -25,7 +25,7 @@
 //!   trace decays and impulses are free (dedicated hardware).
 
 use crate::core::{decay_slice, refresh_weight, CoreParams, CoreState, Formats, RuleSlot, RuleState, SPIKE};
-use crate::fastlearn::{exec_batch, exec_fast, round_nearest, FastCode, FastRule, LaneCtx, LANES};
+use crate::fastlearn::{exec_batch, exec_fast, round_nearest, FastCode, FastRule, FusedW, LaneCtx, LANES};
 use crate::timing::{Charge, CostTable};
 use nm_isa::fixed_point::{saturate, smax, smin, trace_add, Rounding};
 use nm_isa::learn::{apply_weight_write_rounded, Dst, LearnCtx, LearnRule, Reduce, Src, Trigger};
@@ -288,8 +288,19 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
                 }
             }
         }
+        // A synapse whose last write of the step is in a fused kernel is clamped and refreshed
+        // there (nearest readout only: no PRNG draw, so the refresh order does not matter);
+        // later handlers of the step (`Step`, `Epoch`) may touch any synapse.
+        let nearest = rule.readout == Rounding::Nearest;
+        let later = slot.has[Trigger::Step.code() as usize] || (epoch_end && slot.has[Trigger::Epoch.code() as usize]);
+        let rf = Refresh::new((rule.w_min, rule.w_max), env.fm);
+        let fused_pre = fast.fused[Trigger::Pre.code() as usize].as_ref().filter(|_| nearest);
         // Pre handlers: per arriving axon, per synapse of the rule (then its per-post handlers).
-        if slot.has[Trigger::Pre.code() as usize] {
+        if let (Some(fz), true) = (fused_pre, slot.has[Trigger::Pre.code() as usize]) {
+            // `Post` handlers of this step may touch the synapses of the spiking posts again.
+            let post_later = slot.has[Trigger::Post.code() as usize];
+            fused_pre_events(p, s, ri, fz, arrivals, t1, later, post_later, &rf, env);
+        } else if slot.has[Trigger::Pre.code() as usize] {
             let (cs, cp) = codes(Trigger::Pre);
             ev.clear();
             let mut posts: Vec<u32> = Vec::new();
@@ -324,7 +335,12 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
             }
         }
         // Post handlers: per spiking neuron, its synapses of the rule, then its per-post handlers.
-        if slot.has[Trigger::Post.code() as usize] {
+        let fused_post = fast.fused[Trigger::Post.code() as usize]
+            .as_ref()
+            .filter(|_| nearest && slot.post_par.len() == slot.post_syn.len());
+        if let (Some(fz), true) = (fused_post, slot.has[Trigger::Post.code() as usize]) {
+            fused_post_events(s, ri, slot, fz, later, &rf, env);
+        } else if slot.has[Trigger::Post.code() as usize] {
             let (cs, cp) = codes(Trigger::Post);
             ev.clear();
             for &i in &s.spikes {
@@ -398,23 +414,230 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
     s.events = ev;
 }
 
-/// The end-of-step clamp and refresh of the touched synapses of a rule with nearest readout:
-/// `acc` clamped to `[w_min, w_max]` and to the accumulator, then `core::refresh_weight` (readout,
-/// efficacy gain, delivered value), inlined into one loop. Synapses may be listed more than once.
+/// The end-of-step clamp and the readout of a rule with nearest readout.
+struct Refresh {
+    w_min: i32,
+    w_max: i32,
+    amin: i32,
+    amax: i32,
+    /// Fraction bits of the accumulator below the weight.
+    sh: u32,
+    /// Largest weight magnitude.
+    m: i64,
+    accumulator_bits: u8,
+}
+
+impl Refresh {
+    fn new((w_min, w_max): (i32, i32), fm: &Formats) -> Refresh {
+        Refresh {
+            w_min,
+            w_max,
+            amin: smin(fm.accumulator_bits) as i32,
+            amax: smax(fm.accumulator_bits) as i32,
+            sh: nm_isa::fixed_point::accumulator_frac_bits(fm.accumulator_bits, fm.weight_bits),
+            m: (1i64 << fm.weight_bits) - 1,
+            accumulator_bits: fm.accumulator_bits,
+        }
+    }
+
+    /// `acc[si]` clamped to `[w_min, w_max]` and to the accumulator, then `core::refresh_weight`
+    /// (readout, efficacy gain, delivered value) inlined. Idempotent.
+    #[inline(always)]
+    fn one(&self, p: &CoreParams, acc: &mut [i32], wr: &mut [i32], weff: &mut [i32], pe: &mut [(u32, i32)], si: usize) {
+        self.one_with(acc, wr, weff, pe, si, p.syn_wgain[si], p.syn_exp[si]);
+    }
+
+    /// [`Refresh::one`] with the synapse's weight gain and exponent given.
+    #[inline(always)]
+    fn one_with(
+        &self,
+        acc: &mut [i32],
+        wr: &mut [i32],
+        weff: &mut [i32],
+        pe: &mut [(u32, i32)],
+        si: usize,
+        wgain: u16,
+        exp: i8,
+    ) {
+        let a = acc[si].clamp(self.w_min, self.w_max).clamp(self.amin, self.amax);
+        acc[si] = a;
+        let r = round_nearest(i64::from(a), self.sh).clamp(-self.m, self.m) as i32;
+        wr[si] = r;
+        let e = crate::core::apply_gain(r, wgain);
+        weff[si] = e;
+        pe[si].1 = crate::core::shift_exp(i64::from(e), exp);
+    }
+
+    /// `Ctx::write_w` with nearest gain rounding: the new accumulator after the handler stores
+    /// `value` over `acc` with learning-rate gain `gain`.
+    #[inline(always)]
+    fn write(&self, acc: i32, value: i32, gain: u16) -> i32 {
+        let delta = i64::from(value) - i64::from(acc);
+        let scaled = if gain == 4096 { delta } else { round_nearest(delta * i64::from(gain), 12) };
+        saturate(i64::from(acc) + scaled, self.accumulator_bits)
+    }
+}
+
+/// The end-of-step clamp and refresh of the touched synapses of a rule with nearest readout
+/// ([`Refresh::one`] for each). Synapses may be listed more than once.
 fn refresh_nearest(p: &CoreParams, s: &mut CoreState, touched: &[u32], (w_min, w_max): (i32, i32), fm: &Formats) {
-    let (amin, amax) = (smin(fm.accumulator_bits) as i32, smax(fm.accumulator_bits) as i32);
-    let sh = nm_isa::fixed_point::accumulator_frac_bits(fm.accumulator_bits, fm.weight_bits);
-    let m = (1i64 << fm.weight_bits) - 1;
+    let rf = Refresh::new((w_min, w_max), fm);
     let (acc, wr, weff, pe) = (&mut s.acc, &mut s.wr, &mut s.weff, &mut s.pe);
     for &si in touched {
-        let si = si as usize;
-        let a = acc[si].clamp(w_min, w_max).clamp(amin, amax);
-        acc[si] = a;
-        let r = round_nearest(i64::from(a), sh).clamp(-m, m) as i32;
-        wr[si] = r;
-        let e = crate::core::apply_gain(r, p.syn_wgain[si]);
-        weff[si] = e;
-        pe[si].1 = crate::core::shift_exp(i64::from(e), p.syn_exp[si]);
+        rf.one(p, acc, wr, weff, pe, si as usize);
+    }
+}
+
+/// The per-synapse constants the learning engine reads for a synapse, copied in a rule's CSC
+/// order (`RuleSlot::post_par`) so that a post spike reads them in sequence.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SynPar {
+    pub lgain: u16,
+    pub wgain: u16,
+    pub exp: i8,
+}
+
+/// `RuleSlot::post_par` of `slot`: built at the end of `core::load_core`, from the final
+/// per-synapse gains and exponents.
+pub fn post_params(p: &CoreParams, slot: &RuleSlot) -> Vec<SynPar> {
+    slot.post_syn
+        .iter()
+        .map(|&si| {
+            let si = si as usize;
+            SynPar { lgain: p.syn_lgain[si], wgain: p.syn_wgain[si], exp: p.syn_exp[si] }
+        })
+        .collect()
+}
+
+std::thread_local! {
+    /// Scratch terms of the fused kernels (one per trace entry; not state).
+    static TERMS: std::cell::RefCell<Vec<i32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The trace vector `src` of a [`FusedW`] (empty if the rule has no such trace: reads 0).
+fn fused_trace(rs: &RuleState, src: Src) -> (&[i32], bool) {
+    match src {
+        Src::X0 => (&rs.x[0], true),
+        Src::X1 => (&rs.x[1], true),
+        Src::Y0 => (&rs.y[0], false),
+        _ => (&rs.y[1], false),
+    }
+}
+
+/// The `Pre` per-synapse handler of the [`FusedW`] shape (and no `Pre` per-post handler), fused:
+/// the same events in the same order as `learn_core`'s interpreter path (spiking arrivals in
+/// order, each axon's synapses of the rule in order), the same writes and charges. A synapse is
+/// clamped and refreshed at once unless a later handler of the step may touch it again (`later`:
+/// `Step`/`Epoch` handlers; `post_later`: `Post` handlers, for the synapses of this step's
+/// spiking posts; an axon arriving twice in the step), in which case it is listed as touched.
+#[allow(clippy::too_many_arguments)]
+fn fused_pre_events(
+    p: &CoreParams,
+    s: &mut CoreState,
+    ri: usize,
+    fz: &FusedW,
+    arrivals: &[crate::core::Packet],
+    t1: u64,
+    later: bool,
+    post_later: bool,
+    rf: &Refresh,
+    env: &LearnEnv<'_>,
+) {
+    let mut last = None;
+    let mut repeat = false;
+    for pk in arrivals.iter().filter(|pk| pk.count & SPIKE != 0) {
+        repeat |= last.is_some_and(|a| a >= pk.axon);
+        last = Some(pk.axon);
+    }
+    if last.is_none() {
+        return;
+    }
+    let defer_all = later || repeat;
+    let CoreState { rules, acc, wr, weff, pe, touched, spike_step, meter, .. } = s;
+    let (traces, per_axon) = fused_trace(&rules[ri], fz.src);
+    let t0 = fz.term(0);
+    let mut n = 0u64;
+    TERMS.with_borrow_mut(|terms| {
+        if !per_axon {
+            fz.terms_into(traces, terms);
+        }
+        for pk in arrivals.iter().filter(|pk| pk.count & SPIKE != 0) {
+            let a = pk.axon as usize;
+            let first = p.axon_first[a] as usize;
+            let d_axon = if per_axon { fz.term(traces.get(a).copied().unwrap_or(0)) } else { 0 };
+            for si in first..first + p.axon_count[a] as usize {
+                if usize::from(p.syn_rule[si]) != ri {
+                    continue;
+                }
+                let post = (p.syn_packed[si] & 0xFFFF) as usize;
+                let d = if per_axon { d_axon } else { terms.get(post).copied().unwrap_or(t0) };
+                let a0 = acc[si];
+                acc[si] = rf.write(a0, fz.result(a0, d), p.syn_lgain[si]);
+                n += 1;
+                if defer_all || (post_later && spike_step[post] == t1) {
+                    touched.push(si as u32);
+                } else {
+                    rf.one(p, acc, wr, weff, pe, si);
+                }
+            }
+        }
+    });
+    if n > 0 {
+        meter.charge(env.costs, Charge::LearningBatch { invocations: n, ops: n * fz.len, cycles: n * fz.cycles });
+    }
+}
+
+/// The `Post` per-synapse handler of the [`FusedW`] shape (and no `Post` per-post handler),
+/// fused: spiking posts in order, each post's synapses of the rule in CSC order, as
+/// `learn_core`'s interpreter path. A synapse is clamped and refreshed at once unless `Step` /
+/// `Epoch` handlers follow (`later`) or a post is listed twice, in which case it is listed as
+/// touched.
+#[allow(clippy::too_many_arguments)]
+fn fused_post_events(
+    s: &mut CoreState,
+    ri: usize,
+    slot: &RuleSlot,
+    fz: &FusedW,
+    later: bool,
+    rf: &Refresh,
+    env: &LearnEnv<'_>,
+) {
+    let CoreState { rules, acc, wr, weff, pe, touched, spikes, meter, .. } = s;
+    let repeat = spikes.windows(2).any(|w| w[0] >= w[1]);
+    let defer_all = later || repeat;
+    let (traces, per_axon) = fused_trace(&rules[ri], fz.src);
+    let t0 = fz.term(0);
+    let mut n = 0u64;
+    TERMS.with_borrow_mut(|terms| {
+        let mut have_terms = false;
+        for &i in spikes.iter() {
+            let post = i as usize;
+            let (a, b) = (slot.post_start[post] as usize, slot.post_start[post + 1] as usize);
+            if a == b {
+                continue;
+            }
+            if per_axon && !have_terms {
+                fz.terms_into(traces, terms);
+                have_terms = true;
+            }
+            let d_post = if per_axon { 0 } else { fz.term(traces.get(post).copied().unwrap_or(0)) };
+            let syns = slot.post_syn[a..b].iter().zip(&slot.post_axon[a..b]).zip(&slot.post_par[a..b]);
+            for ((&si, &ax), par) in syns {
+                let si = si as usize;
+                let d = if per_axon { terms.get(ax as usize).copied().unwrap_or(t0) } else { d_post };
+                let a0 = acc[si];
+                acc[si] = rf.write(a0, fz.result(a0, d), par.lgain);
+                if defer_all {
+                    touched.push(si as u32);
+                } else {
+                    rf.one_with(acc, wr, weff, pe, si, par.wgain, par.exp);
+                }
+            }
+            n += (b - a) as u64;
+        }
+    });
+    if n > 0 {
+        meter.charge(env.costs, Charge::LearningBatch { invocations: n, ops: n * fz.len, cycles: n * fz.cycles });
     }
 }
 
