@@ -412,6 +412,23 @@ pub struct FusedW {
     pub cycles: u64,
 }
 
+/// Apply `chain` to every value of `out`, op after op (each a loop the compiler vectorises).
+#[inline(always)]
+fn chain_over(chain: &[Unary], out: &mut [i32]) {
+    for &u in chain {
+        match u {
+            Unary::Muli(imm, sh) => out.iter_mut().for_each(|v| *v = Unary::Muli(imm, sh).apply(*v)),
+            Unary::Shr(sh) => out.iter_mut().for_each(|v| *v = Unary::Shr(sh).apply(*v)),
+            Unary::Shl(sh) => out.iter_mut().for_each(|v| *v = Unary::Shl(sh).apply(*v)),
+            Unary::Addi(imm) => out.iter_mut().for_each(|v| *v = Unary::Addi(imm).apply(*v)),
+            Unary::Mini(imm) => out.iter_mut().for_each(|v| *v = (*v).min(imm)),
+            Unary::Maxi(imm) => out.iter_mut().for_each(|v| *v = (*v).max(imm)),
+            Unary::Neg => out.iter_mut().for_each(|v| *v = Unary::Neg.apply(*v)),
+            Unary::Abs => out.iter_mut().for_each(|v| *v = Unary::Abs.apply(*v)),
+        }
+    }
+}
+
 /// Symbolic register contents while recognising a [`FusedW`].
 #[derive(Clone, Debug)]
 enum Sym {
@@ -497,16 +514,35 @@ impl FusedW {
         self.chain.iter().fold(trace, |v, u| u.apply(v))
     }
 
-    /// `out[i] = term(traces[i])` for every trace, op after op over the whole slice.
-    pub fn terms_into(&self, traces: &[i32], out: &mut Vec<i32>) {
+    /// `out[i] = term(traces[i])` for every trace, op after op over the whole slice; with
+    /// `kernel` AVX2 / AVX-512 the same loops compiled for those features (vectorised; every
+    /// kernel gives the same values).
+    pub fn terms_into(&self, traces: &[i32], out: &mut Vec<i32>, kernel: crate::core::LifKernel) {
+        use crate::core::LifKernel;
         out.clear();
         out.extend_from_slice(traces);
-        for &u in &self.chain {
-            match u {
-                Unary::Muli(imm, sh) => out.iter_mut().for_each(|v| *v = Unary::Muli(imm, sh).apply(*v)),
-                Unary::Shr(sh) => out.iter_mut().for_each(|v| *v = Unary::Shr(sh).apply(*v)),
-                _ => out.iter_mut().for_each(|v| *v = u.apply(*v)),
-            }
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2")]
+        fn avx2(chain: &[Unary], out: &mut [i32]) {
+            chain_over(chain, out)
+        }
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f")]
+        fn avx512(chain: &[Unary], out: &mut [i32]) {
+            chain_over(chain, out)
+        }
+        let kernel = if kernel.supported() { kernel } else { LifKernel::Scalar };
+        #[allow(unsafe_code)]
+        match kernel {
+            LifKernel::Scalar => chain_over(&self.chain, out),
+            // SAFETY: `kernel.supported()` checked above that the CPU has AVX2.
+            #[cfg(target_arch = "x86_64")]
+            LifKernel::Avx2 => unsafe { avx2(&self.chain, out) },
+            // SAFETY: `kernel.supported()` checked above that the CPU has AVX-512F.
+            #[cfg(target_arch = "x86_64")]
+            LifKernel::Avx512 => unsafe { avx512(&self.chain, out) },
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => chain_over(&self.chain, out),
         }
     }
 

@@ -449,6 +449,7 @@ impl Refresh {
 
     /// [`Refresh::one`] with the synapse's weight gain and exponent given.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     fn one_with(
         &self,
         acc: &mut [i32],
@@ -466,6 +467,13 @@ impl Refresh {
         let e = crate::core::apply_gain(r, wgain);
         weff[si] = e;
         pe[si].1 = crate::core::shift_exp(i64::from(e), exp);
+    }
+
+    /// The clamps are ranges (`w_min ≤ w_max`), so that they equal `max` then `min` (the
+    /// batched kernels' form); otherwise the one-by-one kernels run (and `clamp` panics as in
+    /// the interpreter's refresh).
+    fn batchable(&self) -> bool {
+        self.w_min <= self.w_max && self.amin <= self.amax
     }
 
     /// `Ctx::write_w` with nearest gain rounding: the new accumulator after the handler stores
@@ -559,7 +567,7 @@ fn fused_pre_events(
     let mut n = 0u64;
     TERMS.with_borrow_mut(|terms| {
         if !per_axon {
-            fz.terms_into(traces, terms);
+            fz.terms_into(traces, terms, env.fm.lif_kernel);
         }
         for pk in arrivals.iter().filter(|pk| pk.count & SPIKE != 0) {
             let a = pk.axon as usize;
@@ -584,6 +592,153 @@ fn fused_pre_events(
     });
     if n > 0 {
         meter.charge(env.costs, Charge::LearningBatch { invocations: n, ops: n * fz.len, cycles: n * fz.cycles });
+    }
+}
+
+/// One post neuron's synapses of a rule, in CSC order.
+struct PostSyns<'a> {
+    syn: &'a [u32],
+    axon: &'a [u32],
+    par: &'a [SynPar],
+}
+
+/// The per-synapse state a fused kernel writes.
+struct SynState<'a> {
+    acc: &'a mut [i32],
+    wr: &'a mut [i32],
+    weff: &'a mut [i32],
+    pe: &'a mut [(u32, i32)],
+    touched: &'a mut Vec<u32>,
+}
+
+/// Lanes of the batched fused kernels.
+const FB: usize = 64;
+
+/// Inputs and outputs of [`lanes_math`], one entry per lane.
+struct Lanes {
+    /// In: the accumulator; out: after the write and the clamp.
+    a: [i32; FB],
+    /// In: the value the handler stores; out: the accumulator after the write, before the clamp.
+    v: [i32; FB],
+    lg: [u16; FB],
+    wg: [u16; FB],
+    ex: [i8; FB],
+    wr: [i32; FB],
+    weff: [i32; FB],
+    pe: [i32; FB],
+}
+
+impl Lanes {
+    fn new() -> Lanes {
+        Lanes { a: [0; FB], v: [0; FB], lg: [0; FB], wg: [0; FB], ex: [0; FB], wr: [0; FB], weff: [0; FB], pe: [0; FB] }
+    }
+}
+
+/// [`Refresh::write`] then [`Refresh::one_with`] on every lane (all `FB`, whatever the batch
+/// size: unused lanes hold finite values and are not stored), as loops the compiler vectorises.
+/// Needs `rf.batchable()` (the clamps as `max`/`min`).
+#[inline(always)]
+fn lanes_math_body(rf: &Refresh, l: &mut Lanes) {
+    for k in 0..FB {
+        let w = rf.write(l.a[k], l.v[k], l.lg[k]);
+        l.v[k] = w;
+        let a = w.max(rf.w_min).min(rf.w_max).max(rf.amin).min(rf.amax);
+        l.a[k] = a;
+        let r = round_nearest(i64::from(a), rf.sh).max(-rf.m).min(rf.m) as i32;
+        l.wr[k] = r;
+        let e = crate::core::apply_gain(r, l.wg[k]);
+        l.weff[k] = e;
+        l.pe[k] = crate::core::shift_exp(i64::from(e), l.ex[k]);
+    }
+}
+
+/// [`lanes_math_body`] compiled for `kernel` (AVX2 / AVX-512 if the CPU has them; same values).
+fn lanes_math(rf: &Refresh, l: &mut Lanes, kernel: crate::core::LifKernel) {
+    use crate::core::LifKernel;
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn avx2(rf: &Refresh, l: &mut Lanes) {
+        lanes_math_body(rf, l)
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn avx512(rf: &Refresh, l: &mut Lanes) {
+        lanes_math_body(rf, l)
+    }
+    let kernel = if kernel.supported() { kernel } else { LifKernel::Scalar };
+    #[allow(unsafe_code)]
+    match kernel {
+        LifKernel::Scalar => lanes_math_body(rf, l),
+        // SAFETY: `kernel.supported()` checked above that the CPU has AVX2.
+        #[cfg(target_arch = "x86_64")]
+        LifKernel::Avx2 => unsafe { avx2(rf, l) },
+        // SAFETY: `kernel.supported()` checked above that the CPU has AVX-512F.
+        #[cfg(target_arch = "x86_64")]
+        LifKernel::Avx512 => unsafe { avx512(rf, l) },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => lanes_math_body(rf, l),
+    }
+}
+
+/// `post_loop::<_, false>` in batches of [`FB`] synapses (distinct synapses, so the same as one
+/// after the other): gather, [`lanes_math`], scatter.
+#[allow(clippy::too_many_arguments)]
+fn post_batched(
+    fz: &FusedW,
+    rf: &Refresh,
+    syns: PostSyns<'_>,
+    st: SynState<'_>,
+    terms: &[i32],
+    d: i32,
+    per_axon: bool,
+    kernel: crate::core::LifKernel,
+) {
+    let SynState { acc, wr, weff, pe, .. } = st;
+    let mut l = Lanes::new();
+    for ((sy, ax), par) in syns.syn.chunks(FB).zip(syns.axon.chunks(FB)).zip(syns.par.chunks(FB)) {
+        for (k, ((&si, &ax), p)) in sy.iter().zip(ax).zip(par).enumerate() {
+            let a0 = acc[si as usize];
+            let d = if per_axon { terms.get(ax as usize).copied().unwrap_or(d) } else { d };
+            l.a[k] = a0;
+            l.v[k] = fz.result(a0, d);
+            l.lg[k] = p.lgain;
+            l.wg[k] = p.wgain;
+            l.ex[k] = p.exp;
+        }
+        lanes_math(rf, &mut l, kernel);
+        for (k, &si) in sy.iter().enumerate() {
+            let si = si as usize;
+            acc[si] = l.a[k];
+            wr[si] = l.wr[k];
+            weff[si] = l.weff[k];
+            pe[si].1 = l.pe[k];
+        }
+    }
+}
+
+/// The fused `Post` handler over one post's synapses: the term from `terms[axon]` (`t0` beyond
+/// it) if `PER_AXON`, else the post's term `d`; each synapse listed as touched if `DEFER`, else
+/// clamped and refreshed at once.
+#[inline(always)]
+fn post_loop<const PER_AXON: bool, const DEFER: bool>(
+    fz: &FusedW,
+    rf: &Refresh,
+    syns: PostSyns<'_>,
+    st: SynState<'_>,
+    terms: &[i32],
+    d: i32,
+) {
+    let SynState { acc, wr, weff, pe, touched } = st;
+    for ((&si, &ax), par) in syns.syn.iter().zip(syns.axon).zip(syns.par) {
+        let si = si as usize;
+        let d = if PER_AXON { terms.get(ax as usize).copied().unwrap_or(d) } else { d };
+        let a0 = acc[si];
+        acc[si] = rf.write(a0, fz.result(a0, d), par.lgain);
+        if DEFER {
+            touched.push(si as u32);
+        } else {
+            rf.one_with(acc, wr, weff, pe, si, par.wgain, par.exp);
+        }
     }
 }
 
@@ -617,21 +772,27 @@ fn fused_post_events(
                 continue;
             }
             if per_axon && !have_terms {
-                fz.terms_into(traces, terms);
+                fz.terms_into(traces, terms, env.fm.lif_kernel);
                 have_terms = true;
             }
             let d_post = if per_axon { 0 } else { fz.term(traces.get(post).copied().unwrap_or(0)) };
-            let syns = slot.post_syn[a..b].iter().zip(&slot.post_axon[a..b]).zip(&slot.post_par[a..b]);
-            for ((&si, &ax), par) in syns {
-                let si = si as usize;
-                let d = if per_axon { terms.get(ax as usize).copied().unwrap_or(t0) } else { d_post };
-                let a0 = acc[si];
-                acc[si] = rf.write(a0, fz.result(a0, d), par.lgain);
-                if defer_all {
-                    touched.push(si as u32);
-                } else {
-                    rf.one_with(acc, wr, weff, pe, si, par.wgain, par.exp);
-                }
+            let syns = PostSyns { syn: &slot.post_syn[a..b], axon: &slot.post_axon[a..b], par: &slot.post_par[a..b] };
+            let st = SynState { acc, wr, weff, pe, touched };
+            match (per_axon, defer_all) {
+                _ if !defer_all && rf.batchable() => post_batched(
+                    fz,
+                    rf,
+                    syns,
+                    st,
+                    if per_axon { terms } else { &[] },
+                    if per_axon { t0 } else { d_post },
+                    per_axon,
+                    env.fm.lif_kernel,
+                ),
+                (true, false) => post_loop::<true, false>(fz, rf, syns, st, terms, t0),
+                (true, true) => post_loop::<true, true>(fz, rf, syns, st, terms, t0),
+                (false, false) => post_loop::<false, false>(fz, rf, syns, st, &[], d_post),
+                (false, true) => post_loop::<false, true>(fz, rf, syns, st, &[], d_post),
             }
             n += (b - a) as u64;
         }

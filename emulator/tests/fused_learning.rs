@@ -5,6 +5,7 @@
 //! every observable of the run (spikes, recordings, accumulators, readouts, neuron state, stats,
 //! per-step cycles) must be bit-identical with `Emulator::set_fused_learning(false)`.
 
+use nm_emulator::core::LifKernel;
 use nm_emulator::fastlearn::{FastRule, FusedW};
 use nm_emulator::netbuild::{lif_profile, NetBuilder, NeuronRef, Pre};
 use nm_emulator::{Emulator, RunConfig};
@@ -96,7 +97,7 @@ fn random_rule(r: &mut HwRng) -> LearnRule {
         |r: &mut HwRng| TraceSpec { decay: 50 + r.next_u32() % 500, impulse: 256 + (r.next_u32() % 3000) as i32 };
     let mut handlers = Vec::new();
     for trig in [Trigger::Pre, Trigger::Post] {
-        let code = if r.next_u32() % 4 == 0 { other_code(r) } else { fused_code(r) };
+        let code = if r.next_u32().is_multiple_of(4) { other_code(r) } else { fused_code(r) };
         handlers.push(Handler { trigger: trig, scope: Scope::Synapse, code });
         if r.next_u32().is_multiple_of(6) {
             let code = vec![
@@ -125,7 +126,7 @@ fn random_rule(r: &mut HwRng) -> LearnRule {
         handlers,
         w_min: acc(lo),
         w_max: acc(lo + 40 + (r.next_u32() % 200) as i32),
-        readout: if r.next_u32() % 5 == 0 { Rounding::Stochastic } else { Rounding::Nearest },
+        readout: if r.next_u32().is_multiple_of(5) { Rounding::Stochastic } else { Rounding::Nearest },
     }
 }
 
@@ -160,7 +161,7 @@ fn random_program(seed: u64, cores: u32) -> (Program, Vec<LearnRule>) {
     for &post in &all {
         let (g0, g1, gs) = groups[core_of(post)];
         for ch in 0..24 {
-            if r.next_u32() % 3 != 0 {
+            if !r.next_u32().is_multiple_of(3) {
                 let g = if ch % 2 == 0 { g0 } else { g1 };
                 b.connect(Pre::Input(inp, ch), post, acc((r.next_u32() % 300) as i32), 1 + (r.next_u32() % 3) as u8, g);
             }
@@ -206,6 +207,10 @@ fn fused_kernels_equal_the_interpreter_on_random_rules() {
         let mut a = Emulator::new(&prog, cfg).unwrap();
         let mut b = Emulator::new(&prog, cfg).unwrap();
         b.set_fused_learning(false);
+        // The fused kernels' vectorised loops on every kernel this CPU has (the interpreter side
+        // keeps the default).
+        let kernels = LifKernel::available();
+        a.set_lif_kernel(kernels[seed as usize % kernels.len()]);
         a.run(400);
         b.run(400);
         assert!(a.stats().learning_invocations > 0, "seed {seed}: no learning");
