@@ -6,6 +6,18 @@
 //! the core's state, with [`crate::fastlearn::exec_fast`]: the handlers pre-decoded once at load,
 //! equal to `nm_isa::learn::exec` bit for bit (a differential test checks it).
 //!
+//! Fused kernels: a `Pre` or `Post` trigger whose handlers are one per-synapse handler of the
+//! shape `w ← w ± f(trace)` ([`crate::fastlearn::FusedW`], recognised at load; the pair-STDP
+//! rules `nmc` emits) runs without the interpreter, on rules with nearest readout: the same
+//! events in the same order, the same write (`Ctx::write_w`), the same charges (invocations,
+//! ops, cycles of the decoded handler). A synapse whose last write of the step it is (no
+//! `Step`/`Epoch` handler follows; for a `Pre` event, its post does not spike this step if the
+//! rule has `Post` handlers; no axon or post listed twice) is clamped and refreshed in the same
+//! pass (the nearest refresh draws no PRNG and is idempotent, so this equals the end-of-step
+//! refresh); the others are listed as touched as before. The `Post` kernel reads the gains in
+//! CSC order (`RuleSlot::post_par`) and runs in batches whose arithmetic is vectorised on the
+//! CPU's LIF kernel. `tests/fused_learning.rs` checks fused against interpreter on random rules.
+//!
 //! Decisions (where `LearnRule`'s documentation leaves a choice), as a chip would do them:
 //! * A packet is a pre-synaptic event at the step it reaches the axon (the step after the
 //!   spike); pre traces live per axon, so the synapse delay does not shift learning events. Only
