@@ -286,6 +286,11 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
             let k = trig.code() as usize;
             (&fast.syn[k], &fast.post[k])
         };
+        // The fused `Pre` kernel reads the arriving axons' synapses: prefetch their cache lines
+        // before the trace decays, so that the misses overlap with the decay.
+        if rule.readout == Rounding::Nearest && fast.fused[Trigger::Pre.code() as usize].is_some() {
+            prefetch_arrivals(p, s, arrivals);
+        }
         // Traces decay.
         {
             let rs = &mut s.rules[ri];
@@ -424,6 +429,46 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
     }
     ev.clear();
     s.events = ev;
+}
+
+/// Prefetch the cache lines of `xs[r]` (a hint only: no effect on any value).
+#[inline(always)]
+fn prefetch<T>(xs: &[T], r: std::ops::Range<usize>) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let step = (64 / std::mem::size_of::<T>().max(1)).max(1);
+        let end = r.end.min(xs.len());
+        let lines = (r.start..end).step_by(step).chain(end.checked_sub(1).filter(|&l| l >= r.start));
+        for i in lines {
+            let at: *const T = &xs[i];
+            // SAFETY: `_mm_prefetch` is a cache hint (SSE, part of x86-64): it never faults,
+            // reads nothing into the program and changes no state; `at` is in bounds anyway.
+            #[allow(unsafe_code)]
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.cast())
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (xs, r);
+}
+
+/// Prefetch the per-synapse arrays the fused `Pre` kernel reads and writes, over the synapses of
+/// this step's spiking arrivals.
+fn prefetch_arrivals(p: &CoreParams, s: &CoreState, arrivals: &[crate::core::Packet]) {
+    for pk in arrivals.iter().filter(|pk| pk.count & SPIKE != 0) {
+        let a = pk.axon as usize;
+        let (Some(&first), Some(&count)) = (p.axon_first.get(a), p.axon_count.get(a)) else { continue };
+        let r = first as usize..first as usize + count as usize;
+        prefetch(&p.syn_rule, r.clone());
+        prefetch(&p.syn_packed, r.clone());
+        prefetch(&s.acc, r.clone());
+        prefetch(&p.syn_lgain, r.clone());
+        prefetch(&p.syn_wgain, r.clone());
+        prefetch(&p.syn_exp, r.clone());
+        prefetch(&s.wr, r.clone());
+        prefetch(&s.weff, r);
+    }
 }
 
 /// The end-of-step clamp and the readout of a rule with nearest readout.
