@@ -918,7 +918,7 @@ fn lif_narrow_avx512<const TWO: bool>(a: LifLanes<'_>) {
 /// Run the 32-bit-lane LIF loop with `kernel`, falling back to the scalar kernel when the CPU
 /// lacks its features or the core's keep factors do not meet the split decay's precondition.
 /// With [`decay_slice`], `fastlearn::FusedW::terms_into` and `learning::lanes_math` (the same
-/// dispatch) and `learning::prefetch_at` (a cache hint), the only `unsafe` of the workspace:
+/// dispatch) and `learning::prefetch` (a cache hint), the only `unsafe` of the workspace:
 /// calling a `#[target_feature]` function.
 #[allow(unsafe_code)]
 fn lif_narrow<const TWO: bool>(a: LifLanes<'_>, kernel: LifKernel, keeps_fit: bool) {
