@@ -148,6 +148,9 @@ pub struct RuleSlot {
     pub post_syn: Vec<u32>,
     /// The axon of each synapse of `post_syn` (`syn_axon[post_syn[k]]`, stored in CSC order).
     pub post_axon: Vec<u32>,
+    /// The gains and exponent of each synapse of `post_syn` in CSC order, for the learning
+    /// engine's `Post` kernel ([`crate::learning::post_params`]; empty: not built).
+    pub post_par: Vec<crate::learning::SynPar>,
     /// Neurons with at least one incoming synapse of the rule.
     pub posts: Vec<u32>,
     /// All synapses of the rule, in synapse order.
@@ -583,6 +586,10 @@ pub fn load_core(
     st.touched_flag = vec![false; ns];
     st.spikes = Vec::with_capacity(n);
     st.fired = vec![0; n];
+    let pars: Vec<_> = pr.rules.iter().map(|slot| crate::learning::post_params(&pr, slot)).collect();
+    for (slot, par) in pr.rules.iter_mut().zip(pars) {
+        slot.post_par = par;
+    }
     Ok((pr, st))
 }
 
@@ -935,7 +942,9 @@ fn lif_narrow_avx512<const TWO: bool>(a: LifLanes<'_>) {
 
 /// Run the 32-bit-lane LIF loop with `kernel`, falling back to the scalar kernel when the CPU
 /// lacks its features or the core's keep factors do not meet the split decay's precondition.
-/// Besides [`decay_slice`], the only `unsafe` of the workspace: calling a `#[target_feature]` function.
+/// With [`decay_slice`], `fastlearn::FusedW::terms_into` and `learning::lanes_math` (the same
+/// dispatch) and `learning::prefetch` (a cache hint), the only `unsafe` of the workspace:
+/// calling a `#[target_feature]` function.
 #[allow(unsafe_code)]
 fn lif_narrow<const TWO: bool>(a: LifLanes<'_>, kernel: LifKernel, keeps_fit: bool) {
     let kernel = if keeps_fit && a.db <= 16 && kernel.supported() { kernel } else { LifKernel::Scalar };

@@ -327,6 +327,15 @@ impl Emulator {
         self.fm.lif_kernel
     }
 
+    /// Run the learning handlers of the [`crate::fastlearn::FusedW`] shape with the fused
+    /// kernels (`true`, the default) or all on the interpreter; results are identical either way
+    /// (for differential tests and benchmarks).
+    pub fn set_fused_learning(&mut self, on: bool) {
+        let decode = crate::fastlearn::FastRule::decode;
+        self.fast_rules =
+            self.program.rules.iter().map(|r| if on { decode(r) } else { decode(r).without_fused() }).collect();
+    }
+
     /// Steps run so far (the next step to run).
     pub fn time(&self) -> u64 {
         self.g.t

@@ -321,6 +321,10 @@ pub struct FastRule {
     /// Indexed by `Trigger::code()`: per-synapse handlers, then per-post handlers.
     pub syn: [Vec<FastCode>; 4],
     pub post: [Vec<FastCode>; 4],
+    /// Indexed by `Trigger::code()`, `Pre` and `Post` only: the trigger's handlers are a single
+    /// per-synapse handler of the [`FusedW`] shape (and no per-post handler), which the learning
+    /// engine may run with its fused kernels instead of the interpreter.
+    pub fused: [Option<FusedW>; 4],
 }
 
 impl FastRule {
@@ -336,6 +340,219 @@ impl FastRule {
                 }
             }
         }
+        for trig in [Trigger::Pre, Trigger::Post] {
+            let k = trig.code() as usize;
+            if let ([code], []) = (f.syn[k].as_slice(), f.post[k].as_slice()) {
+                f.fused[k] = FusedW::recognise(code);
+            }
+        }
         f
+    }
+
+    /// The same rule without fused handlers (everything on the interpreter), for differential
+    /// tests of the fused kernels.
+    pub fn without_fused(mut self) -> FastRule {
+        self.fused = Default::default();
+        self
+    }
+}
+
+/// A unary op of a [`FusedW`] term, with the arithmetic of the [`FOp`] it comes from (nearest
+/// rounding only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unary {
+    Muli(i32, u8),
+    Shr(u8),
+    Shl(u8),
+    Addi(i32),
+    Mini(i32),
+    Maxi(i32),
+    Neg,
+    Abs,
+}
+
+impl Unary {
+    #[inline(always)]
+    fn apply(self, v: i32) -> i32 {
+        match self {
+            Unary::Muli(imm, sh) => sat32(nearest(i64::from(v) * i64::from(imm), sh)),
+            Unary::Shr(sh) => sat32(nearest(i64::from(v), sh)),
+            Unary::Shl(sh) => sat32(i64::from(v) << sh),
+            Unary::Addi(imm) => sat32(i64::from(v) + i64::from(imm)),
+            Unary::Mini(imm) => v.min(imm),
+            Unary::Maxi(imm) => v.max(imm),
+            Unary::Neg => sat32(-i64::from(v)),
+            Unary::Abs => sat32(i64::from(v).abs()),
+        }
+    }
+}
+
+/// How a [`FusedW`] handler combines the accumulator `w` with its term `d` (saturated to 32 bits,
+/// as `add` / `sub`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Combine {
+    WPlusD,
+    WMinusD,
+    DMinusW,
+}
+
+/// A per-synapse handler recognised at load as `st w, w ⊕ f(trace)`: one trace load (`x0`,
+/// `x1`, `y0`, `y1`) through a chain of unary ops with immediates ([`Unary`]), combined with one
+/// load of `w` by `add` or `sub`, stored once to `w`; every other op of the handler only writes
+/// registers that do not reach the store (no PRNG, no other store). The term depends on the trace
+/// alone, so a fused kernel computes it once per trace value and applies the write directly. The
+/// charges of an invocation stay those of the decoded handler (`len` ops, `cycles`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FusedW {
+    pub src: Src,
+    pub chain: Vec<Unary>,
+    pub combine: Combine,
+    /// Op count and op-table cycles of one invocation (of the handler it was recognised from).
+    pub len: u64,
+    pub cycles: u64,
+}
+
+/// Apply `chain` to every value of `out`, op after op (each a loop the compiler vectorises).
+#[inline(always)]
+fn chain_over(chain: &[Unary], out: &mut [i32]) {
+    for &u in chain {
+        match u {
+            Unary::Muli(imm, sh) => out.iter_mut().for_each(|v| *v = Unary::Muli(imm, sh).apply(*v)),
+            Unary::Shr(sh) => out.iter_mut().for_each(|v| *v = Unary::Shr(sh).apply(*v)),
+            Unary::Shl(sh) => out.iter_mut().for_each(|v| *v = Unary::Shl(sh).apply(*v)),
+            Unary::Addi(imm) => out.iter_mut().for_each(|v| *v = Unary::Addi(imm).apply(*v)),
+            Unary::Mini(imm) => out.iter_mut().for_each(|v| *v = (*v).min(imm)),
+            Unary::Maxi(imm) => out.iter_mut().for_each(|v| *v = (*v).max(imm)),
+            Unary::Neg => out.iter_mut().for_each(|v| *v = Unary::Neg.apply(*v)),
+            Unary::Abs => out.iter_mut().for_each(|v| *v = Unary::Abs.apply(*v)),
+        }
+    }
+}
+
+/// Symbolic register contents while recognising a [`FusedW`].
+#[derive(Clone, Debug)]
+enum Sym {
+    Unknown,
+    W,
+    Term(Src, Vec<Unary>),
+    Result(Src, Vec<Unary>, Combine),
+}
+
+impl FusedW {
+    /// Recognise `code` (see [`FusedW`]), or `None`.
+    pub fn recognise(code: &FastCode) -> Option<FusedW> {
+        if !code.batchable {
+            return None;
+        }
+        let mut r: [Sym; NUM_REGS] = std::array::from_fn(|_| Sym::Unknown);
+        let mut stored: Option<(Src, Vec<Unary>, Combine)> = None;
+        let unary = |s: &Sym, u: Unary| match s {
+            Sym::Term(src, c) => {
+                let mut c = c.clone();
+                c.push(u);
+                Sym::Term(*src, c)
+            }
+            _ => Sym::Unknown,
+        };
+        for op in &code.ops {
+            let (d, v) = match *op {
+                FOp::Nop | FOp::StNone => continue,
+                FOp::St(Dst::W, a) => match (&r[usize::from(a)], &stored) {
+                    (Sym::Result(s, c, k), None) => {
+                        stored = Some((*s, c.clone(), *k));
+                        continue;
+                    }
+                    _ => return None,
+                },
+                FOp::St(Dst::Tag, _) | FOp::Red(..) | FOp::RedNone | FOp::Wscale(..) => return None,
+                FOp::Ld(d, s) => match s {
+                    Src::W => (d, Sym::W),
+                    Src::X0 | Src::X1 | Src::Y0 | Src::Y1 => (d, Sym::Term(s, Vec::new())),
+                    // No side effect (`batchable` excludes the PRNG sources).
+                    _ => (d, Sym::Unknown),
+                },
+                FOp::Mov(d, a) => (d, r[usize::from(a)].clone()),
+                FOp::Muli(d, a, imm, sh, Rounding::Nearest) => (d, unary(&r[usize::from(a)], Unary::Muli(imm, sh))),
+                FOp::Shr(d, a, sh, Rounding::Nearest) => (d, unary(&r[usize::from(a)], Unary::Shr(sh))),
+                FOp::Shl(d, a, sh) => (d, unary(&r[usize::from(a)], Unary::Shl(sh))),
+                FOp::Addi(d, a, imm) => (d, unary(&r[usize::from(a)], Unary::Addi(imm))),
+                FOp::Mini(d, a, imm) => (d, unary(&r[usize::from(a)], Unary::Mini(imm))),
+                FOp::Maxi(d, a, imm) => (d, unary(&r[usize::from(a)], Unary::Maxi(imm))),
+                FOp::Neg(d, a) => (d, unary(&r[usize::from(a)], Unary::Neg)),
+                FOp::Abs(d, a) => (d, unary(&r[usize::from(a)], Unary::Abs)),
+                FOp::Add(d, a, b) => match (&r[usize::from(a)], &r[usize::from(b)]) {
+                    (Sym::W, Sym::Term(s, c)) | (Sym::Term(s, c), Sym::W) => {
+                        (d, Sym::Result(*s, c.clone(), Combine::WPlusD))
+                    }
+                    _ => (d, Sym::Unknown),
+                },
+                FOp::Sub(d, a, b) => match (&r[usize::from(a)], &r[usize::from(b)]) {
+                    (Sym::W, Sym::Term(s, c)) => (d, Sym::Result(*s, c.clone(), Combine::WMinusD)),
+                    (Sym::Term(s, c), Sym::W) => (d, Sym::Result(*s, c.clone(), Combine::DMinusW)),
+                    _ => (d, Sym::Unknown),
+                },
+                FOp::Zero(d)
+                | FOp::Ldi(d, _)
+                | FOp::Muli(d, ..)
+                | FOp::Shr(d, ..)
+                | FOp::Mul(d, ..)
+                | FOp::Min(d, ..)
+                | FOp::Max(d, ..)
+                | FOp::Sel(d, ..)
+                | FOp::Div(d, ..)
+                | FOp::Sqrt(d, ..) => (d, Sym::Unknown),
+            };
+            r[usize::from(d)] = v;
+        }
+        let (src, chain, combine) = stored?;
+        Some(FusedW { src, chain, combine, len: code.len, cycles: code.cycles })
+    }
+
+    /// The term `f(trace)`.
+    #[inline(always)]
+    pub fn term(&self, trace: i32) -> i32 {
+        self.chain.iter().fold(trace, |v, u| u.apply(v))
+    }
+
+    /// `out[i] = term(traces[i])` for every trace, op after op over the whole slice; with
+    /// `kernel` AVX2 / AVX-512 the same loops compiled for those features (vectorised; every
+    /// kernel gives the same values).
+    pub fn terms_into(&self, traces: &[i32], out: &mut Vec<i32>, kernel: crate::core::LifKernel) {
+        use crate::core::LifKernel;
+        out.clear();
+        out.extend_from_slice(traces);
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2")]
+        fn avx2(chain: &[Unary], out: &mut [i32]) {
+            chain_over(chain, out)
+        }
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f")]
+        fn avx512(chain: &[Unary], out: &mut [i32]) {
+            chain_over(chain, out)
+        }
+        let kernel = if kernel.supported() { kernel } else { LifKernel::Scalar };
+        #[allow(unsafe_code)]
+        match kernel {
+            LifKernel::Scalar => chain_over(&self.chain, out),
+            // SAFETY: `kernel.supported()` checked above that the CPU has AVX2.
+            #[cfg(target_arch = "x86_64")]
+            LifKernel::Avx2 => unsafe { avx2(&self.chain, out) },
+            // SAFETY: `kernel.supported()` checked above that the CPU has AVX-512F.
+            #[cfg(target_arch = "x86_64")]
+            LifKernel::Avx512 => unsafe { avx512(&self.chain, out) },
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => chain_over(&self.chain, out),
+        }
+    }
+
+    /// The value the handler stores, from the accumulator `w` and the term `d`.
+    #[inline(always)]
+    pub fn result(&self, w: i32, d: i32) -> i32 {
+        match self.combine {
+            Combine::WPlusD => sat32(i64::from(w) + i64::from(d)),
+            Combine::WMinusD => sat32(i64::from(w) - i64::from(d)),
+            Combine::DMinusW => sat32(i64::from(d) - i64::from(w)),
+        }
     }
 }

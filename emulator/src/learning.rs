@@ -6,6 +6,18 @@
 //! the core's state, with [`crate::fastlearn::exec_fast`]: the handlers pre-decoded once at load,
 //! equal to `nm_isa::learn::exec` bit for bit (a differential test checks it).
 //!
+//! Fused kernels: a `Pre` or `Post` trigger whose handlers are one per-synapse handler of the
+//! shape `w ← w ± f(trace)` ([`crate::fastlearn::FusedW`], recognised at load; the pair-STDP
+//! rules `nmc` emits) runs without the interpreter, on rules with nearest readout: the same
+//! events in the same order, the same write (`Ctx::write_w`), the same charges (invocations,
+//! ops, cycles of the decoded handler). A synapse whose last write of the step it is (no
+//! `Step`/`Epoch` handler follows; for a `Pre` event, its post does not spike this step if the
+//! rule has `Post` handlers; no axon or post listed twice) is clamped and refreshed in the same
+//! pass (the nearest refresh draws no PRNG and is idempotent, so this equals the end-of-step
+//! refresh); the others are listed as touched as before. The `Post` kernel reads the gains in
+//! CSC order (`RuleSlot::post_par`) and runs in batches whose arithmetic is vectorised on the
+//! CPU's LIF kernel. `tests/fused_learning.rs` checks fused against interpreter on random rules.
+//!
 //! Decisions (where `LearnRule`'s documentation leaves a choice), as a chip would do them:
 //! * A packet is a pre-synaptic event at the step it reaches the axon (the step after the
 //!   spike); pre traces live per axon, so the synapse delay does not shift learning events. Only
@@ -25,7 +37,7 @@
 //!   trace decays and impulses are free (dedicated hardware).
 
 use crate::core::{decay_slice, refresh_weight, CoreParams, CoreState, Formats, RuleSlot, RuleState, SPIKE};
-use crate::fastlearn::{exec_batch, exec_fast, round_nearest, FastCode, FastRule, LaneCtx, LANES};
+use crate::fastlearn::{exec_batch, exec_fast, round_nearest, FastCode, FastRule, FusedW, LaneCtx, LANES};
 use crate::timing::{Charge, CostTable};
 use nm_isa::fixed_point::{saturate, smax, smin, trace_add, Rounding};
 use nm_isa::learn::{apply_weight_write_rounded, Dst, LearnCtx, LearnRule, Reduce, Src, Trigger};
@@ -274,6 +286,11 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
             let k = trig.code() as usize;
             (&fast.syn[k], &fast.post[k])
         };
+        // The fused `Pre` kernel reads the arriving axons' synapses: prefetch their cache lines
+        // before the trace decays, so that the misses overlap with the decay.
+        if rule.readout == Rounding::Nearest && fast.fused[Trigger::Pre.code() as usize].is_some() {
+            prefetch_arrivals(p, s, arrivals);
+        }
         // Traces decay.
         {
             let rs = &mut s.rules[ri];
@@ -288,8 +305,19 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
                 }
             }
         }
+        // A synapse whose last write of the step is in a fused kernel is clamped and refreshed
+        // there (nearest readout only: no PRNG draw, so the refresh order does not matter);
+        // later handlers of the step (`Step`, `Epoch`) may touch any synapse.
+        let nearest = rule.readout == Rounding::Nearest;
+        let later = slot.has[Trigger::Step.code() as usize] || (epoch_end && slot.has[Trigger::Epoch.code() as usize]);
+        let rf = Refresh::new((rule.w_min, rule.w_max), env.fm);
+        let fused_pre = fast.fused[Trigger::Pre.code() as usize].as_ref().filter(|_| nearest);
         // Pre handlers: per arriving axon, per synapse of the rule (then its per-post handlers).
-        if slot.has[Trigger::Pre.code() as usize] {
+        if let (Some(fz), true) = (fused_pre, slot.has[Trigger::Pre.code() as usize]) {
+            // `Post` handlers of this step may touch the synapses of the spiking posts again.
+            let post_later = slot.has[Trigger::Post.code() as usize];
+            fused_pre_events(p, s, ri, fz, arrivals, t1, later, post_later, &rf, env);
+        } else if slot.has[Trigger::Pre.code() as usize] {
             let (cs, cp) = codes(Trigger::Pre);
             ev.clear();
             let mut posts: Vec<u32> = Vec::new();
@@ -324,7 +352,12 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
             }
         }
         // Post handlers: per spiking neuron, its synapses of the rule, then its per-post handlers.
-        if slot.has[Trigger::Post.code() as usize] {
+        let fused_post = fast.fused[Trigger::Post.code() as usize]
+            .as_ref()
+            .filter(|_| nearest && slot.post_par.len() == slot.post_syn.len());
+        if let (Some(fz), true) = (fused_post, slot.has[Trigger::Post.code() as usize]) {
+            fused_post_events(s, ri, slot, fz, later, &rf, env);
+        } else if slot.has[Trigger::Post.code() as usize] {
             let (cs, cp) = codes(Trigger::Post);
             ev.clear();
             for &i in &s.spikes {
@@ -398,23 +431,431 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
     s.events = ev;
 }
 
-/// The end-of-step clamp and refresh of the touched synapses of a rule with nearest readout:
-/// `acc` clamped to `[w_min, w_max]` and to the accumulator, then `core::refresh_weight` (readout,
-/// efficacy gain, delivered value), inlined into one loop. Synapses may be listed more than once.
+/// Prefetch the cache lines of `xs[r]` (a hint only: no effect on any value).
+#[inline(always)]
+fn prefetch<T>(xs: &[T], r: std::ops::Range<usize>) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let step = (64 / std::mem::size_of::<T>().max(1)).max(1);
+        let end = r.end.min(xs.len());
+        let lines = (r.start..end).step_by(step).chain(end.checked_sub(1).filter(|&l| l >= r.start));
+        for i in lines {
+            let at: *const T = &xs[i];
+            // SAFETY: `_mm_prefetch` is a cache hint (SSE, part of x86-64): it never faults,
+            // reads nothing into the program and changes no state; `at` is in bounds anyway.
+            #[allow(unsafe_code)]
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.cast())
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (xs, r);
+}
+
+/// Prefetch the per-synapse arrays the fused `Pre` kernel reads and writes, over the synapses of
+/// this step's spiking arrivals.
+fn prefetch_arrivals(p: &CoreParams, s: &CoreState, arrivals: &[crate::core::Packet]) {
+    for pk in arrivals.iter().filter(|pk| pk.count & SPIKE != 0) {
+        let a = pk.axon as usize;
+        let (Some(&first), Some(&count)) = (p.axon_first.get(a), p.axon_count.get(a)) else { continue };
+        let r = first as usize..first as usize + count as usize;
+        prefetch(&p.syn_rule, r.clone());
+        prefetch(&p.syn_packed, r.clone());
+        prefetch(&s.acc, r.clone());
+        prefetch(&p.syn_lgain, r.clone());
+        prefetch(&p.syn_wgain, r.clone());
+        prefetch(&p.syn_exp, r.clone());
+        prefetch(&s.wr, r.clone());
+        prefetch(&s.weff, r);
+    }
+}
+
+/// The end-of-step clamp and the readout of a rule with nearest readout.
+struct Refresh {
+    w_min: i32,
+    w_max: i32,
+    amin: i32,
+    amax: i32,
+    /// Fraction bits of the accumulator below the weight.
+    sh: u32,
+    /// Largest weight magnitude.
+    m: i64,
+    accumulator_bits: u8,
+}
+
+impl Refresh {
+    fn new((w_min, w_max): (i32, i32), fm: &Formats) -> Refresh {
+        Refresh {
+            w_min,
+            w_max,
+            amin: smin(fm.accumulator_bits) as i32,
+            amax: smax(fm.accumulator_bits) as i32,
+            sh: nm_isa::fixed_point::accumulator_frac_bits(fm.accumulator_bits, fm.weight_bits),
+            m: (1i64 << fm.weight_bits) - 1,
+            accumulator_bits: fm.accumulator_bits,
+        }
+    }
+
+    /// `acc[si]` clamped to `[w_min, w_max]` and to the accumulator, then `core::refresh_weight`
+    /// (readout, efficacy gain, delivered value) inlined. Idempotent.
+    #[inline(always)]
+    fn one(&self, p: &CoreParams, acc: &mut [i32], wr: &mut [i32], weff: &mut [i32], pe: &mut [(u32, i32)], si: usize) {
+        self.one_with(acc, wr, weff, pe, si, p.syn_wgain[si], p.syn_exp[si]);
+    }
+
+    /// [`Refresh::one`] with the synapse's weight gain and exponent given.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn one_with(
+        &self,
+        acc: &mut [i32],
+        wr: &mut [i32],
+        weff: &mut [i32],
+        pe: &mut [(u32, i32)],
+        si: usize,
+        wgain: u16,
+        exp: i8,
+    ) {
+        let a = acc[si].clamp(self.w_min, self.w_max).clamp(self.amin, self.amax);
+        acc[si] = a;
+        let r = round_nearest(i64::from(a), self.sh).clamp(-self.m, self.m) as i32;
+        wr[si] = r;
+        let e = crate::core::apply_gain(r, wgain);
+        weff[si] = e;
+        pe[si].1 = crate::core::shift_exp(i64::from(e), exp);
+    }
+
+    /// The clamps are ranges (`w_min ≤ w_max`), so that they equal `max` then `min` (the
+    /// batched kernels' form); otherwise the one-by-one kernels run (and `clamp` panics as in
+    /// the interpreter's refresh).
+    fn batchable(&self) -> bool {
+        self.w_min <= self.w_max && self.amin <= self.amax
+    }
+
+    /// `Ctx::write_w` with nearest gain rounding: the new accumulator after the handler stores
+    /// `value` over `acc` with learning-rate gain `gain`.
+    #[inline(always)]
+    fn write(&self, acc: i32, value: i32, gain: u16) -> i32 {
+        let delta = i64::from(value) - i64::from(acc);
+        let scaled = if gain == 4096 { delta } else { round_nearest(delta * i64::from(gain), 12) };
+        saturate(i64::from(acc) + scaled, self.accumulator_bits)
+    }
+}
+
+/// The end-of-step clamp and refresh of the touched synapses of a rule with nearest readout
+/// ([`Refresh::one`] for each). Synapses may be listed more than once.
 fn refresh_nearest(p: &CoreParams, s: &mut CoreState, touched: &[u32], (w_min, w_max): (i32, i32), fm: &Formats) {
-    let (amin, amax) = (smin(fm.accumulator_bits) as i32, smax(fm.accumulator_bits) as i32);
-    let sh = nm_isa::fixed_point::accumulator_frac_bits(fm.accumulator_bits, fm.weight_bits);
-    let m = (1i64 << fm.weight_bits) - 1;
+    let rf = Refresh::new((w_min, w_max), fm);
     let (acc, wr, weff, pe) = (&mut s.acc, &mut s.wr, &mut s.weff, &mut s.pe);
     for &si in touched {
+        rf.one(p, acc, wr, weff, pe, si as usize);
+    }
+}
+
+/// The per-synapse constants the learning engine reads for a synapse, copied in a rule's CSC
+/// order (`RuleSlot::post_par`) so that a post spike reads them in sequence.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SynPar {
+    pub lgain: u16,
+    pub wgain: u16,
+    pub exp: i8,
+}
+
+/// `RuleSlot::post_par` of `slot`: built at the end of `core::load_core`, from the final
+/// per-synapse gains and exponents.
+pub fn post_params(p: &CoreParams, slot: &RuleSlot) -> Vec<SynPar> {
+    slot.post_syn
+        .iter()
+        .map(|&si| {
+            let si = si as usize;
+            SynPar { lgain: p.syn_lgain[si], wgain: p.syn_wgain[si], exp: p.syn_exp[si] }
+        })
+        .collect()
+}
+
+std::thread_local! {
+    /// Scratch terms of the fused kernels (one per trace entry; not state).
+    static TERMS: std::cell::RefCell<Vec<i32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The trace vector `src` of a [`FusedW`] (empty if the rule has no such trace: reads 0).
+fn fused_trace(rs: &RuleState, src: Src) -> (&[i32], bool) {
+    match src {
+        Src::X0 => (&rs.x[0], true),
+        Src::X1 => (&rs.x[1], true),
+        Src::Y0 => (&rs.y[0], false),
+        _ => (&rs.y[1], false),
+    }
+}
+
+/// The `Pre` per-synapse handler of the [`FusedW`] shape (and no `Pre` per-post handler), fused:
+/// the same events in the same order as `learn_core`'s interpreter path (spiking arrivals in
+/// order, each axon's synapses of the rule in order), the same writes and charges. A synapse is
+/// clamped and refreshed at once unless a later handler of the step may touch it again (`later`:
+/// `Step`/`Epoch` handlers; `post_later`: `Post` handlers, for the synapses of this step's
+/// spiking posts; an axon arriving twice in the step), in which case it is listed as touched.
+#[allow(clippy::too_many_arguments)]
+fn fused_pre_events(
+    p: &CoreParams,
+    s: &mut CoreState,
+    ri: usize,
+    fz: &FusedW,
+    arrivals: &[crate::core::Packet],
+    t1: u64,
+    later: bool,
+    post_later: bool,
+    rf: &Refresh,
+    env: &LearnEnv<'_>,
+) {
+    let mut last = None;
+    let mut repeat = false;
+    for pk in arrivals.iter().filter(|pk| pk.count & SPIKE != 0) {
+        repeat |= last.is_some_and(|a| a >= pk.axon);
+        last = Some(pk.axon);
+    }
+    if last.is_none() {
+        return;
+    }
+    let defer_all = later || repeat;
+    let CoreState { rules, acc, wr, weff, pe, touched, spike_step, meter, .. } = s;
+    let (traces, per_axon) = fused_trace(&rules[ri], fz.src);
+    let t0 = fz.term(0);
+    let mut n = 0u64;
+    TERMS.with_borrow_mut(|terms| {
+        if !per_axon {
+            fz.terms_into(traces, terms, env.fm.lif_kernel);
+        }
+        for pk in arrivals.iter().filter(|pk| pk.count & SPIKE != 0) {
+            let a = pk.axon as usize;
+            let first = p.axon_first[a] as usize;
+            let d_axon = if per_axon { fz.term(traces.get(a).copied().unwrap_or(0)) } else { 0 };
+            for si in first..first + p.axon_count[a] as usize {
+                if usize::from(p.syn_rule[si]) != ri {
+                    continue;
+                }
+                let post = (p.syn_packed[si] & 0xFFFF) as usize;
+                let d = if per_axon { d_axon } else { terms.get(post).copied().unwrap_or(t0) };
+                let a0 = acc[si];
+                acc[si] = rf.write(a0, fz.result(a0, d), p.syn_lgain[si]);
+                n += 1;
+                if defer_all || (post_later && spike_step[post] == t1) {
+                    touched.push(si as u32);
+                } else {
+                    rf.one(p, acc, wr, weff, pe, si);
+                }
+            }
+        }
+    });
+    if n > 0 {
+        meter.charge(env.costs, Charge::LearningBatch { invocations: n, ops: n * fz.len, cycles: n * fz.cycles });
+    }
+}
+
+/// One post neuron's synapses of a rule, in CSC order.
+struct PostSyns<'a> {
+    syn: &'a [u32],
+    axon: &'a [u32],
+    par: &'a [SynPar],
+}
+
+/// The per-synapse state a fused kernel writes.
+struct SynState<'a> {
+    acc: &'a mut [i32],
+    wr: &'a mut [i32],
+    weff: &'a mut [i32],
+    pe: &'a mut [(u32, i32)],
+    touched: &'a mut Vec<u32>,
+}
+
+/// Lanes of the batched fused kernels.
+const FB: usize = 64;
+
+/// Inputs and outputs of [`lanes_math`], one entry per lane.
+struct Lanes {
+    /// In: the accumulator; out: after the write and the clamp.
+    a: [i32; FB],
+    /// In: the value the handler stores; out: the accumulator after the write, before the clamp.
+    v: [i32; FB],
+    lg: [u16; FB],
+    wg: [u16; FB],
+    ex: [i8; FB],
+    wr: [i32; FB],
+    weff: [i32; FB],
+    pe: [i32; FB],
+}
+
+impl Lanes {
+    fn new() -> Lanes {
+        Lanes { a: [0; FB], v: [0; FB], lg: [0; FB], wg: [0; FB], ex: [0; FB], wr: [0; FB], weff: [0; FB], pe: [0; FB] }
+    }
+}
+
+/// [`Refresh::write`] then [`Refresh::one_with`] on every lane (all `FB`, whatever the batch
+/// size: unused lanes hold finite values and are not stored), as loops the compiler vectorises.
+/// Needs `rf.batchable()` (the clamps as `max`/`min`).
+#[inline(always)]
+fn lanes_math_body(rf: &Refresh, l: &mut Lanes) {
+    for k in 0..FB {
+        let w = rf.write(l.a[k], l.v[k], l.lg[k]);
+        l.v[k] = w;
+        let a = w.max(rf.w_min).min(rf.w_max).max(rf.amin).min(rf.amax);
+        l.a[k] = a;
+        let r = round_nearest(i64::from(a), rf.sh).max(-rf.m).min(rf.m) as i32;
+        l.wr[k] = r;
+        let e = crate::core::apply_gain(r, l.wg[k]);
+        l.weff[k] = e;
+        l.pe[k] = crate::core::shift_exp(i64::from(e), l.ex[k]);
+    }
+}
+
+/// [`lanes_math_body`] compiled for `kernel` (AVX2 / AVX-512 if the CPU has them; same values).
+fn lanes_math(rf: &Refresh, l: &mut Lanes, kernel: crate::core::LifKernel) {
+    use crate::core::LifKernel;
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn avx2(rf: &Refresh, l: &mut Lanes) {
+        lanes_math_body(rf, l)
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn avx512(rf: &Refresh, l: &mut Lanes) {
+        lanes_math_body(rf, l)
+    }
+    let kernel = if kernel.supported() { kernel } else { LifKernel::Scalar };
+    #[allow(unsafe_code)]
+    match kernel {
+        LifKernel::Scalar => lanes_math_body(rf, l),
+        // SAFETY: `kernel.supported()` checked above that the CPU has AVX2.
+        #[cfg(target_arch = "x86_64")]
+        LifKernel::Avx2 => unsafe { avx2(rf, l) },
+        // SAFETY: `kernel.supported()` checked above that the CPU has AVX-512F.
+        #[cfg(target_arch = "x86_64")]
+        LifKernel::Avx512 => unsafe { avx512(rf, l) },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => lanes_math_body(rf, l),
+    }
+}
+
+/// `post_loop::<_, false>` in batches of [`FB`] synapses (distinct synapses, so the same as one
+/// after the other): gather, [`lanes_math`], scatter.
+#[allow(clippy::too_many_arguments)]
+fn post_batched(
+    fz: &FusedW,
+    rf: &Refresh,
+    syns: PostSyns<'_>,
+    st: SynState<'_>,
+    terms: &[i32],
+    d: i32,
+    per_axon: bool,
+    kernel: crate::core::LifKernel,
+) {
+    let SynState { acc, wr, weff, pe, .. } = st;
+    let mut l = Lanes::new();
+    for ((sy, ax), par) in syns.syn.chunks(FB).zip(syns.axon.chunks(FB)).zip(syns.par.chunks(FB)) {
+        for (k, ((&si, &ax), p)) in sy.iter().zip(ax).zip(par).enumerate() {
+            let a0 = acc[si as usize];
+            let d = if per_axon { terms.get(ax as usize).copied().unwrap_or(d) } else { d };
+            l.a[k] = a0;
+            l.v[k] = fz.result(a0, d);
+            l.lg[k] = p.lgain;
+            l.wg[k] = p.wgain;
+            l.ex[k] = p.exp;
+        }
+        lanes_math(rf, &mut l, kernel);
+        for (k, &si) in sy.iter().enumerate() {
+            let si = si as usize;
+            acc[si] = l.a[k];
+            wr[si] = l.wr[k];
+            weff[si] = l.weff[k];
+            pe[si].1 = l.pe[k];
+        }
+    }
+}
+
+/// The fused `Post` handler over one post's synapses: the term from `terms[axon]` (`t0` beyond
+/// it) if `PER_AXON`, else the post's term `d`; each synapse listed as touched if `DEFER`, else
+/// clamped and refreshed at once.
+#[inline(always)]
+fn post_loop<const PER_AXON: bool, const DEFER: bool>(
+    fz: &FusedW,
+    rf: &Refresh,
+    syns: PostSyns<'_>,
+    st: SynState<'_>,
+    terms: &[i32],
+    d: i32,
+) {
+    let SynState { acc, wr, weff, pe, touched } = st;
+    for ((&si, &ax), par) in syns.syn.iter().zip(syns.axon).zip(syns.par) {
         let si = si as usize;
-        let a = acc[si].clamp(w_min, w_max).clamp(amin, amax);
-        acc[si] = a;
-        let r = round_nearest(i64::from(a), sh).clamp(-m, m) as i32;
-        wr[si] = r;
-        let e = crate::core::apply_gain(r, p.syn_wgain[si]);
-        weff[si] = e;
-        pe[si].1 = crate::core::shift_exp(i64::from(e), p.syn_exp[si]);
+        let d = if PER_AXON { terms.get(ax as usize).copied().unwrap_or(d) } else { d };
+        let a0 = acc[si];
+        acc[si] = rf.write(a0, fz.result(a0, d), par.lgain);
+        if DEFER {
+            touched.push(si as u32);
+        } else {
+            rf.one_with(acc, wr, weff, pe, si, par.wgain, par.exp);
+        }
+    }
+}
+
+/// The `Post` per-synapse handler of the [`FusedW`] shape (and no `Post` per-post handler),
+/// fused: spiking posts in order, each post's synapses of the rule in CSC order, as
+/// `learn_core`'s interpreter path. A synapse is clamped and refreshed at once unless `Step` /
+/// `Epoch` handlers follow (`later`) or a post is listed twice, in which case it is listed as
+/// touched.
+#[allow(clippy::too_many_arguments)]
+fn fused_post_events(
+    s: &mut CoreState,
+    ri: usize,
+    slot: &RuleSlot,
+    fz: &FusedW,
+    later: bool,
+    rf: &Refresh,
+    env: &LearnEnv<'_>,
+) {
+    let CoreState { rules, acc, wr, weff, pe, touched, spikes, meter, .. } = s;
+    let repeat = spikes.windows(2).any(|w| w[0] >= w[1]);
+    let defer_all = later || repeat;
+    let (traces, per_axon) = fused_trace(&rules[ri], fz.src);
+    let t0 = fz.term(0);
+    let mut n = 0u64;
+    TERMS.with_borrow_mut(|terms| {
+        let mut have_terms = false;
+        for &i in spikes.iter() {
+            let post = i as usize;
+            let (a, b) = (slot.post_start[post] as usize, slot.post_start[post + 1] as usize);
+            if a == b {
+                continue;
+            }
+            if per_axon && !have_terms {
+                fz.terms_into(traces, terms, env.fm.lif_kernel);
+                have_terms = true;
+            }
+            let d_post = if per_axon { 0 } else { fz.term(traces.get(post).copied().unwrap_or(0)) };
+            let syns = PostSyns { syn: &slot.post_syn[a..b], axon: &slot.post_axon[a..b], par: &slot.post_par[a..b] };
+            let st = SynState { acc, wr, weff, pe, touched };
+            match (per_axon, defer_all) {
+                _ if !defer_all && rf.batchable() => post_batched(
+                    fz,
+                    rf,
+                    syns,
+                    st,
+                    if per_axon { terms } else { &[] },
+                    if per_axon { t0 } else { d_post },
+                    per_axon,
+                    env.fm.lif_kernel,
+                ),
+                (true, false) => post_loop::<true, false>(fz, rf, syns, st, terms, t0),
+                (true, true) => post_loop::<true, true>(fz, rf, syns, st, terms, t0),
+                (false, false) => post_loop::<false, false>(fz, rf, syns, st, &[], d_post),
+                (false, true) => post_loop::<false, true>(fz, rf, syns, st, &[], d_post),
+            }
+            n += (b - a) as u64;
+        }
+    });
+    if n > 0 {
+        meter.charge(env.costs, Charge::LearningBatch { invocations: n, ops: n * fz.len, cycles: n * fz.cycles });
     }
 }
 
