@@ -197,7 +197,7 @@ fn refine(
                     }
                 }
             }
-            let Some((_, b, v)) = best else { return None };
+            let (_, b, v) = best?;
             members.retain(|&i| {
                 let e = &ents[i];
                 let keep = e.mask >> b & 1 == 1 && e.key >> b & 1 == v;
