@@ -232,13 +232,34 @@ fn refine(
 /// Minimise the table that `needs` describe by ordered covering, stopping once it has at most
 /// `target` entries (0: as small as the method gets it). Returns entries in first-match order.
 /// The result routes every key of `needs` as needed (checked by [`check_table`] before returning).
+///
+/// Default-routed blocks are first left to default routing (no entry may capture them unless it
+/// has their direction); if that leaves more than `target` entries, the method is run again with
+/// every default-routed block given an entry of its own direction (which routes it the same way,
+/// and lets a general cover with other outputs sit below it), and the shorter table is returned.
 pub fn ordered_covering(needs: &[Need], target: usize) -> Result<Vec<RouteEntry>, MinimiseError> {
     check_needs(needs)?;
+    let mut table = cover_with(needs, target, false);
+    if table.len() > target {
+        let other = cover_with(needs, target, true);
+        if other.len() < table.len() {
+            table = other;
+        }
+    }
+    check_table(needs, &table)?;
+    Ok(table)
+}
+
+/// One run of ordered covering; `default_entries`: default-routed blocks get entries.
+fn cover_with(needs: &[Need], target: usize, default_entries: bool) -> Vec<RouteEntry> {
     let mut ents: Vec<Ent> = Vec::new();
     let mut blocked: Vec<(u32, u32, Option<u8>)> = Vec::new();
     for n in needs {
         match n.want {
             Want::Route(d) => ents.push(Ent { key: n.key, mask: n.mask, dirs: d.0, aliases: vec![(n.key, n.mask)] }),
+            Want::Default(d) if default_entries => {
+                ents.push(Ent { key: n.key, mask: n.mask, dirs: d.0, aliases: vec![(n.key, n.mask)] })
+            }
             Want::Default(d) => blocked.push((n.key, n.mask, Some(d.0))),
             Want::Nothing => blocked.push((n.key, n.mask, None)),
         }
@@ -275,10 +296,7 @@ pub fn ordered_covering(needs: &[Need], target: usize) -> Result<Vec<RouteEntry>
         let p = insertion_index(&ents, m.mask);
         ents.insert(p, Ent { key: m.key, mask: m.mask, dirs, aliases });
     }
-    let table: Vec<RouteEntry> =
-        ents.into_iter().map(|e| RouteEntry { key: e.key, mask: e.mask, dirs: Dirs(e.dirs) }).collect();
-    check_table(needs, &table)?;
-    Ok(table)
+    ents.into_iter().map(|e| RouteEntry { key: e.key, mask: e.mask, dirs: Dirs(e.dirs) }).collect()
 }
 
 /// Prove that `table` (first match) gives every key of every block what it needs: each block is
@@ -403,6 +421,23 @@ mod tests {
         for n in &needs {
             assert!(n.want.accepts(first(&t, n.key)), "{n:?} in {t:?}");
         }
+    }
+
+    #[test]
+    fn default_routed_exceptions_get_entries_when_that_is_shorter() {
+        // 32 blocks coming from the north: most go local and on south (LS), seven scattered ones
+        // pass straight on south without local delivery. Left to default routing, LS covers must
+        // avoid all seven; given entries of their direction (S), they sit above one LS cover.
+        let ls = Dirs(Dirs::LOCAL.0 | Dirs::SOUTH.0);
+        let odd = [1u32, 6, 11, 16, 21, 26, 31];
+        let needs: Vec<Need> = (0..32u32)
+            .map(|k| need(k << 4, !0xF, if odd.contains(&k) { Want::Default(Dirs::SOUTH) } else { Want::Route(ls) }))
+            .collect();
+        let left_to_default = cover_with(&needs, 0, false);
+        let t = ordered_covering(&needs, 0).expect("minimises");
+        assert!(t.len() < left_to_default.len(), "{t:?} vs {left_to_default:?}");
+        assert!(t.len() <= odd.len() + 1, "{t:?}");
+        assert_eq!(t.last().map(|e| (e.key, e.mask, e.dirs)), Some((0, !0x1FF, ls)), "{t:?}");
     }
 
     #[test]
