@@ -275,7 +275,10 @@ impl NetBuilder {
                 };
                 add(x, sy, dirs, straight);
                 let col: Vec<u32> = dc.iter().filter(|c| c.0 == x && c.1 != sy).map(|c| c.1).collect();
-                let (ymin, ymax) = (col.iter().copied().min().unwrap_or(sy), col.iter().copied().max().unwrap_or(sy));
+                // From the source row, so that the routers the packet passes straight through
+                // (no entry) are listed as default-routed for minimisation.
+                let (ymin, ymax) =
+                    (col.iter().copied().min().unwrap_or(sy).min(sy), col.iter().copied().max().unwrap_or(sy).max(sy));
                 for y in ymin..=ymax {
                     if y == sy {
                         continue;
