@@ -2,6 +2,12 @@
 //! by hand on cores, one axon per (source, destination core), one axon-map entry per source core
 //! or input, and dimension-ordered (x then y) multicast routes on one chip. Used by the tests
 //! and the benchmark binary until programs come from the compiler; it is not a compiler.
+//!
+//! Routes are one entry per source core (or input) at every router where its tree does more than
+//! pass straight on. A router whose table would exceed the chip's `max_route_entries` (CUBA at
+//! 64k neurons) gets its table minimised by ordered covering ([`nm_isa::routemin`]), which keeps
+//! the first match of every key that reaches the router (checked before it is used); smaller
+//! tables are left exactly as they were.
 
 use nm_isa::ids::{CoreCoord, PopId, ProjId};
 use nm_isa::learn::LearnRule;
@@ -10,6 +16,7 @@ use nm_isa::program::{
     Axon, AxonMapEntry, Core, Dirs, InputKind, InputSource, PopInfo, Probe, ProbeKind, Program, ProjInfo, RouteEntry,
     RouteTable, Slice, SynGroup, SynKind, Synapse,
 };
+use nm_isa::routemin::{ordered_covering, Need, Want};
 use nm_isa::{ChipSpec, CoreId};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -215,6 +222,8 @@ impl NetBuilder {
         }
         // Routes: x along the source row, then y along each destination column.
         let mut tables: BTreeMap<u32, Vec<RouteEntry>> = BTreeMap::new();
+        // What every key block needs at every router it reaches (for minimisation).
+        let mut needs: BTreeMap<u32, Vec<Need>> = BTreeMap::new();
         let (w, h) = (u32::from(spec.mesh.width), u32::from(spec.mesh.height));
         let gcoord = |id: u32| -> (u32, u32) {
             let c = CoreId(id).coord(&spec).unwrap_or(CoreCoord { chip_x: 0, chip_y: 0, x: 0, y: 0 });
@@ -229,8 +238,12 @@ impl NetBuilder {
             let key = if kind == 0 { b << 16 } else { (INPUT_KEY + b) << 16 };
             let (sx, sy) = gcoord(*src);
             let dc: Vec<(u32, u32)> = dset.iter().map(|&d| gcoord(d)).collect();
-            let mut add = |x: u32, y: u32, dirs: u8| {
+            let mut add = |x: u32, y: u32, dirs: u8, straight: u8| {
+                let want = if dirs == straight { Want::Default(Dirs(dirs)) } else { Want::Route(Dirs(dirs)) };
                 if dirs != 0 {
+                    needs.entry(gid(x, y)).or_default().push(Need { key, mask: 0xFFFF_0000, want });
+                }
+                if dirs != straight && dirs != 0 {
                     tables.entry(gid(x, y)).or_default().push(RouteEntry { key, mask: 0xFFFF_0000, dirs: Dirs(dirs) });
                 }
             };
@@ -261,11 +274,12 @@ impl NetBuilder {
                 } else {
                     0
                 };
-                if dirs != straight {
-                    add(x, sy, dirs);
-                }
+                add(x, sy, dirs, straight);
                 let col: Vec<u32> = dc.iter().filter(|c| c.0 == x && c.1 != sy).map(|c| c.1).collect();
-                let (ymin, ymax) = (col.iter().copied().min().unwrap_or(sy), col.iter().copied().max().unwrap_or(sy));
+                // From the source row, so that the routers the packet passes straight through
+                // (no entry) are listed as default-routed for minimisation.
+                let (ymin, ymax) =
+                    (col.iter().copied().min().unwrap_or(sy).min(sy), col.iter().copied().max().unwrap_or(sy).max(sy));
                 for y in ymin..=ymax {
                     if y == sy {
                         continue;
@@ -281,8 +295,33 @@ impl NetBuilder {
                         dirs |= Dirs::LOCAL.0;
                     }
                     let straight = if y > sy { Dirs::NORTH.0 } else { Dirs::SOUTH.0 };
-                    if dirs != straight {
-                        add(x, y, dirs);
+                    add(x, y, dirs, straight);
+                }
+            }
+        }
+        // Silent blocks (a core or input without targets) must match nothing at their source.
+        for core in &self.program.cores {
+            if !dests.contains_key(&(0, core.id.0)) {
+                needs.entry(core.id.0).or_default().push(Need {
+                    key: core.id.0 << 16,
+                    mask: 0xFFFF_0000,
+                    want: Want::Nothing,
+                });
+            }
+        }
+        for (k, inp) in self.program.inputs.iter().enumerate() {
+            if !dests.contains_key(&(1, k as u32)) {
+                let key = (INPUT_KEY + k as u32) << 16;
+                needs.entry(inp.inject_core.0).or_default().push(Need { key, mask: 0xFFFF_0000, want: Want::Nothing });
+            }
+        }
+        let limit = spec.core.max_route_entries as usize;
+        for (c, entries) in &mut tables {
+            if entries.len() > limit {
+                // Refused input or no gain: the table stays, and validation names the overflow.
+                if let Ok(t) = ordered_covering(needs.get(c).map_or(&[][..], Vec::as_slice), limit) {
+                    if t.len() < entries.len() {
+                        *entries = t;
                     }
                 }
             }

@@ -6,7 +6,8 @@
 //!
 //! Around the data model: [`validate`] checks a program against every invariant and chip limit,
 //! [`binary`] encodes and decodes `program.bin`, [`builder`] assembles programs by hand (tests,
-//! examples), and [`disasm`] prints a program as text.
+//! examples), [`disasm`] prints a program as text, and [`routemin`] minimises routing tables
+//! (ordered covering) exactly under the first-match semantics.
 
 pub mod binary;
 pub mod builder;
@@ -20,6 +21,7 @@ pub mod learn;
 pub mod neuron;
 pub mod program;
 pub mod rng;
+pub mod routemin;
 pub mod validate;
 
 pub use chip::ChipSpec;

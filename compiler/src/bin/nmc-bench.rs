@@ -50,12 +50,13 @@ fn compile_one(n: u32, big_board: bool, random: bool) -> Result<(), String> {
             let t = report.traffic.as_ref();
             println!(
                 "RESULT {{\"neurons\": {n}, \"synapses\": {synapses}, \"chip\": \"{}\", \"build_ir_s\": {build_s:.3}, \
-                 \"compile_s\": {compile_s:.3}, \"peak_rss_mib\": {:.1}, \"cores\": {}, \"route_entries_max\": {}, \
+                 \"compile_s\": {compile_s:.3}, \"peak_rss_mib\": {:.1}, \"cores\": {}, \"route_entries_max\": {}, \"route_entries_total\": {}, \
                  \"cost\": {:.3}, \"naive_cost\": {}, \"program_synapses\": {}}}",
                 spec.name,
                 hwm as f64 / 1024.0,
                 report.cores_used,
                 report.route_entries_max,
+                report.route_entries,
                 t.map_or(0.0, |t| t.cost),
                 t.and_then(|t| t.naive_cost).map_or("null".into(), |c| format!("{c:.3}")),
                 prog.synapse_count()

@@ -31,6 +31,10 @@ pub enum CompileError {
     /// does not fit the chip.
     #[error("cannot map around the faults: {0}")]
     Faults(String),
+    /// Routing-table minimisation refused its input or produced a table that does not route as
+    /// the uncompressed one (a back-end bug; the table is checked before it is used).
+    #[error("routing-table minimisation: {0}")]
+    Routing(#[from] nm_isa::routemin::MinimiseError),
     /// A pass ran before the passes it depends on.
     #[error("pass `{pass}` needs `{needs}` to have run first")]
     PassOrder { pass: &'static str, needs: &'static str },

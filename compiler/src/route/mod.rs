@@ -1,13 +1,15 @@
 //! Keys and multicast routing: key assignment (core `c` sends `c << key_shift | local index`,
 //! inputs get aligned ranges above), dimension-order (XY) multicast trees, per-router tables,
-//! exact compression (default-routed entries dropped, key/mask merging), and a packet-level
-//! simulator of the routing semantics of `nm_isa::program` used to check equivalence.
+//! exact compression (default-routed entries dropped, key/mask merging), ordered covering
+//! ([`nm_isa::routemin`]) for tables still over the chip's limit, and a packet-level simulator
+//! of the routing semantics of `nm_isa::program` used to check equivalence.
 
 use crate::ir::{CompileError, Endpoint, InputId, Ir, RouteStats};
 use crate::map::Grid;
 use nm_isa::faults::{Dir, FaultIndex};
 use nm_isa::ids::CoreId;
 use nm_isa::program::{Dirs, RouteEntry, RouteTable};
+use nm_isa::routemin::{ordered_covering, Need, Want};
 use nm_isa::ChipSpec;
 use std::collections::BTreeMap;
 
@@ -122,6 +124,13 @@ pub fn aligned_blocks(lo: u64, hi: u64) -> Vec<(u32, u32)> {
 
 /// Every key block of the IR with its destination cores (empty for neurons without targets).
 pub fn sources(ir: &Ir, spec: &ChipSpec) -> Vec<Source> {
+    sources_with(ir, spec, false)
+}
+
+/// [`sources`]; with `whole_slices`, every block of a slice (or input) that has targets takes the
+/// union of the slice's destinations, so that the slice has one tree: fewer, coarser entries,
+/// at the price of packets delivered to cores whose axon map drops them.
+pub fn sources_with(ir: &Ir, spec: &ChipSpec, whole_slices: bool) -> Vec<Source> {
     let shift = ir.key_shift.unwrap_or_else(|| key_shift(spec));
     let tables = crate::map::slice_tables(ir);
     let core_of_slice: Vec<u32> = ir.slices.iter().map(|s| s.core.map_or(0, |c| c.0)).collect();
@@ -158,7 +167,7 @@ pub fn sources(ir: &Ir, spec: &ChipSpec) -> Vec<Source> {
         union.sort_unstable();
         union.dedup();
         for s in &mut out[start..] {
-            if !s.dests.is_empty() && 4 * s.dests.len() >= 3 * union.len() {
+            if !s.dests.is_empty() && (whole_slices || 4 * s.dests.len() >= 3 * union.len()) {
                 s.dests.clone_from(&union);
             }
         }
@@ -375,6 +384,35 @@ const SCAN_CAP: usize = 128;
 /// which is ordered by block size) already decide, so the first matching entry of every key
 /// that reaches the router keeps its outputs.
 pub fn compress_with(raw: &[RawEntry], sources: &[Source], ordered_from: usize) -> Vec<RouteTable> {
+    // Without a limit ordered covering (the only fallible step) never runs.
+    compress_within(raw, sources, ordered_from, usize::MAX).unwrap_or_default()
+}
+
+/// [`compress_with`], then, for every router whose table still has more than `limit` entries,
+/// ordered covering in the sense of Mundy et al. 2016 ([`nm_isa::routemin::ordered_covering`])
+/// over the router's exact required behaviour (every key block that reaches it, with the outputs
+/// it needs, the direction it is passed straight on in, or "match nothing" at its source),
+/// stopping at `limit` entries; the result replaces the table only if it is shorter, and it is
+/// checked block by block against the required behaviour before it is returned.
+pub fn compress_within(
+    raw: &[RawEntry],
+    sources: &[Source],
+    ordered_from: usize,
+    limit: usize,
+) -> Result<Vec<RouteTable>, CompileError> {
+    compress_inner(raw, sources, ordered_from, limit, false).map(|(t, _)| t)
+}
+
+/// [`compress_within`]; with `stop_on_overflow`, returns as soon as one table stays over `limit`
+/// (the tables then are incomplete). The flag says whether a table stayed over the limit.
+fn compress_inner(
+    raw: &[RawEntry],
+    sources: &[Source],
+    ordered_from: usize,
+    limit: usize,
+    stop_on_overflow: bool,
+) -> Result<(Vec<RouteTable>, bool), CompileError> {
+    let mut over = false;
     // Per router: disjoint key intervals [lo, hi) -> tag.
     let mut by: BTreeMap<u32, BTreeMap<u64, (u64, Tag)>> = BTreeMap::new();
     let span = |key: u32, mask: u32| (u64::from(key), u64::from(key) + u64::from(!mask) + 1);
@@ -418,12 +456,12 @@ pub fn compress_with(raw: &[RawEntry], sources: &[Source], ordered_from: usize) 
             work.push(plo);
         }
         let outs = iv.values().filter(|(_, t)| matches!(t, Tag::Out(_))).count();
-        let entries = if outs > ordered_from {
+        let mut entries = if outs > ordered_from {
             ordered_cover(&iv)
         } else {
             let mut e: Vec<RouteEntry> = iv
-                .into_iter()
-                .filter_map(|(lo, (hi, t))| match t {
+                .iter()
+                .filter_map(|(&lo, &(hi, t))| match t {
                     Tag::Out(d) => Some(RouteEntry { key: lo as u32, mask: !((hi - lo - 1) as u32), dirs: Dirs(d) }),
                     Tag::Straight(_) | Tag::NoMatch => None,
                 })
@@ -431,11 +469,33 @@ pub fn compress_with(raw: &[RawEntry], sources: &[Source], ordered_from: usize) 
             e.sort_by_key(|e| (e.key, e.mask));
             e
         };
+        if entries.len() > limit {
+            let needs: Vec<Need> = iv
+                .iter()
+                .map(|(&lo, &(hi, t))| Need {
+                    key: lo as u32,
+                    mask: !((hi - lo - 1) as u32),
+                    want: match t {
+                        Tag::Out(d) => Want::Route(Dirs(d)),
+                        Tag::Straight(d) => Want::Default(Dirs(d)),
+                        Tag::NoMatch => Want::Nothing,
+                    },
+                })
+                .collect();
+            let covered = ordered_covering(&needs, limit)?;
+            if covered.len() < entries.len() {
+                entries = covered;
+            }
+            over |= entries.len() > limit;
+        }
         if !entries.is_empty() {
             out.push(RouteTable { core: CoreId(core), entries });
         }
+        if over && stop_on_overflow {
+            break;
+        }
     }
-    out
+    Ok((out, over))
 }
 
 /// Ordered covering over the required behaviour `iv` of one router (disjoint aligned intervals):
@@ -574,12 +634,23 @@ pub fn route(ir: Ir, spec: &ChipSpec) -> Result<Ir, CompileError> {
 /// [`route`] around the dead routers and links of `faults` (see [`fault_aware_entries`]).
 pub fn route_avoiding(mut ir: Ir, spec: &ChipSpec, faults: Option<&FaultIndex>) -> Result<Ir, CompileError> {
     let grid = Grid::new(spec);
-    let srcs = sources(&ir, spec);
-    let raw = match faults {
-        Some(f) if !f.dead_cores.is_empty() || !f.dead_links.is_empty() => fault_aware_entries(&grid, spec, f, &srcs)?,
-        _ => xy_entries(&grid, &srcs),
+    let limit = spec.core.max_route_entries as usize;
+    let trees = |srcs: &[Source]| match faults {
+        Some(f) if !f.dead_cores.is_empty() || !f.dead_links.is_empty() => fault_aware_entries(&grid, spec, f, srcs),
+        _ => Ok(xy_entries(&grid, srcs)),
     };
-    let tables = compress(&raw, &srcs);
+    // Per-block trees, exact compression, ordered covering where a table is still over the limit;
+    // if that cannot fit, one tree per slice (whole_slices), compressed the same way.
+    let srcs = sources(&ir, spec);
+    let raw = trees(&srcs)?;
+    let (mut tables, over) = compress_inner(&raw, &srcs, ORDERED_COVER_FROM, limit, true)?;
+    let mut raw_len = raw.len();
+    if over {
+        let srcs = sources_with(&ir, spec, true);
+        let raw = trees(&srcs)?;
+        tables = compress_inner(&raw, &srcs, ORDERED_COVER_FROM, limit, false)?.0;
+        raw_len = raw.len();
+    }
     let entries: u64 = tables.iter().map(|t| t.entries.len() as u64).sum();
     let max = tables.iter().map(|t| t.entries.len()).max().unwrap_or(0) as u32;
     if let Some(t) = tables.iter().find(|t| t.entries.len() as u64 > u64::from(spec.core.max_route_entries)) {
@@ -593,7 +664,7 @@ pub fn route_avoiding(mut ir: Ir, spec: &ChipSpec, faults: Option<&FaultIndex>) 
                 .into(),
         });
     }
-    ir.route_stats = Some(RouteStats { entries_uncompressed: raw.len() as u64, entries, max_entries: max });
+    ir.route_stats = Some(RouteStats { entries_uncompressed: raw_len as u64, entries, max_entries: max });
     ir.routes = Some(tables);
     Ok(ir)
 }

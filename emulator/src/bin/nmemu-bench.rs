@@ -275,6 +275,8 @@ fn main() {
         "threads": threads,
         "lif_kernel": format!("{:?}", emu.lif_kernel()),
         "build_program_s": build_s,
+        "route_entries_total": program.routes.iter().map(|t| t.entries.len()).sum::<usize>(),
+        "route_entries_max": program.routes.iter().map(|t| t.entries.len()).max().unwrap_or(0),
         "load_s": median(load),
         "sim_s": sim_s,
         "sim_cpu_s": if sim_cpu.is_empty() { None } else { Some(median(sim_cpu.clone())) },

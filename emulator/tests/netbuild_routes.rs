@@ -1,0 +1,108 @@
+//! NetBuilder's routing-table minimisation: a network built for a chip whose routing tables are
+//! too small for one entry per source core gets its tables minimised by ordered covering within
+//! the limit, and runs exactly like the same network with the unminimised tables (spikes, state,
+//! packet, hop and cycle counters); CUBA at 64k neurons loads on the board profile.
+
+use nm_emulator::netbuild::{lif_profile, NetBuilder, NeuronRef, Pre};
+use nm_emulator::{Emulator, RunConfig};
+use nm_isa::neuron::NeuronConfig;
+use nm_isa::program::{InputKind, ProbeKind, Program, StateVar, SynKind};
+use nm_isa::rng::HwRng;
+use nm_isa::ChipSpec;
+
+/// 40 cores spread over the chip, random connections (each core sends to a random third of the
+/// others; every fifth core sends nothing), a Poisson input.
+fn program(chip: ChipSpec, seed: u64) -> Program {
+    let mut r = HwRng::new(seed, 5);
+    let mut b = NetBuilder::new(chip, "routes", 1_000_000);
+    let mut cores: Vec<(u32, Vec<NeuronRef>, u16)> = Vec::new();
+    for c in 0..40u32 {
+        let core = (c * 3) % 128;
+        let p = b.add_profile(core, lif_profile(400, 200, 2, 0));
+        let g = b.add_group(core, 0, SynKind::Current, None, 0);
+        let ns = (0..6)
+            .map(|_| {
+                b.add_neuron(
+                    core,
+                    NeuronConfig { profile: p, bias: 30, v_th: 1200, v_init: (r.next_u32() % 900) as i32 },
+                )
+            })
+            .collect();
+        cores.push((core, ns, g));
+    }
+    let inp = b.add_input("in", 4, InputKind::Poisson { p_q32: vec![(0.05 * 4_294_967_296.0) as u32; 4] }, 0);
+    let mut all = Vec::new();
+    for (k, (_, pres, _)) in cores.iter().enumerate() {
+        all.extend(pres.iter().copied());
+        if k % 5 == 4 {
+            continue; // silent core
+        }
+        for (_, posts, g) in &cores {
+            if r.next_u32().is_multiple_of(3) {
+                for &pre in pres {
+                    let post = posts[(r.next_u32() % posts.len() as u32) as usize];
+                    b.connect(
+                        Pre::Neuron(pre),
+                        post,
+                        nm_emulator::netbuild::acc_of_weight(&nm_isa::ChipSpec::default_profile(), 60),
+                        1 + (r.next_u32() % 3) as u8,
+                        *g,
+                    );
+                }
+            }
+        }
+    }
+    for (_, posts, g) in &cores {
+        b.connect(
+            Pre::Input(inp, r.next_u32() % 4),
+            posts[0],
+            nm_emulator::netbuild::acc_of_weight(&nm_isa::ChipSpec::default_profile(), 120),
+            1,
+            *g,
+        );
+    }
+    let pop = b.add_population("all", nm_isa::neuron::NeuronKind::Lif, &all);
+    b.probe("spikes", ProbeKind::Spikes { pop }, 1);
+    b.probe("v", ProbeKind::State { pop, var: StateVar::V }, 5);
+    b.build()
+}
+
+fn fingerprint(emu: &Emulator) -> String {
+    let mut st = emu.stats();
+    st.wall_time_s = 0.0;
+    st.emulator_realtime_factor = 0.0;
+    format!("{:?}|{:?}|{:?}", emu.recordings(), st, emu.step_cycles())
+}
+
+fn max_entries(p: &Program) -> usize {
+    p.routes.iter().map(|t| t.entries.len()).max().unwrap_or(0)
+}
+
+#[test]
+fn minimised_tables_run_exactly_like_the_full_ones() {
+    let full = program(ChipSpec::default_profile(), 11);
+    let full_max = max_entries(&full);
+    assert!(full_max > 12, "{full_max}");
+    let mut small_chip = ChipSpec::default_profile();
+    small_chip.core.max_route_entries = (full_max * 2 / 3) as u32;
+    let small = program(small_chip.clone(), 11);
+    assert!(max_entries(&small) <= full_max * 2 / 3, "{} > {}", max_entries(&small), full_max * 2 / 3);
+    assert_ne!(small.routes, full.routes);
+    assert_eq!(small.cores, full.cores);
+    let cfg = RunConfig { chip_seed: 1, noise_seed: 3, ideal: false, threads: 1, seed: None };
+    let mut a = Emulator::new(&full, cfg).expect("full loads");
+    let mut b = Emulator::new(&small, cfg).expect("minimised loads");
+    a.run(400);
+    b.run(400);
+    assert!(a.stats().spikes > 50, "{}", a.stats().spikes);
+    assert_eq!(fingerprint(&a), fingerprint(&b));
+}
+
+#[test]
+fn cuba_64k_loads_on_the_board() {
+    let p = nm_emulator::bench::cuba(nm_emulator::bench::Cuba { n: 64000, fan_in: 80, seed: 1, steps: 10 });
+    assert_eq!(p.chip.name, "board");
+    assert_eq!(p.chip.core.max_route_entries, 1024);
+    assert!(max_entries(&p) <= 1024, "{}", max_entries(&p));
+    p.validate().expect("valid program");
+}
