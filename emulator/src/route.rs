@@ -19,6 +19,46 @@ use nm_isa::ids::CoreCoord;
 use nm_isa::program::{Dirs, Program, RouteEntry};
 use nm_isa::{ChipSpec, CoreId};
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasherDefault;
+
+/// FxHash-style hasher for the router's small integer keys: deterministic, and far cheaper than
+/// the default SipHash, which dominated loading large programs (every key of every source is
+/// looked up at every router of its tree).
+#[derive(Clone, Copy, Debug, Default)]
+struct KeyHasher(u64);
+
+impl KeyHasher {
+    #[inline]
+    fn add(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.add(u64::from(b));
+        }
+    }
+    fn write_u8(&mut self, x: u8) {
+        self.add(u64::from(x));
+    }
+    fn write_u32(&mut self, x: u32) {
+        self.add(u64::from(x));
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.add(x);
+    }
+    fn write_i64(&mut self, x: i64) {
+        self.add(x as u64);
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
+type FastSet<K> = HashSet<K, BuildHasherDefault<KeyHasher>>;
 
 /// Resolved fan-out of many sources in CSR form.
 #[derive(Clone, Debug, Default)]
@@ -94,28 +134,38 @@ impl Geometry {
 #[derive(Debug)]
 struct RouteIndex {
     entries: Vec<RouteEntry>,
-    by_mask: Vec<(u32, HashMap<u32, usize>)>,
+    /// Per distinct mask: the smallest entry index with it, and `key → first entry index`;
+    /// sorted by that smallest index, so a lookup stops once no later group can match earlier.
+    by_mask: Vec<(u32, usize, FastMap<u32, usize>)>,
 }
 
 impl RouteIndex {
     fn new(entries: &[RouteEntry]) -> RouteIndex {
-        let mut by_mask: Vec<(u32, HashMap<u32, usize>)> = Vec::new();
+        let mut by_mask: Vec<(u32, usize, FastMap<u32, usize>)> = Vec::new();
+        let mut slot_of: FastMap<u32, usize> = FastMap::default();
         for (i, e) in entries.iter().enumerate() {
-            let slot = match by_mask.iter().position(|(m, _)| *m == e.mask) {
-                Some(k) => k,
-                None => {
-                    by_mask.push((e.mask, HashMap::new()));
-                    by_mask.len() - 1
-                }
-            };
-            by_mask[slot].1.entry(e.key).or_insert(i);
+            let slot = *slot_of.entry(e.mask).or_insert_with(|| {
+                // Entries are visited in order: a new mask's first entry is its smallest index.
+                by_mask.push((e.mask, i, FastMap::default()));
+                by_mask.len() - 1
+            });
+            by_mask[slot].2.entry(e.key).or_insert(i);
         }
         RouteIndex { entries: entries.to_vec(), by_mask }
     }
 
+    /// The first entry (in table order) matching `key`.
     fn lookup(&self, key: u32) -> Option<&RouteEntry> {
-        let first = self.by_mask.iter().filter_map(|(m, h)| h.get(&(key & m)).copied()).min()?;
-        self.entries.get(first)
+        let mut best: Option<usize> = None;
+        for (m, lowest, h) in &self.by_mask {
+            if best.is_some_and(|b| b < *lowest) {
+                break;
+            }
+            if let Some(&i) = h.get(&(key & m)) {
+                best = Some(best.map_or(i, |b| b.min(i)));
+            }
+        }
+        self.entries.get(best?)
     }
 }
 
@@ -128,9 +178,9 @@ const CARDINALS: [(u8, i64, i64); 4] =
 pub struct Router<'p> {
     spec: &'p ChipSpec,
     geo: Geometry,
-    tables: HashMap<u32, RouteIndex>,
+    tables: FastMap<u32, RouteIndex>,
     /// Core id → runtime core index.
-    core_index: HashMap<u32, u32>,
+    core_index: FastMap<u32, u32>,
     /// Per runtime core: axon-map entries sorted by key as `(key_base, count, axon_base)`, or
     /// `None` when entries overlap (then the first match in program order decides, by a scan).
     sorted_maps: Vec<Option<Vec<(u32, u32, u32)>>>,
@@ -208,7 +258,7 @@ impl<'p> Router<'p> {
         // (gx, gy, travel dir bit or 0, latency so far, hops so far, last lossy hop, fault state:
         // 0 alive, 1 through a dead core, 2 across a dead link)
         let mut stack: Vec<(i64, i64, u8, u64, u32, u32, u8)> = vec![(start.0, start.1, 0, 0, 0, u32::MAX, 0)];
-        let mut seen: HashSet<(i64, i64, u8)> = HashSet::new();
+        let mut seen: FastSet<(i64, i64, u8)> = FastSet::default();
         let limit = self.spec.total_cores() as usize * 5 + 5;
         while let Some((gx, gy, dir, lat, hops, hop, mut dead)) = stack.pop() {
             if !seen.insert((gx, gy, dir)) || seen.len() > limit {
@@ -306,6 +356,35 @@ impl<'p> Router<'p> {
         match (self.tree.lost_core.last(), self.tree.lost_link.last()) {
             (Some(a), Some(b)) => a + b,
             _ => 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nm_isa::rng::HwRng;
+
+    /// The indexed first-match lookup equals a scan of the table in order, on random tables
+    /// with few and many distinct masks, overlapping entries and keys near the entries.
+    #[test]
+    fn indexed_lookup_is_the_first_match() {
+        let mut r = HwRng::new(7, 1);
+        for case in 0..200u32 {
+            let masks: Vec<u32> = (0..1 + case % 40).map(|_| r.next_u32() | 0xFFFF_0000).collect();
+            let entries: Vec<RouteEntry> = (0..1 + r.next_u32() % 300)
+                .map(|k| {
+                    let mask = masks[(r.next_u32() as usize) % masks.len()];
+                    RouteEntry { key: r.next_u32() & mask & 0x00FF_FFFF, mask, dirs: Dirs((k % 31 + 1) as u8) }
+                })
+                .collect();
+            let idx = RouteIndex::new(&entries);
+            for _ in 0..300 {
+                let base = entries[(r.next_u32() as usize) % entries.len()].key;
+                let key = if r.next_u32() % 2 == 0 { base ^ (r.next_u32() & 0xFF) } else { r.next_u32() & 0x00FF_FFFF };
+                let scan = entries.iter().find(|e| key & e.mask == e.key);
+                assert_eq!(idx.lookup(key), scan, "case {case}, key {key:#x}");
+            }
         }
     }
 }
