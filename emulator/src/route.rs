@@ -381,7 +381,11 @@ mod tests {
             let idx = RouteIndex::new(&entries);
             for _ in 0..300 {
                 let base = entries[(r.next_u32() as usize) % entries.len()].key;
-                let key = if r.next_u32() % 2 == 0 { base ^ (r.next_u32() & 0xFF) } else { r.next_u32() & 0x00FF_FFFF };
+                let key = if r.next_u32().is_multiple_of(2) {
+                    base ^ (r.next_u32() & 0xFF)
+                } else {
+                    r.next_u32() & 0x00FF_FFFF
+                };
                 let scan = entries.iter().find(|e| key & e.mask == e.key);
                 assert_eq!(idx.lookup(key), scan, "case {case}, key {key:#x}");
             }
