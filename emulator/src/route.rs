@@ -169,6 +169,26 @@ impl RouteIndex {
     }
 }
 
+/// `v.partition_point(|e| e.0 <= key)` for `v` sorted by `.0`, searched by galloping forward from
+/// `hint` when `v[hint − 1].0 <= key` (else over the whole slice): the same index, found in
+/// O(log d) for a partition point `d` places after the hint.
+fn finger_partition(v: &[(u32, u32, u32)], hint: usize, key: u32) -> usize {
+    let hint = hint.min(v.len());
+    if hint > 0 && v[hint - 1].0 > key {
+        return v.partition_point(|e| e.0 <= key);
+    }
+    // Here every element before `hint` is <= key: gallop to the first window holding the point.
+    let (mut lo, mut step) = (hint, 1usize);
+    loop {
+        let hi = lo.saturating_add(step).min(v.len());
+        if hi == v.len() || v[hi].0 > key {
+            return lo + v[lo..hi].partition_point(|e| e.0 <= key);
+        }
+        lo = hi;
+        step *= 2;
+    }
+}
+
 /// Direction bits 1..=4 as `(bit, dx, dy)`.
 const CARDINALS: [(u8, i64, i64); 4] =
     [(Dirs::NORTH.0, 0, 1), (Dirs::EAST.0, 1, 0), (Dirs::SOUTH.0, 0, -1), (Dirs::WEST.0, -1, 0)];
@@ -184,6 +204,10 @@ pub struct Router<'p> {
     /// Per runtime core: axon-map entries sorted by key as `(key_base, count, axon_base)`, or
     /// `None` when entries overlap (then the first match in program order decides, by a scan).
     sorted_maps: Vec<Option<Vec<(u32, u32, u32)>>>,
+    /// Per runtime core: where the last lookup in `sorted_maps` ended. Sources are resolved in
+    /// ascending key order, so a core's next lookup usually lies just after it (a finger search
+    /// from here replaces most binary searches over the whole map).
+    finger: Vec<std::cell::Cell<usize>>,
     program: &'p Program,
     costs: CostTable,
     /// Packets dropped (off the system edge or no axon mapping) while resolving.
@@ -210,6 +234,7 @@ impl<'p> Router<'p> {
             })
             .collect();
         Router {
+            finger: program.cores.iter().map(|_| std::cell::Cell::new(0)).collect(),
             spec: &program.chip,
             geo: Geometry::new(&program.chip),
             tables,
@@ -225,7 +250,14 @@ impl<'p> Router<'p> {
 
     fn axon_of(&self, core_idx: u32, key: u32) -> Option<u32> {
         if let Some(Some(v)) = self.sorted_maps.get(core_idx as usize) {
-            let i = v.partition_point(|e| e.0 <= key);
+            let i = self.finger.get(core_idx as usize).map_or_else(
+                || v.partition_point(|e| e.0 <= key),
+                |f| {
+                    let i = finger_partition(v, f.get(), key);
+                    f.set(i);
+                    i
+                },
+            );
             let &(base, count, axon) = v.get(i.checked_sub(1)?)?;
             return (key - base < count).then(|| axon + (key - base));
         }
@@ -364,6 +396,20 @@ impl<'p> Router<'p> {
 mod tests {
     use super::*;
     use nm_isa::rng::HwRng;
+
+    /// The finger search finds the partition point of a binary search from any hint.
+    #[test]
+    fn finger_partition_equals_partition_point() {
+        let mut r = HwRng::new(3, 2);
+        for _ in 0..300 {
+            let mut v: Vec<(u32, u32, u32)> = (0..r.next_u32() % 70).map(|_| (r.next_u32() % 200, 0, 0)).collect();
+            v.sort_unstable();
+            for _ in 0..40 {
+                let (key, hint) = (r.next_u32() % 220, (r.next_u32() % 80) as usize);
+                assert_eq!(finger_partition(&v, hint, key), v.partition_point(|e| e.0 <= key), "{v:?} {hint} {key}");
+            }
+        }
+    }
 
     /// The indexed first-match lookup equals a scan of the table in order, on random tables
     /// with few and many distinct masks, overlapping entries and keys near the entries.
