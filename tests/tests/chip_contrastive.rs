@@ -299,7 +299,7 @@ fn geometric_and_alternating_phases_learn_on_the_chip() {
 /// learning-rate-mismatch chip everywhere. About 40 chip runs of 2M steps:
 /// `cargo test --release -p nm-tests --test chip_contrastive -- --ignored full_grid`.
 #[test]
-#[ignore = "long: ~40 chip runs of 2M steps (several minutes on 2 cores)"]
+#[ignore = "long, beyond the CI budget: ~40 chip runs of 2M steps (several minutes on 2 cores): cargo test --release -p nm-tests --test chip_contrastive full_grid -- --ignored"]
 fn full_grid() {
     let mut cases = vec![];
     for tau in [10, 20] {
@@ -500,7 +500,7 @@ proptest::proptest! {
 
 /// `cargo test --release -p nm-tests --test chip_contrastive -- --ignored sweep` (24 runs).
 #[test]
-#[ignore = "sweep: 24 chip runs of 2M steps"]
+#[ignore = "sweep, beyond the CI budget (the 4-case property runs in CI): 24 chip runs of 2M steps: cargo test --release -p nm-tests --test chip_contrastive contrastive_learning_hardware_sweep -- --ignored"]
 fn contrastive_learning_hardware_sweep() {
     let mut jobs = vec![];
     for profile in ["default", "small"] {

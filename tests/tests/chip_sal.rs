@@ -405,7 +405,7 @@ proptest! {
 
 /// The larger sweep: `cargo test --release -p nm-tests --test chip_sal -- --ignored sweep`.
 #[test]
-#[ignore = "sweep: 36 chip runs of 2.25M steps"]
+#[ignore = "sweep, beyond the CI budget (the 4-case property runs in CI): 36 chip runs of 2.25M steps: cargo test --release -p nm-tests --test chip_sal sal_reciprocal_asymmetry_shrinks_sweep -- --ignored"]
 fn sal_reciprocal_asymmetry_shrinks_sweep() {
     let mut failures = vec![];
     for profile in ["default", "small"] {
@@ -774,7 +774,7 @@ fn check_b_on_the_chip_with_default_mismatch() {
 
 /// Check B at η = 0.03 (3000 epochs): `cargo test --release -p nm-tests --test chip_sal -- --ignored check_b_eta_003`.
 #[test]
-#[ignore = "long: 8 chip runs of 3M steps"]
+#[ignore = "long, beyond the CI budget: check B at eta = 0.03, 8 chip runs of 3M steps: cargo test --release -p nm-tests --test chip_sal check_b_eta_003 -- --ignored"]
 fn check_b_eta_003() {
     check_b(0.03, 3000, 0.2);
 }

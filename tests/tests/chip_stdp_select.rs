@@ -637,14 +637,14 @@ fn selects_argmax_of_rate_times_gain_over_hardware_variability() {
 }
 
 #[test]
-#[ignore = "larger sweep (~64 cases x 5 runs); see docs/reproductions.md"]
+#[ignore = "larger sweep, beyond the CI budget (~64 cases x 5 runs, 4 min): cargo test --release -p nm-tests --test chip_stdp_select selects_argmax_over_hardware_variability_sweep -- --ignored; see docs/reproductions.md"]
 fn selects_argmax_over_hardware_variability_sweep() {
     let clear = run_property(64, 2);
     assert!(clear >= 32, "only {clear}/64 cases had a clear favourite");
 }
 
 #[test]
-#[ignore = "five disjoint sets of 40 chip seeds; see docs/reproductions.md"]
+#[ignore = "five disjoint sets of 40 chip seeds, beyond the CI budget (CI runs seeds 0..39): cargo test --release -p nm-tests --test chip_stdp_select seed_sets_sweep -- --ignored; see docs/reproductions.md"]
 fn seed_sets_sweep() {
     let p = program(None);
     for set in 0..5u64 {
