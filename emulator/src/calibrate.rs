@@ -100,14 +100,15 @@ fn lif_neurons(p: &Program) -> Vec<(usize, usize)> {
     v
 }
 
-/// Run `q` (stripped) with per-neuron `(bias, v_th, v_init)` for `steps`; returns final v and whether each spiked.
+/// Run `q` (stripped) with per-neuron `(bias, v_th, v_init)` for `steps`; returns each neuron's
+/// final v and spike count.
 fn trial(
     q: &Program,
     cfg: RunConfig,
     set: &dyn Fn(usize, usize) -> (i32, i32, i32),
     steps: u64,
     neurons: &[(usize, usize)],
-) -> Result<(Vec<i32>, Vec<bool>), EmuError> {
+) -> Result<(Vec<i32>, Vec<u64>), EmuError> {
     let mut t = q.clone();
     for &(ci, i) in neurons {
         let (b, th, v0) = set(ci, i);
@@ -117,18 +118,18 @@ fn trial(
         n.v_init = v0;
     }
     let mut emu = Emulator::new(&t, cfg)?;
-    let mut spiked: Vec<Vec<bool>> = t.cores.iter().map(|c| vec![false; c.neurons.len()]).collect();
+    let mut count: Vec<Vec<u64>> = t.cores.iter().map(|c| vec![0; c.neurons.len()]).collect();
     for _ in 0..steps {
         emu.step();
-        for (ci, s) in spiked.iter_mut().enumerate() {
+        for (ci, c) in count.iter_mut().enumerate() {
             for &k in emu.last_spikes(ci) {
-                s[k as usize] = true;
+                c[k as usize] += 1;
             }
         }
     }
     let v = neurons.iter().map(|&(ci, i)| emu.neuron_state(ci).map_or(0, |s| s.1[i])).collect();
-    let sp = neurons.iter().map(|&(ci, i)| spiked[ci][i]).collect();
-    Ok((v, sp))
+    let counts = neurons.iter().map(|&(ci, i)| count[ci][i]).collect();
+    Ok((v, counts))
 }
 
 /// Measure every LIF neuron of `p` on the chip instance `chip_seed`. `nominal` is the
@@ -176,7 +177,7 @@ fn measure(p: &Program, nominal: &Program, chip_seed: u64) -> Result<Measured, E
             neurons.iter().enumerate().map(|(j, &n)| (n, j)).collect();
         let (_, sp) = trial(&q, cfg, &|ci, i| (mid[idx[&(ci, i)]], q.cores[ci].neurons[i].v_th, 0), settle, &neurons)?;
         for j in 0..neurons.len() {
-            if sp[j] {
+            if sp[j] > 0 {
                 hi[j] = i64::from(mid[j]);
             } else {
                 lo[j] = i64::from(mid[j]);
@@ -226,7 +227,7 @@ const DRAWS: u64 = 20_000;
 /// `p` (inverted by bisection; the tables are monotone). The chip's threshold is then
 /// `bias − x`. Returns `(core index, neuron)` and the effective thresholds.
 fn measure_sampling(p: &Program, chip_seed: u64) -> Result<SamplingMeasured, EmuError> {
-    let mut q = strip(p);
+    let q = strip(p);
     let neurons = sampling_neurons(&q);
     if neurons.is_empty() {
         return Ok((neurons, Vec::new()));
@@ -237,31 +238,20 @@ fn measure_sampling(p: &Program, chip_seed: u64) -> Result<SamplingMeasured, Emu
     let longest = neurons.iter().map(|&(ci, i)| refr(&q, ci, i)).max().unwrap_or(1);
     // At p = 1/2 a spike every ~(refractory + 1) / 2 steps ... 2 / (refractory + 1) draws per step.
     let steps = DRAWS * (longest + 1) / 2 + DRAWS;
-    for &(ci, i) in &neurons {
-        let n = &mut q.cores[ci].neurons[i];
-        n.bias = n.v_th;
-        n.v_init = 0;
-    }
     let cfg = RunConfig { chip_seed, noise_seed: 0, ideal: false, threads: 1, seed: None };
-    let mut emu = Emulator::new(&q, cfg)?;
-    let mut count: Vec<Vec<u64>> = q.cores.iter().map(|c| vec![0; c.neurons.len()]).collect();
-    for _ in 0..steps {
-        emu.step();
-        for (ci, c) in count.iter_mut().enumerate() {
-            for &k in emu.last_spikes(ci) {
-                c[k as usize] += 1;
-            }
-        }
-    }
+    let at_threshold = |ci: usize, i: usize| {
+        let th = q.cores[ci].neurons[i].v_th;
+        (th, th, 0)
+    };
+    let (_, count) = trial(&q, cfg, &at_threshold, steps, &neurons)?;
     let vb = q.chip.formats.voltage_bits;
     let (lo, hi) = (nm_isa::fixed_point::smin(vb), smax(vb));
     let mut vth = Vec::with_capacity(neurons.len());
-    for &(ci, i) in &neurons {
+    for (&(ci, i), &s) in neurons.iter().zip(&count) {
         let c = &q.cores[ci];
         let n = &c.neurons[i];
         let lut = c.profiles[usize::from(n.profile)].lut.and_then(|l| q.luts.get(usize::from(l)));
         let Some(lut) = lut else { continue };
-        let s = count[ci][i];
         let draws = steps.saturating_sub(s * (refr(&q, ci, i) - 1)).max(1);
         // The table's value (Q16 probability) at the measured probability, kept inside (0, 1).
         let target = (s as f64 / draws as f64 * 65536.0).clamp(0.5, 65535.5);
@@ -279,7 +269,8 @@ fn measure_sampling(p: &Program, chip_seed: u64) -> Result<SamplingMeasured, Emu
             a
         };
         let x = (first_at_least(target) + first_at_least(target + 1.0)) as f64 / 2.0;
-        vth.push(f64::from(n.bias) - x);
+        // The bias was programmed at the threshold.
+        vth.push(f64::from(n.v_th) - x);
     }
     if vth.len() != neurons.len() {
         return Err(EmuError::Calibration("a sampling neuron lost its probability table".into()));
