@@ -219,6 +219,9 @@ pub struct CoreParams {
     /// Every keep factor (`keep_u`, `keep_v`, `keep_u2`) lies in `0 ..= 2^decay_bits`, the
     /// precondition of the split 32-bit decay of the SIMD LIF kernels ([`decay_keep_split`]).
     pub keeps_fit: bool,
+    /// The core is a member of the emulator's [`crate::cluster::Cluster`], which then holds its
+    /// neuron state and updates it.
+    pub in_cluster: bool,
 }
 
 /// Mutable per-core state (everything a checkpoint must hold).
@@ -354,6 +357,7 @@ pub fn load_core(
         devs,
         dead: false,
         keeps_fit: false,
+        in_cluster: false,
     };
     let mut st = CoreState {
         learn_rng: Prng(HwRng::new(seed, streams::learning(id.0))),
@@ -824,25 +828,25 @@ impl LifKernel {
 
 /// The slices and constants of the 32-bit-lane LIF update of one core (`input2`, `u2`, `ku2`
 /// have length `n` with a second current, 0 otherwise).
-struct LifLanes<'a> {
-    input: &'a mut [i32],
-    input2: &'a mut [i32],
-    u: &'a mut [i32],
-    u2: &'a mut [i32],
-    v: &'a mut [i32],
-    cnt: &'a mut [i32],
-    fired: &'a mut [i32],
-    ku: &'a [i32],
-    ku2: &'a [i32],
-    kv: &'a [i32],
-    bias: &'a [i32],
-    vth: &'a [i32],
-    vr: &'a [i32],
-    refr: &'a [i32],
-    db: u32,
-    cs: u32,
-    vmin: i32,
-    vmax: i32,
+pub(crate) struct LifLanes<'a> {
+    pub(crate) input: &'a mut [i32],
+    pub(crate) input2: &'a mut [i32],
+    pub(crate) u: &'a mut [i32],
+    pub(crate) u2: &'a mut [i32],
+    pub(crate) v: &'a mut [i32],
+    pub(crate) cnt: &'a mut [i32],
+    pub(crate) fired: &'a mut [i32],
+    pub(crate) ku: &'a [i32],
+    pub(crate) ku2: &'a [i32],
+    pub(crate) kv: &'a [i32],
+    pub(crate) bias: &'a [i32],
+    pub(crate) vth: &'a [i32],
+    pub(crate) vr: &'a [i32],
+    pub(crate) refr: &'a [i32],
+    pub(crate) db: u32,
+    pub(crate) cs: u32,
+    pub(crate) vmin: i32,
+    pub(crate) vmax: i32,
 }
 
 /// The 32-bit-lane LIF loop, generic over the second current and the decay form (`SPLIT`:
@@ -1003,69 +1007,78 @@ pub fn decay_slice(xs: &mut [i32], keep: u32, bits: u32, kernel: LifKernel) {
 /// `TWO`: the core has a second synaptic current (`u2`, input in the second half of the row).
 fn lif_fast<const TWO: bool>(p: &CoreParams, s: &mut CoreState, base: usize, fm: &Formats) {
     let n = p.n;
-    let db = fm.decay_bits;
-    let cs = fm.current_shift;
-    let (vmin, vmax) = (fm.vmin, fm.vmax);
     let (input, input2) = s.ring[base..base + if TWO { 2 * n } else { n }].split_at_mut(n);
     let (u2, ku2) = if TWO { (&mut s.u2[..n], &p.keep_u2[..n]) } else { (&mut s.u2[..0], &p.keep_u2[..0]) };
     let (input2, u2, ku2) = if TWO { (&mut input2[..n], &mut u2[..n], &ku2[..n]) } else { (input2, u2, ku2) };
-    let (u, v, cnt) = (&mut s.u[..n], &mut s.v[..n], &mut s.cnt[..n]);
-    let (ku, kv, bias, vth, vr, refr) =
-        (&p.keep_u[..n], &p.keep_v[..n], &p.bias[..n], &p.vth[..n], &p.vreset[..n], &p.refr[..n]);
-    let fired = &mut s.fired[..n];
+    let lanes = LifLanes {
+        input,
+        input2,
+        u: &mut s.u[..n],
+        u2,
+        v: &mut s.v[..n],
+        cnt: &mut s.cnt[..n],
+        fired: &mut s.fired[..n],
+        ku: &p.keep_u[..n],
+        ku2,
+        kv: &p.keep_v[..n],
+        bias: &p.bias[..n],
+        vth: &p.vth[..n],
+        vr: &p.vreset[..n],
+        refr: &p.refr[..n],
+        db: fm.decay_bits,
+        cs: fm.current_shift,
+        vmin: fm.vmin as i32,
+        vmax: fm.vmax as i32,
+    };
+    lif_lanes::<TWO>(lanes, fm, p.keeps_fit);
+    collect_spikes(&s.fired[..n], &mut s.spikes);
+}
+
+/// The LIF update without noise over the neurons of `a` (one core, or the cores of a
+/// [`crate::cluster::Cluster`] side by side): [`lif_narrow`] when `fm.narrow`, else in 64-bit
+/// sums clamped to `fm.vmin ..= fm.vmax`. `a.vmin`/`a.vmax` are only read by the narrow loop.
+pub(crate) fn lif_lanes<const TWO: bool>(a: LifLanes<'_>, fm: &Formats, keeps_fit: bool) {
     if fm.narrow {
-        let lanes = LifLanes {
-            input,
-            input2,
-            u,
-            u2,
-            v,
-            cnt,
-            fired,
-            ku,
-            ku2,
-            kv,
-            bias,
-            vth,
-            vr,
-            refr,
-            db,
-            cs,
-            vmin: vmin as i32,
-            vmax: vmax as i32,
-        };
-        lif_narrow::<TWO>(lanes, fm.lif_kernel, p.keeps_fit);
-    } else {
-        for i in 0..n {
-            let inp = input[i];
-            input[i] = 0;
-            let un = (decay_keep(u[i], ku[i], db).wrapping_add(inp) << cs) >> cs;
-            u[i] = un;
-            let mut sum = i64::from(decay_keep(v[i], kv[i], db)) + i64::from(un) + i64::from(bias[i]);
-            if TWO {
-                let inp2 = input2[i];
-                input2[i] = 0;
-                let u2n = (decay_keep(u2[i], ku2[i], db).wrapping_add(inp2) << cs) >> cs;
-                u2[i] = u2n;
-                sum += i64::from(u2n);
-            }
-            let vn = sum.clamp(vmin, vmax) as i32;
-            let c = cnt[i];
-            let active = c == 0;
-            let fire = active & (vn >= vth[i]);
-            v[i] = if active & !fire { vn } else { vr[i] };
-            cnt[i] = if fire { refr[i] } else { (c - 1).max(0) };
-            fired[i] = i32::from(fire);
-        }
+        lif_narrow::<TWO>(a, fm.lif_kernel, keeps_fit);
+        return;
     }
-    // Collect the spikes: skip 16 flags at a time when none fired (an OR that vectorises).
-    let mut chunks = s.fired[..n].chunks_exact(16);
+    let (db, cs) = (fm.decay_bits, fm.current_shift);
+    let (vmin, vmax) = (fm.vmin, fm.vmax);
+    let n = a.u.len();
+    let LifLanes { input, input2, u, u2, v, cnt, fired, ku, ku2, kv, bias, vth, vr, refr, .. } = a;
+    for i in 0..n {
+        let inp = input[i];
+        input[i] = 0;
+        let un = (decay_keep(u[i], ku[i], db).wrapping_add(inp) << cs) >> cs;
+        u[i] = un;
+        let mut sum = i64::from(decay_keep(v[i], kv[i], db)) + i64::from(un) + i64::from(bias[i]);
+        if TWO {
+            let inp2 = input2[i];
+            input2[i] = 0;
+            let u2n = (decay_keep(u2[i], ku2[i], db).wrapping_add(inp2) << cs) >> cs;
+            u2[i] = u2n;
+            sum += i64::from(u2n);
+        }
+        let vn = sum.clamp(vmin, vmax) as i32;
+        let c = cnt[i];
+        let active = c == 0;
+        let fire = active & (vn >= vth[i]);
+        v[i] = if active & !fire { vn } else { vr[i] };
+        cnt[i] = if fire { refr[i] } else { (c - 1).max(0) };
+        fired[i] = i32::from(fire);
+    }
+}
+
+/// Append the indices of the set flags of `fired` to `spikes`, skipping 16 flags at a time when
+/// none is set (an OR that vectorises).
+pub(crate) fn collect_spikes(fired: &[i32], spikes: &mut Vec<u32>) {
+    let mut chunks = fired.chunks_exact(16);
     let mut at = 0u32;
     for ch in &mut chunks {
         if ch.iter().fold(0, |a, &b| a | b) != 0 {
             for (k, &f) in ch.iter().enumerate() {
                 if f != 0 {
-                    s.spikes.push(at + k as u32);
+                    spikes.push(at + k as u32);
                 }
             }
         }
@@ -1073,7 +1086,7 @@ fn lif_fast<const TWO: bool>(p: &CoreParams, s: &mut CoreState, base: usize, fm:
     }
     for (k, &f) in chunks.remainder().iter().enumerate() {
         if f != 0 {
-            s.spikes.push(at + k as u32);
+            spikes.push(at + k as u32);
         }
     }
 }

@@ -13,6 +13,7 @@
 //! 5. barrier: the step costs the slowest core's cycles plus the mesh's plus `cycles_barrier`;
 //! 6. probes sample the state after step `t`.
 
+use crate::cluster::Cluster;
 use crate::core::{deliver, load_core, update_neurons, CoreParams, CoreState, Formats, LifKernel, NO_ARENA};
 use crate::error::EmuError;
 use crate::faults::{FaultConfig, FaultRuntime, FaultStats};
@@ -89,6 +90,8 @@ pub struct Emulator {
     /// Read-only copy of the synapse words of static cores in source order (see
     /// [`crate::core::deliver`]); rebuilt on restore.
     arena: Vec<(u32, i32)>,
+    /// The static LIF cores side by side (see [`crate::cluster`]); built with the arena.
+    cluster: Option<Box<Cluster>>,
 }
 
 /// Copy, in source order, the synapse words of every plain destination axon on a core whose
@@ -228,6 +231,9 @@ impl Emulator {
         }
         let arena = build_arena(&params, &states, &mut fanout, faults.is_some());
         let (recorder, recordings) = Recorder::new(program)?;
+        let probed = recorder.state_probed(params.len());
+        let cluster =
+            Cluster::build(&mut params, &mut states, &fanout, &arena, &probed, faults.is_some()).map(Box::new);
         let g = GlobalState {
             inputs: program.inputs.iter().enumerate().map(|(k, s)| InputState::new(s, k as u32, seed)).collect(),
             signals: SignalState::new(&program.signals, seed),
@@ -264,6 +270,7 @@ impl Emulator {
             faults,
             keep: Vec::new(),
             arena,
+            cluster,
         })
     }
 
@@ -309,8 +316,10 @@ impl Emulator {
     /// from the core's own synapse words). Results are identical either way; for differential
     /// tests and measurements.
     pub fn set_synapse_arena(&mut self, on: bool) {
+        self.dissolve_cluster();
         if on {
             self.arena = build_arena(&self.params, &self.states, &mut self.fanout, self.faults.is_some());
+            self.build_cluster();
         } else {
             self.arena = Vec::new();
             self.fanout.dest_at.fill(NO_ARENA);
@@ -320,6 +329,33 @@ impl Emulator {
                 }
             }
         }
+    }
+
+    /// Put the cluster's state back into the cores and drop it.
+    fn dissolve_cluster(&mut self) {
+        if let Some(c) = self.cluster.take() {
+            c.dissolve(&mut self.params, &mut self.states);
+        }
+    }
+
+    /// Build the cluster from the cores and the arena (none with faults or without an arena).
+    fn build_cluster(&mut self) {
+        debug_assert!(self.cluster.is_none());
+        let probed = self.recorder.state_probed(self.params.len());
+        self.cluster = Cluster::build(
+            &mut self.params,
+            &mut self.states,
+            &self.fanout,
+            &self.arena,
+            &probed,
+            self.faults.is_some(),
+        )
+        .map(Box::new);
+    }
+
+    /// Runtime core indices of the cores in the static LIF cluster (empty without one).
+    pub fn cluster_members(&self) -> &[u32] {
+        self.cluster.as_ref().map_or(&[], |c| &c.members)
     }
 
     /// The LIF kernel in effect (before the per-core fallback).
@@ -377,6 +413,9 @@ impl Emulator {
         let luts = &program.luts;
         let arena = &self.arena[..];
         let work = |p: &CoreParams, s: &mut CoreState| {
+            if p.in_cluster {
+                return; // updated below, with the other members
+            }
             if p.dead {
                 s.inbox.clear();
                 return;
@@ -398,6 +437,9 @@ impl Emulator {
                 }
             }
         }
+        if let Some(c) = self.cluster.as_deref_mut() {
+            c.step(&self.params, &mut self.states, t, fm, costs, arena);
+        }
         if let Some(f) = self.faults.as_deref_mut() {
             f.end_of_step(t, &self.params, &mut self.states, &self.fm);
         }
@@ -412,6 +454,7 @@ impl Emulator {
         let t1 = t + 1;
         // XOR of synapse words read ahead (see below); only fed to `black_box`.
         let mut touch = 0u32;
+        let mut cluster = self.cluster.as_deref_mut();
         let mut send = |src: usize, payload: i32, spike: bool, states: &mut [CoreState]| {
             let (a, b) = (fan.start[src] as usize, fan.start[src + 1] as usize);
             // With faults, `keep` says which destinations the packet still reaches (loop-invariant
@@ -426,36 +469,50 @@ impl Emulator {
             if a == b {
                 return;
             }
-            for d in a..b {
-                if !filtered || keep[d - a] {
-                    let dc = fan.dest_core[d] as usize;
-                    let dst = &mut states[dc];
-                    let (first, count, at) = (fan.dest_first[d], fan.dest_count[d], fan.dest_at[d]);
-                    if at != NO_ARENA && payload == 1 && count & crate::core::PLAIN != 0 {
-                        // A plain payload-1 packet to a core whose synapse words never change
-                        // (no learning, no faults): what `deliver` would add into the delay
-                        // rings at step t + 1, added now. Between here and that step's delivery
-                        // nothing reads the rings, the rows it adds to are not the one consumed
-                        // this step, and ring additions commute, so the result is the same; the
-                        // synaptic events are charged to the core at its delivery (t + 1).
-                        let n = count & crate::core::COUNT_MASK;
-                        crate::core::deliver_plain(&params[dc], dst, t1, &arena[at as usize..(at + n) as usize]);
-                        dst.pending_events += u64::from(n);
-                        continue;
+            let mut one = |d: usize, states: &mut [CoreState]| {
+                let dc = fan.dest_core[d] as usize;
+                let dst = &mut states[dc];
+                let (first, count, at) = (fan.dest_first[d], fan.dest_count[d], fan.dest_at[d]);
+                if at != NO_ARENA && payload == 1 && count & crate::core::PLAIN != 0 {
+                    // A plain payload-1 packet to a core whose synapse words never change
+                    // (no learning, no faults): what `deliver` would add into the delay
+                    // rings at step t + 1, added now. Between here and that step's delivery
+                    // nothing reads the rings, the rows it adds to are not the one consumed
+                    // this step, and ring additions commute, so the result is the same; the
+                    // synaptic events are charged to the core at its delivery (t + 1).
+                    let n = count & crate::core::COUNT_MASK;
+                    crate::core::deliver_plain(&params[dc], dst, t1, &arena[at as usize..(at + n) as usize]);
+                    dst.pending_events += u64::from(n);
+                    return;
+                }
+                // Read the first and last synapse words the packet will use at delivery
+                // (next step) now: the cache misses of many packets overlap here instead of
+                // stalling `deliver` one packet at a time. No effect on the results.
+                let (words, w0) = if at == NO_ARENA { (&dst.pe[..], first) } else { (arena, at) };
+                let last = (w0 + (count & crate::core::COUNT_MASK)).saturating_sub(1);
+                touch ^= words.get(w0 as usize).map_or(0, |x| x.0) ^ words.get(last as usize).map_or(0, |x| x.0);
+                dst.inbox_next.push(crate::core::Packet {
+                    axon: fan.dest_axon[d],
+                    first,
+                    count: count | if spike { crate::core::SPIKE } else { 0 },
+                    payload,
+                    at,
+                });
+            };
+            match cluster.as_deref_mut() {
+                // The same additions for the destinations on cluster members, as one flat
+                // list (see `crate::cluster`); the others one by one as below.
+                Some(c) if payload == 1 && !filtered => {
+                    for &d in c.send_flat(src, t1) {
+                        one(d as usize, states);
                     }
-                    // Read the first and last synapse words the packet will use at delivery
-                    // (next step) now: the cache misses of many packets overlap here instead of
-                    // stalling `deliver` one packet at a time. No effect on the results.
-                    let (words, w0) = if at == NO_ARENA { (&dst.pe[..], first) } else { (arena, at) };
-                    let last = (w0 + (count & crate::core::COUNT_MASK)).saturating_sub(1);
-                    touch ^= words.get(w0 as usize).map_or(0, |x| x.0) ^ words.get(last as usize).map_or(0, |x| x.0);
-                    dst.inbox_next.push(crate::core::Packet {
-                        axon: fan.dest_axon[d],
-                        first,
-                        count: count | if spike { crate::core::SPIKE } else { 0 },
-                        payload,
-                        at,
-                    });
+                }
+                _ => {
+                    for d in a..b {
+                        if !filtered || keep[d - a] {
+                            one(d, states);
+                        }
+                    }
                 }
             }
             let mc = &fan.mesh[src];
@@ -554,17 +611,26 @@ impl Emulator {
 
     /// Neuron state vectors of core index `ci`: `(u, v, refractory counter)`.
     pub fn neuron_state(&self, ci: usize) -> Option<(&[i32], &[i32], &[i32])> {
+        if let Some(x) = self.cluster.as_ref().and_then(|c| c.neuron_state(ci)) {
+            return Some(x);
+        }
         let s = self.states.get(ci)?;
         Some((&s.u, &s.v, &s.cnt))
     }
 
     /// The second synaptic current of core index `ci` (empty if the core has none).
     pub fn second_current(&self, ci: usize) -> Option<&[i32]> {
+        if let Some(x) = self.cluster.as_ref().and_then(|c| c.second_current(ci)) {
+            return Some(x);
+        }
         Some(&self.states.get(ci)?.u2)
     }
 
     /// Mutable membrane state of core index `ci` (for test benches and calibration stimuli).
     pub fn neuron_state_mut(&mut self, ci: usize) -> Option<(&mut [i32], &mut [i32])> {
+        if self.params.get(ci).is_some_and(|p| p.in_cluster) {
+            return self.cluster.as_mut().and_then(|c| c.neuron_state_mut(ci));
+        }
         let s = self.states.get_mut(ci)?;
         Some((&mut s.u, &mut s.v))
     }
@@ -584,7 +650,18 @@ impl Emulator {
     /// The value of `var` of neuron `i` of core index `ci` after the last step.
     pub fn neuron_value(&self, ci: usize, i: usize, var: nm_isa::program::StateVar) -> Option<i32> {
         let (p, s) = (self.params.get(ci)?, self.states.get(ci)?);
-        (i < p.n).then(|| crate::record::neuron_value(p, s, i, var, self.g.t.saturating_sub(1)))
+        if i >= p.n {
+            return None;
+        }
+        if let Some((u, v, _)) = self.cluster.as_ref().and_then(|c| c.neuron_state(ci)) {
+            use nm_isa::program::StateVar;
+            match var {
+                StateVar::V => return Some(v[i]),
+                StateVar::U => return Some(u[i]),
+                _ => {}
+            }
+        }
+        Some(crate::record::neuron_value(p, s, i, var, self.g.t.saturating_sub(1)))
     }
 
     /// The latched value of the signal with id `id` in the last step (0 if none).
@@ -626,6 +703,15 @@ impl Emulator {
         g: GlobalState,
         mesh_counts: Counts,
     ) -> Result<(), String> {
+        // The checks compare against whole core states: the cluster's part goes back first, and
+        // the cluster is built again from the restored (or, on error, unchanged) states.
+        self.dissolve_cluster();
+        let r = self.restore_states(states, g, mesh_counts);
+        self.build_cluster();
+        r
+    }
+
+    fn restore_states(&mut self, states: Vec<CoreState>, g: GlobalState, mesh_counts: Counts) -> Result<(), String> {
         if states.len() != self.states.len() {
             return Err("core count differs from the program".into());
         }
@@ -732,7 +818,11 @@ impl Emulator {
         counts.add(&self.mesh.counts);
         let mut g = self.g.clone();
         g.mesh_counts = Counts::default();
-        (self.states.clone(), g, counts)
+        let mut states = self.states.clone();
+        if let Some(c) = &self.cluster {
+            c.write_back(&self.params, &mut states);
+        }
+        (states, g, counts)
     }
 }
 

@@ -10,6 +10,7 @@ pub mod bench;
 pub mod budget;
 pub mod calibrate;
 pub mod checkpoint;
+pub mod cluster;
 pub mod core;
 pub mod engine;
 pub mod error;

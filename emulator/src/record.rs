@@ -58,6 +58,23 @@ pub struct Recorder {
     pub core_recorded: Vec<bool>,
 }
 
+impl Recorder {
+    /// Per core (of `ncores`): whether a state probe reads its neurons (`V`, `U`, ...).
+    pub fn state_probed(&self, ncores: usize) -> Vec<bool> {
+        let mut out = vec![false; ncores];
+        for (src, _) in &self.series {
+            if let Source::Neurons(ns, _) = src {
+                for &(ci, _) in ns {
+                    if let Some(x) = out.get_mut(ci as usize) {
+                        *x = true;
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
 fn pop_neurons(
     program: &Program,
     pop: u32,

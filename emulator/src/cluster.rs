@@ -1,0 +1,390 @@
+//! The static LIF cluster: the cores that only integrate and fire, laid side by side in one set
+//! of arrays, so that one LIF loop updates all their neurons and a spike's synapses on them are
+//! one flat list of ring additions (Brian2's layout, where the per-core layout costs a cache
+//! miss or more per packet).
+//!
+//! A core is a member when every neuron is LIF without noise and the core has no learning rule,
+//! no clamp synapse, no state probe, and the run has no faults; members share the ring depth and
+//! the number of synaptic currents. Nothing about the chip changes: every member keeps its own
+//! cycle meter, charged exactly as [`crate::core::deliver`] and [`crate::core::update_neurons`]
+//! charge it, spikes go out in core order as before, and ring additions commute, so a run with
+//! the cluster is bit-identical to one without ([`crate::engine::Emulator::set_synapse_arena`]
+//! turns both off, for the differential tests).
+//!
+//! While the cluster exists it owns the members' `u`, `u2`, `v`, `cnt`, `ring` and
+//! `pending_events` (the members' own vectors are left empty, so a missed access fails loudly
+//! instead of reading stale state); [`Cluster::write_back`] puts them back for checkpoints and
+//! [`Cluster::dissolve`] ends it.
+
+use crate::core::{collect_spikes, lif_lanes, shift_exp, CoreParams, CoreState, Formats, LifLanes};
+use crate::core::{COUNT_MASK, NO_ARENA, PLAIN};
+use crate::route::FanoutTable;
+use crate::timing::{Charge, CostTable};
+
+/// Marks a runtime core that is not a member.
+const NOT_MEMBER: u32 = u32::MAX;
+/// Flat synapse words pack the global ring column in the low 24 bits and `delay − 1` above.
+const COL_BITS: u32 = 24;
+const COL_MASK: u32 = (1 << COL_BITS) - 1;
+
+/// The members' state and parameters side by side, and the flat fan-out onto them.
+#[derive(Clone, Debug, Default)]
+pub struct Cluster {
+    /// Runtime core index of each member, ascending.
+    pub members: Vec<u32>,
+    /// Member position of each runtime core, or [`NOT_MEMBER`].
+    member_of: Vec<u32>,
+    /// First neuron of each member in the arrays below, and the total (`members.len() + 1`).
+    off: Vec<u32>,
+    /// Neurons of all members.
+    n: usize,
+    two: bool,
+    /// Ring depth of every member (a power of two).
+    slots: usize,
+    /// Row width of `ring`: `n`, or `2n` with a second current (second plane `n..2n`).
+    row: usize,
+    keeps_fit: bool,
+    ring: Vec<i32>,
+    u: Vec<i32>,
+    u2: Vec<i32>,
+    v: Vec<i32>,
+    cnt: Vec<i32>,
+    fired: Vec<i32>,
+    ku: Vec<i32>,
+    ku2: Vec<i32>,
+    kv: Vec<i32>,
+    bias: Vec<i32>,
+    vth: Vec<i32>,
+    vr: Vec<i32>,
+    refr: Vec<i32>,
+    /// Synaptic events the router already added for the next step, per member.
+    pending: Vec<u64>,
+    /// Neurons (cluster-wide index) that spiked this step.
+    spikes: Vec<u32>,
+    /// Per fan-out source: its synapse words on members, `flat_start[src] .. flat_start[src + 1]`
+    /// of `flat`, as `(column | (delay − 1) << 24, contribution)`.
+    flat_start: Vec<u32>,
+    flat: Vec<(u32, i32)>,
+    /// Per source: `(member, synaptic events)` of its destinations on members.
+    fcore_start: Vec<u32>,
+    fcore: Vec<(u32, u32)>,
+    /// Per source: the fan-out destinations (indices into the table) not in `flat`.
+    rest_start: Vec<u32>,
+    rest: Vec<u32>,
+}
+
+/// Whether core `p` can be a member (`probed`: a state probe reads it).
+fn eligible(p: &CoreParams, probed: bool) -> bool {
+    p.n > 0
+        && p.all_lif
+        && !p.any_noise
+        && !p.dead
+        && p.rules.is_empty()
+        && !p.has_clamp
+        && !p.track_lastpre
+        && !probed
+        && p.ring_slots <= 1 << (32 - COL_BITS)
+}
+
+impl Cluster {
+    /// Gather the members among `params` (the largest group by neurons sharing ring depth and
+    /// current count) out of `states`, and flatten the fan-out `fan` onto them with the synapse
+    /// words of `arena`. `None` when no core qualifies or the run has faults.
+    pub fn build(
+        params: &mut [CoreParams],
+        states: &mut [CoreState],
+        fan: &FanoutTable,
+        arena: &[(u32, i32)],
+        probed: &[bool],
+        faults: bool,
+    ) -> Option<Cluster> {
+        if faults || arena.is_empty() {
+            return None;
+        }
+        // Neurons per (ring depth, two currents) among eligible cores.
+        let mut groups: Vec<((usize, bool), usize)> = Vec::new();
+        for (ci, p) in params.iter().enumerate() {
+            if !eligible(p, probed.get(ci).copied().unwrap_or(true)) {
+                continue;
+            }
+            let key = (p.ring_slots, p.two_currents);
+            match groups.iter_mut().find(|g| g.0 == key) {
+                Some(g) => g.1 += p.n,
+                None => groups.push((key, p.n)),
+            }
+        }
+        // The largest group (the first of equals).
+        let ((slots, two), _) = groups.iter().copied().fold(None, |b: Option<((usize, bool), usize)>, g| match b {
+            Some(b) if b.1 >= g.1 => Some(b),
+            _ => Some(g),
+        })?;
+        let planes = if two { 2 } else { 1 };
+        let mut c = Cluster { slots, two, member_of: vec![NOT_MEMBER; params.len()], ..Cluster::default() };
+        let mut total = 0usize;
+        for (ci, p) in params.iter().enumerate() {
+            if eligible(p, probed.get(ci).copied().unwrap_or(true)) && (p.ring_slots, p.two_currents) == (slots, two) {
+                if (total + p.n) * planes > COL_MASK as usize {
+                    break;
+                }
+                c.member_of[ci] = c.members.len() as u32;
+                c.members.push(ci as u32);
+                c.off.push(total as u32);
+                total += p.n;
+            }
+        }
+        c.off.push(total as u32);
+        c.n = total;
+        c.row = total * planes;
+        c.keeps_fit = true;
+        c.ring = vec![0; slots * c.row];
+        for (k, &ci) in c.members.iter().enumerate() {
+            let (p, s) = (&mut params[ci as usize], &mut states[ci as usize]);
+            let (n, o) = (p.n, c.off[k] as usize);
+            for r in 0..slots {
+                for i in 0..n {
+                    c.ring[r * c.row + o + i] = s.ring[r * p.ring_stride + i];
+                    if two {
+                        c.ring[r * c.row + total + o + i] = s.ring[r * p.ring_stride + n + i];
+                    }
+                }
+            }
+            c.u.append(&mut s.u);
+            c.v.append(&mut s.v);
+            c.cnt.append(&mut s.cnt);
+            s.ring = Vec::new();
+            if two {
+                c.u2.append(&mut s.u2);
+                c.ku2.extend_from_slice(&p.keep_u2[..n]);
+            }
+            c.ku.extend_from_slice(&p.keep_u[..n]);
+            c.kv.extend_from_slice(&p.keep_v[..n]);
+            c.bias.extend_from_slice(&p.bias[..n]);
+            c.vth.extend_from_slice(&p.vth[..n]);
+            c.vr.extend_from_slice(&p.vreset[..n]);
+            c.refr.extend_from_slice(&p.refr[..n]);
+            c.keeps_fit &= p.keeps_fit;
+            c.pending.push(std::mem::take(&mut s.pending_events));
+            p.in_cluster = true;
+        }
+        c.fired = vec![0; total];
+        c.flatten(params, fan, arena);
+        Some(c)
+    }
+
+    /// The column of local ring target `tg` (`< 2n` with a second current) of member `k` of
+    /// `n` neurons.
+    #[inline]
+    fn column(&self, k: usize, n: usize, tg: usize) -> usize {
+        let o = self.off[k] as usize;
+        if tg < n {
+            o + tg
+        } else {
+            self.n + o + (tg - n)
+        }
+    }
+
+    fn flatten(&mut self, params: &[CoreParams], fan: &FanoutTable, arena: &[(u32, i32)]) {
+        self.flat_start = vec![0];
+        self.fcore_start = vec![0];
+        self.rest_start = vec![0];
+        for src in 0..fan.len() {
+            for d in fan.start[src] as usize..fan.start[src + 1] as usize {
+                let dc = fan.dest_core[d] as usize;
+                let (count, at) = (fan.dest_count[d], fan.dest_at[d]);
+                let k = self.member_of[dc];
+                if k == NOT_MEMBER || at == NO_ARENA || count & PLAIN == 0 {
+                    self.rest.push(d as u32);
+                    continue;
+                }
+                let cnt = count & COUNT_MASK;
+                let n = params[dc].n;
+                for &(pk, e) in &arena[at as usize..(at + cnt) as usize] {
+                    let col = self.column(k as usize, n, (pk & 0xFFFF) as usize) as u32;
+                    self.flat.push((col | (pk >> 16) << COL_BITS, e));
+                }
+                self.fcore.push((k, cnt));
+            }
+            self.flat_start.push(self.flat.len() as u32);
+            self.fcore_start.push(self.fcore.len() as u32);
+            self.rest_start.push(self.rest.len() as u32);
+        }
+    }
+
+    /// What the router does for a payload-1 packet of source `src` sent at step `t1 − 1` on its
+    /// destinations on members: add its synapse words into the rings for step `t1`, counting
+    /// the events for that step's delivery. Returns the destinations left to send one by one.
+    #[inline]
+    pub fn send_flat(&mut self, src: usize, t1: u64) -> &[u32] {
+        let mask = (self.slots - 1) as u64;
+        let row = self.row;
+        let (a, b) = (self.flat_start[src] as usize, self.flat_start[src + 1] as usize);
+        let ring = &mut self.ring[..];
+        if mask == 0 {
+            let ring = &mut ring[..row];
+            for &(w, e) in &self.flat[a..b] {
+                let col = (w & COL_MASK) as usize;
+                ring[col] = ring[col].wrapping_add(e);
+            }
+        } else {
+            for &(w, e) in &self.flat[a..b] {
+                let idx = (((t1 + u64::from(w >> COL_BITS)) & mask) as usize) * row + (w & COL_MASK) as usize;
+                ring[idx] = ring[idx].wrapping_add(e);
+            }
+        }
+        let (a, b) = (self.fcore_start[src] as usize, self.fcore_start[src + 1] as usize);
+        for &(k, cnt) in &self.fcore[a..b] {
+            self.pending[k as usize] += u64::from(cnt);
+        }
+        let (a, b) = (self.rest_start[src] as usize, self.rest_start[src + 1] as usize);
+        &self.rest[a..b]
+    }
+
+    /// Phases 1–4 of step `t` on every member: deliver its queued packets (as
+    /// [`crate::core::deliver`] does for a core without learning or clamps), update and fire
+    /// all neurons in one LIF loop, and hand each member its spikes and its charges.
+    pub fn step(
+        &mut self,
+        params: &[CoreParams],
+        states: &mut [CoreState],
+        t: u64,
+        fm: &Formats,
+        costs: &CostTable,
+        arena: &[(u32, i32)],
+    ) {
+        let mask = (self.slots - 1) as u64;
+        for (k, &ci) in self.members.iter().enumerate() {
+            let (p, s) = (&params[ci as usize], &mut states[ci as usize]);
+            let mut events = std::mem::take(&mut self.pending[k]);
+            for pkt in &s.inbox {
+                let (first, count) = (pkt.first as usize, (pkt.count & COUNT_MASK) as usize);
+                events += count as u64;
+                let words = if pkt.at != NO_ARENA { &arena[pkt.at as usize..] } else { &s.pe[first..] };
+                for (j, &(pk, e)) in words[..count].iter().enumerate() {
+                    let c = if pkt.payload == 1 {
+                        e
+                    } else {
+                        let si = first + j;
+                        shift_exp(i64::from(s.weff[si]) * i64::from(pkt.payload), p.syn_exp[si])
+                    };
+                    let col = self.column(k, p.n, (pk & 0xFFFF) as usize);
+                    let idx = (((t + u64::from(pk >> 16)) & mask) as usize) * self.row + col;
+                    self.ring[idx] = self.ring[idx].wrapping_add(c);
+                }
+            }
+            s.inbox.clear();
+            s.meter.charge(costs, Charge::SynapticEvents(events));
+        }
+        let n = self.n;
+        let base = ((t & mask) as usize) * self.row;
+        let (input, input2) = self.ring[base..base + self.row].split_at_mut(n);
+        let m2 = if self.two { n } else { 0 };
+        let lanes = LifLanes {
+            input,
+            input2: &mut input2[..m2],
+            u: &mut self.u[..n],
+            u2: &mut self.u2[..m2],
+            v: &mut self.v[..n],
+            cnt: &mut self.cnt[..n],
+            fired: &mut self.fired[..n],
+            ku: &self.ku[..n],
+            ku2: &self.ku2[..m2],
+            kv: &self.kv[..n],
+            bias: &self.bias[..n],
+            vth: &self.vth[..n],
+            vr: &self.vr[..n],
+            refr: &self.refr[..n],
+            db: fm.decay_bits,
+            cs: fm.current_shift,
+            vmin: fm.vmin as i32,
+            vmax: fm.vmax as i32,
+        };
+        if self.two {
+            lif_lanes::<true>(lanes, fm, self.keeps_fit);
+        } else {
+            lif_lanes::<false>(lanes, fm, self.keeps_fit);
+        }
+        self.spikes.clear();
+        collect_spikes(&self.fired, &mut self.spikes);
+        let t1 = t + 1;
+        let mut next = self.spikes.iter().peekable();
+        for (k, &ci) in self.members.iter().enumerate() {
+            let s = &mut states[ci as usize];
+            let (o, end) = (self.off[k], self.off[k + 1]);
+            s.spikes.clear();
+            s.emit.clear();
+            while let Some(&&g) = next.peek() {
+                if g >= end {
+                    break;
+                }
+                let i = g - o;
+                s.spikes.push(i);
+                s.spike_step[i as usize] = t1;
+                next.next();
+            }
+            let nk = u64::from(end - o);
+            s.meter.charge(costs, Charge::NeuronUpdates(nk));
+            s.meter.counts.core_steps += 1;
+        }
+    }
+
+    /// Whether runtime core `ci` is a member, and its member index.
+    fn member(&self, ci: usize) -> Option<usize> {
+        self.member_of.get(ci).copied().filter(|&k| k != NOT_MEMBER).map(|k| k as usize)
+    }
+
+    fn range(&self, k: usize) -> std::ops::Range<usize> {
+        self.off[k] as usize..self.off[k + 1] as usize
+    }
+
+    /// `(u, v, refractory counter)` of member core `ci`.
+    pub fn neuron_state(&self, ci: usize) -> Option<(&[i32], &[i32], &[i32])> {
+        let r = self.range(self.member(ci)?);
+        Some((&self.u[r.clone()], &self.v[r.clone()], &self.cnt[r]))
+    }
+
+    /// `(u, v)` of member core `ci`, mutable.
+    pub fn neuron_state_mut(&mut self, ci: usize) -> Option<(&mut [i32], &mut [i32])> {
+        let r = self.range(self.member(ci)?);
+        Some((&mut self.u[r.clone()], &mut self.v[r]))
+    }
+
+    /// The second current of member core `ci` (empty without one).
+    pub fn second_current(&self, ci: usize) -> Option<&[i32]> {
+        let r = self.range(self.member(ci)?);
+        Some(if self.two { &self.u2[r] } else { &[] })
+    }
+
+    /// Put the members' state back into `states` (which must be the states the cluster was
+    /// built from, or a copy of them).
+    pub fn write_back(&self, params: &[CoreParams], states: &mut [CoreState]) {
+        for (k, &ci) in self.members.iter().enumerate() {
+            let (p, s) = (&params[ci as usize], &mut states[ci as usize]);
+            let r = self.range(k);
+            let (n, o) = (p.n, r.start);
+            s.u = self.u[r.clone()].to_vec();
+            s.v = self.v[r.clone()].to_vec();
+            s.cnt = self.cnt[r.clone()].to_vec();
+            if self.two {
+                s.u2 = self.u2[r].to_vec();
+            }
+            s.ring = vec![0; self.slots * p.ring_stride];
+            for row in 0..self.slots {
+                for i in 0..n {
+                    s.ring[row * p.ring_stride + i] = self.ring[row * self.row + o + i];
+                    if self.two {
+                        s.ring[row * p.ring_stride + n + i] = self.ring[row * self.row + self.n + o + i];
+                    }
+                }
+            }
+            s.pending_events = self.pending[k];
+        }
+    }
+
+    /// End the cluster: the members' state goes back into `states`.
+    pub fn dissolve(self, params: &mut [CoreParams], states: &mut [CoreState]) {
+        self.write_back(params, states);
+        for &ci in &self.members {
+            params[ci as usize].in_cluster = false;
+        }
+    }
+}
