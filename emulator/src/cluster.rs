@@ -11,15 +11,16 @@
 //! the cluster is bit-identical to one without ([`crate::engine::Emulator::set_synapse_arena`]
 //! turns both off, for the differential tests).
 //!
-//! While the cluster exists it owns the members' `u`, `u2`, `v`, `cnt`, `ring` and
-//! `pending_events` (the members' own vectors are left empty, so a missed access fails loudly
-//! instead of reading stale state); [`Cluster::write_back`] puts them back for checkpoints and
-//! [`Cluster::dissolve`] ends it.
+//! While the cluster exists it owns the members' `u`, `u2`, `v`, `cnt`, `ring`, `spike_step`
+//! and `pending_events` (the members' own vectors are left empty, so a missed access fails
+//! loudly instead of reading stale state), their spikes of the last step, and their counts since
+//! it was built; a step touches no member's core state unless a packet was queued for it.
+//! [`Cluster::write_back`] puts it all back for checkpoints and [`Cluster::dissolve`] ends it.
 
 use crate::core::{collect_spikes, lif_lanes, shift_exp, CoreParams, CoreState, Formats, LifLanes};
 use crate::core::{COUNT_MASK, NO_ARENA, PLAIN};
 use crate::route::FanoutTable;
-use crate::timing::{Charge, CostTable};
+use crate::timing::{CostTable, Counts};
 
 /// Marks a runtime core that is not a member.
 const NOT_MEMBER: u32 = u32::MAX;
@@ -57,10 +58,19 @@ pub struct Cluster {
     vth: Vec<i32>,
     vr: Vec<i32>,
     refr: Vec<i32>,
+    /// `step + 1` of each neuron's last spike (0: never).
+    spike_step: Vec<u64>,
     /// Synaptic events the router already added for the next step, per member.
     pending: Vec<u64>,
+    /// Synaptic events and steps run since the cluster was built, per member and in all.
+    events_total: Vec<u64>,
+    steps: u64,
+    /// The largest cycle count of a member in the last step.
+    pub slowest: u64,
     /// Neurons (cluster-wide index) that spiked this step.
     spikes: Vec<u32>,
+    /// The same spikes as member-local indices, member by member, and where each member's begin.
+    pub out: MemberSpikes,
     /// Per fan-out source: its synapse words on members, `flat_start[src] .. flat_start[src + 1]`
     /// of `flat`, as `(column | (delay − 1) << 24, contribution)`.
     flat_start: Vec<u32>,
@@ -71,6 +81,26 @@ pub struct Cluster {
     /// Per source: the fan-out destinations (indices into the table) not in `flat`.
     rest_start: Vec<u32>,
     rest: Vec<u32>,
+}
+
+/// The members' spikes of the last step, for the router (taken out of the cluster while it
+/// routes them).
+#[derive(Clone, Debug, Default)]
+pub struct MemberSpikes {
+    /// Local neuron indices, member after member.
+    pub local: Vec<u32>,
+    /// Member `k`'s spikes are `local[seg[k] .. seg[k + 1]]`.
+    pub seg: Vec<u32>,
+    /// The fan-out index of each member's neuron 0 ([`CoreParams::fanout_base`]).
+    pub fanout_base: Vec<usize>,
+}
+
+impl MemberSpikes {
+    /// Spikes of member `k`.
+    #[inline]
+    pub fn of(&self, k: usize) -> &[u32] {
+        &self.local[self.seg[k] as usize..self.seg[k + 1] as usize]
+    }
 }
 
 /// Whether core `p` can be a member (`probed`: a state probe reads it).
@@ -120,6 +150,7 @@ impl Cluster {
         })?;
         let planes = if two { 2 } else { 1 };
         let mut c = Cluster { slots, two, member_of: vec![NOT_MEMBER; params.len()], ..Cluster::default() };
+        c.out.seg.push(0);
         let mut total = 0usize;
         for (ci, p) in params.iter().enumerate() {
             if eligible(p, probed.get(ci).copied().unwrap_or(true)) && (p.ring_slots, p.two_currents) == (slots, two) {
@@ -151,6 +182,8 @@ impl Cluster {
             c.u.append(&mut s.u);
             c.v.append(&mut s.v);
             c.cnt.append(&mut s.cnt);
+            c.spike_step.append(&mut s.spike_step);
+            c.out.fanout_base.push(p.fanout_base);
             s.ring = Vec::new();
             if two {
                 c.u2.append(&mut s.u2);
@@ -164,6 +197,10 @@ impl Cluster {
             c.refr.extend_from_slice(&p.refr[..n]);
             c.keeps_fit &= p.keeps_fit;
             c.pending.push(std::mem::take(&mut s.pending_events));
+            c.events_total.push(0);
+            // The last step's spikes (set by `update_neurons` before the cluster existed).
+            c.out.local.extend_from_slice(&s.spikes);
+            c.out.seg.push(c.out.local.len() as u32);
             p.in_cluster = true;
         }
         c.fired = vec![0; total];
@@ -239,25 +276,29 @@ impl Cluster {
         &self.rest[a..b]
     }
 
-    /// Phases 1–4 of step `t` on every member: deliver its queued packets (as
-    /// [`crate::core::deliver`] does for a core without learning or clamps), update and fire
-    /// all neurons in one LIF loop, and hand each member its spikes and its charges.
+    /// Phases 1–4 of step `t` on every member: deliver the packets queued for the members in
+    /// `queued` (as [`crate::core::deliver`] does for a core without learning or clamps; a
+    /// member's packets stay in `inbox_next`, its inbox is never swapped), update and fire all
+    /// neurons in one LIF loop, and charge each member what `deliver` and `update_neurons`
+    /// would charge it ([`Cluster::slowest`]: the largest).
+    #[allow(clippy::too_many_arguments)]
     pub fn step(
         &mut self,
         params: &[CoreParams],
         states: &mut [CoreState],
+        queued: &mut Vec<u32>,
         t: u64,
         fm: &Formats,
         costs: &CostTable,
         arena: &[(u32, i32)],
     ) {
         let mask = (self.slots - 1) as u64;
-        for (k, &ci) in self.members.iter().enumerate() {
+        for &ci in queued.iter() {
+            let k = self.member_of[ci as usize] as usize;
             let (p, s) = (&params[ci as usize], &mut states[ci as usize]);
-            let mut events = std::mem::take(&mut self.pending[k]);
-            for pkt in &s.inbox {
+            for pkt in &s.inbox_next {
                 let (first, count) = (pkt.first as usize, (pkt.count & COUNT_MASK) as usize);
-                events += count as u64;
+                self.pending[k] += count as u64;
                 let words = if pkt.at != NO_ARENA { &arena[pkt.at as usize..] } else { &s.pe[first..] };
                 for (j, &(pk, e)) in words[..count].iter().enumerate() {
                     let c = if pkt.payload == 1 {
@@ -271,9 +312,9 @@ impl Cluster {
                     self.ring[idx] = self.ring[idx].wrapping_add(c);
                 }
             }
-            s.inbox.clear();
-            s.meter.charge(costs, Charge::SynapticEvents(events));
+            s.inbox_next.clear();
         }
+        queued.clear();
         let n = self.n;
         let base = ((t & mask) as usize) * self.row;
         let (input, input2) = self.ring[base..base + self.row].split_at_mut(n);
@@ -306,25 +347,60 @@ impl Cluster {
         self.spikes.clear();
         collect_spikes(&self.fired, &mut self.spikes);
         let t1 = t + 1;
-        let mut next = self.spikes.iter().peekable();
-        for (k, &ci) in self.members.iter().enumerate() {
-            let s = &mut states[ci as usize];
+        let out = &mut self.out;
+        out.local.clear();
+        out.seg.clear();
+        out.seg.push(0);
+        let mut next = self.spikes.iter().copied().peekable();
+        let mut slowest = 0u64;
+        for k in 0..self.members.len() {
             let (o, end) = (self.off[k], self.off[k + 1]);
-            s.spikes.clear();
-            s.emit.clear();
-            while let Some(&&g) = next.peek() {
-                if g >= end {
-                    break;
-                }
-                let i = g - o;
-                s.spikes.push(i);
-                s.spike_step[i as usize] = t1;
-                next.next();
+            while let Some(g) = next.next_if(|&g| g < end) {
+                out.local.push(g - o);
+                self.spike_step[g as usize] = t1;
             }
-            let nk = u64::from(end - o);
-            s.meter.charge(costs, Charge::NeuronUpdates(nk));
-            s.meter.counts.core_steps += 1;
+            out.seg.push(out.local.len() as u32);
+            let ev = std::mem::take(&mut self.pending[k]);
+            self.events_total[k] += ev;
+            slowest = slowest.max(u64::from(end - o) * costs.neuron_update + ev * costs.synaptic_event);
         }
+        self.slowest = slowest;
+        self.steps += 1;
+    }
+
+    /// The counts of member `k` since the cluster was built.
+    fn counts(&self, k: usize) -> Counts {
+        let n = u64::from(self.off[k + 1] - self.off[k]);
+        Counts {
+            neuron_updates: n * self.steps,
+            synaptic_events: self.events_total[k],
+            core_steps: self.steps,
+            ..Counts::default()
+        }
+    }
+
+    /// Add the members' counts since the cluster was built to `c`.
+    pub fn add_counts(&self, c: &mut Counts) {
+        for k in 0..self.members.len() {
+            c.add(&self.counts(k));
+        }
+    }
+
+    /// Members with packets waiting in `inbox_next` (for a cluster built between steps).
+    pub fn queued_members(&self, states: &[CoreState]) -> Vec<u32> {
+        self.members.iter().copied().filter(|&ci| !states[ci as usize].inbox_next.is_empty()).collect()
+    }
+
+    /// Member index of runtime core `ci`, for a member.
+    #[inline]
+    pub fn member_index(&self, ci: usize) -> Option<usize> {
+        self.member(ci)
+    }
+
+    /// Whether neuron `i` of member core `ci` spiked in the last step (`t`: steps run).
+    pub fn spiked_last(&self, ci: usize, i: usize, t: u64) -> Option<bool> {
+        let k = self.member(ci)?;
+        Some(self.spike_step[self.off[k] as usize + i] == t)
     }
 
     /// Whether runtime core `ci` is a member, and its member index.
@@ -377,6 +453,9 @@ impl Cluster {
                 }
             }
             s.pending_events = self.pending[k];
+            s.spike_step = self.spike_step[self.range(k)].to_vec();
+            s.spikes = self.out.of(k).to_vec();
+            s.meter.counts.add(&self.counts(k));
         }
     }
 

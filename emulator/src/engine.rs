@@ -92,6 +92,12 @@ pub struct Emulator {
     arena: Vec<(u32, i32)>,
     /// The static LIF cores side by side (see [`crate::cluster`]); built with the arena.
     cluster: Option<Box<Cluster>>,
+    /// Per runtime core: its index among the cluster's members, or `u32::MAX`.
+    member: Vec<u32>,
+    /// Members with packets in `inbox_next` (registered by the router at the first packet).
+    member_queued: Vec<u32>,
+    /// Runtime cores outside the cluster, ascending (all of them without a cluster).
+    others: Vec<u32>,
 }
 
 /// Copy, in source order, the synapse words of every plain destination axon on a core whose
@@ -231,9 +237,6 @@ impl Emulator {
         }
         let arena = build_arena(&params, &states, &mut fanout, faults.is_some());
         let (recorder, recordings) = Recorder::new(program)?;
-        let probed = recorder.state_probed(params.len());
-        let cluster =
-            Cluster::build(&mut params, &mut states, &fanout, &arena, &probed, faults.is_some()).map(Box::new);
         let g = GlobalState {
             inputs: program.inputs.iter().enumerate().map(|(k, s)| InputState::new(s, k as u32, seed)).collect(),
             signals: SignalState::new(&program.signals, seed),
@@ -250,7 +253,7 @@ impl Emulator {
         } else {
             None
         };
-        Ok(Emulator {
+        let mut emu = Emulator {
             program: program.clone(),
             cfg,
             seed,
@@ -270,8 +273,13 @@ impl Emulator {
             faults,
             keep: Vec::new(),
             arena,
-            cluster,
-        })
+            cluster: None,
+            member: Vec::new(),
+            member_queued: Vec::new(),
+            others: Vec::new(),
+        };
+        emu.build_cluster();
+        Ok(emu)
     }
 
     /// The fault configuration of this run (`None`: a fault-free chip).
@@ -336,6 +344,21 @@ impl Emulator {
         if let Some(c) = self.cluster.take() {
             c.dissolve(&mut self.params, &mut self.states);
         }
+        self.cluster_changed();
+    }
+
+    /// Recompute `member`, `others` and `member_queued` from `cluster`.
+    fn cluster_changed(&mut self) {
+        let n = self.params.len();
+        self.member = vec![u32::MAX; n];
+        self.member_queued.clear();
+        if let Some(c) = &self.cluster {
+            for (k, &ci) in c.members.iter().enumerate() {
+                self.member[ci as usize] = k as u32;
+            }
+            self.member_queued = c.queued_members(&self.states);
+        }
+        self.others = (0..n as u32).filter(|&ci| self.member[ci as usize] == u32::MAX).collect();
     }
 
     /// Build the cluster from the cores and the arena (none with faults or without an arena).
@@ -351,6 +374,7 @@ impl Emulator {
             self.faults.is_some(),
         )
         .map(Box::new);
+        self.cluster_changed();
     }
 
     /// Runtime core indices of the cores in the static LIF cluster (empty without one).
@@ -397,7 +421,9 @@ impl Emulator {
         let t = self.g.t;
         let program = &self.program;
         self.g.signals.latch(&program.signals, t);
-        for s in self.states.iter_mut() {
+        // (A member's packets stay in `inbox_next`: see `Cluster::step`.)
+        for &ci in &self.others {
+            let s = &mut self.states[ci as usize];
             std::mem::swap(&mut s.inbox, &mut s.inbox_next);
         }
         let env = LearnEnv {
@@ -432,13 +458,13 @@ impl Emulator {
                 self.params.par_iter().zip(self.states.par_iter_mut()).for_each(|(p, s)| work(p, s));
             }),
             None => {
-                for (p, s) in self.params.iter().zip(self.states.iter_mut()) {
-                    work(p, s);
+                for &ci in &self.others {
+                    work(&self.params[ci as usize], &mut self.states[ci as usize]);
                 }
             }
         }
         if let Some(c) = self.cluster.as_deref_mut() {
-            c.step(&self.params, &mut self.states, t, fm, costs, arena);
+            c.step(&self.params, &mut self.states, &mut self.member_queued, t, fm, costs, arena);
         }
         if let Some(f) = self.faults.as_deref_mut() {
             f.end_of_step(t, &self.params, &mut self.states, &self.fm);
@@ -455,6 +481,9 @@ impl Emulator {
         // XOR of synapse words read ahead (see below); only fed to `black_box`.
         let mut touch = 0u32;
         let mut cluster = self.cluster.as_deref_mut();
+        // The members' spikes, out of the cluster while `send` adds into its rings.
+        let member_spikes = cluster.as_deref_mut().map(|c| std::mem::take(&mut c.out));
+        let (member, member_queued) = (&self.member[..], &mut self.member_queued);
         let mut send = |src: usize, payload: i32, spike: bool, states: &mut [CoreState]| {
             let (a, b) = (fan.start[src] as usize, fan.start[src + 1] as usize);
             // With faults, `keep` says which destinations the packet still reaches (loop-invariant
@@ -491,6 +520,9 @@ impl Emulator {
                 let (words, w0) = if at == NO_ARENA { (&dst.pe[..], first) } else { (arena, at) };
                 let last = (w0 + (count & crate::core::COUNT_MASK)).saturating_sub(1);
                 touch ^= words.get(w0 as usize).map_or(0, |x| x.0) ^ words.get(last as usize).map_or(0, |x| x.0);
+                if member[dc] != u32::MAX && dst.inbox_next.is_empty() {
+                    member_queued.push(dc as u32);
+                }
                 dst.inbox_next.push(crate::core::Packet {
                     axon: fan.dest_axon[d],
                     first,
@@ -522,6 +554,18 @@ impl Emulator {
         };
         let mut spikes_total = 0u64;
         for ci in 0..states.len() {
+            if let (true, Some(ms)) = (member[ci] != u32::MAX, &member_spikes) {
+                let k = member[ci] as usize;
+                let spikes = ms.of(k);
+                spikes_total += spikes.len() as u64;
+                for &i in spikes {
+                    send(ms.fanout_base[k] + i as usize, 1, true, states);
+                }
+                if self.recorder.core_recorded[ci] {
+                    self.recorder.spikes(&mut self.g.recordings, ci, t, spikes);
+                }
+                continue;
+            }
             let p = &self.params[ci];
             let spikes = std::mem::take(&mut states[ci].spikes);
             spikes_total += spikes.len() as u64;
@@ -555,9 +599,13 @@ impl Emulator {
             }
         }
         std::hint::black_box(touch);
+        if let (Some(c), Some(ms)) = (self.cluster.as_deref_mut(), member_spikes) {
+            c.out = ms;
+        }
         // Barrier.
-        let mut slowest = 0u64;
-        for s in states.iter_mut() {
+        let mut slowest = self.cluster.as_ref().map_or(0, |c| c.slowest);
+        for &ci in &self.others {
+            let s = &mut self.states[ci as usize];
             slowest = slowest.max(s.meter.step_cycles);
             s.meter.step_cycles = 0;
         }
@@ -658,6 +706,9 @@ impl Emulator {
             match var {
                 StateVar::V => return Some(v[i]),
                 StateVar::U => return Some(u[i]),
+                StateVar::Y => {
+                    return self.cluster.as_ref().and_then(|c| c.spiked_last(ci, i, self.g.t)).map(i32::from)
+                }
                 _ => {}
             }
         }
@@ -684,6 +735,9 @@ impl Emulator {
 
     /// Neurons of core index `ci` that spiked in the last step.
     pub fn last_spikes(&self, ci: usize) -> &[u32] {
+        if let Some((c, k)) = self.cluster.as_ref().and_then(|c| Some((c, c.member_index(ci)?))) {
+            return c.out.of(k);
+        }
         self.states.get(ci).map_or(&[], |s| &s.spikes)
     }
 
@@ -693,6 +747,9 @@ impl Emulator {
         counts.add(&self.mesh.counts);
         for s in &self.states {
             counts.add(&s.meter.counts);
+        }
+        if let Some(c) = &self.cluster {
+            c.add_counts(&mut counts);
         }
         Stats::new(self, counts)
     }
