@@ -93,6 +93,8 @@ pub struct MemberSpikes {
     pub seg: Vec<u32>,
     /// The fan-out index of each member's neuron 0 ([`CoreParams::fanout_base`]).
     pub fanout_base: Vec<usize>,
+    /// The fan-out index of every spike in `local`, in the same order.
+    pub src: Vec<u32>,
 }
 
 impl MemberSpikes {
@@ -200,6 +202,7 @@ impl Cluster {
             c.events_total.push(0);
             // The last step's spikes (set by `update_neurons` before the cluster existed).
             c.out.local.extend_from_slice(&s.spikes);
+            c.out.src.extend(s.spikes.iter().map(|&i| (p.fanout_base + i as usize) as u32));
             c.out.seg.push(c.out.local.len() as u32);
             p.in_cluster = true;
         }
@@ -276,6 +279,18 @@ impl Cluster {
         &self.rest[a..b]
     }
 
+    /// Prefetch what [`Cluster::send_flat`] reads for source `src` (a hint only).
+    #[inline]
+    pub fn prefetch_source(&self, src: usize) {
+        use crate::learning::prefetch;
+        if let (Some(&a), Some(&b)) = (self.flat_start.get(src), self.flat_start.get(src + 1)) {
+            prefetch(&self.flat, a as usize..b as usize);
+        }
+        if let (Some(&a), Some(&b)) = (self.fcore_start.get(src), self.fcore_start.get(src + 1)) {
+            prefetch(&self.fcore, a as usize..b as usize);
+        }
+    }
+
     /// Phases 1–4 of step `t` on every member: deliver the packets queued for the members in
     /// `queued` (as [`crate::core::deliver`] does for a core without learning or clamps; a
     /// member's packets stay in `inbox_next`, its inbox is never swapped), update and fire all
@@ -349,6 +364,7 @@ impl Cluster {
         let t1 = t + 1;
         let out = &mut self.out;
         out.local.clear();
+        out.src.clear();
         out.seg.clear();
         out.seg.push(0);
         let mut next = self.spikes.iter().copied().peekable();
@@ -357,6 +373,7 @@ impl Cluster {
             let (o, end) = (self.off[k], self.off[k + 1]);
             while let Some(g) = next.next_if(|&g| g < end) {
                 out.local.push(g - o);
+                out.src.push((out.fanout_base[k] + (g - o) as usize) as u32);
                 self.spike_step[g as usize] = t1;
             }
             out.seg.push(out.local.len() as u32);

@@ -484,7 +484,17 @@ impl Emulator {
         // The members' spikes, out of the cluster while `send` adds into its rings.
         let member_spikes = cluster.as_deref_mut().map(|c| std::mem::take(&mut c.out));
         let (member, member_queued) = (&self.member[..], &mut self.member_queued);
-        let mut send = |src: usize, payload: i32, spike: bool, states: &mut [CoreState]| {
+        // `ahead`: a source sent soon after this one, whose tables to prefetch (or usize::MAX).
+        let mut send = |src: usize, payload: i32, spike: bool, states: &mut [CoreState], ahead: usize| {
+            if ahead != usize::MAX {
+                if let Some(c) = cluster.as_deref() {
+                    c.prefetch_source(ahead);
+                }
+                if let Some(mc) = fan.mesh.get(ahead) {
+                    let r = mc.routers_first as usize;
+                    crate::learning::prefetch(&fan.routers, r..r + mc.routers_len as usize);
+                }
+            }
             let (a, b) = (fan.start[src] as usize, fan.start[src + 1] as usize);
             // With faults, `keep` says which destinations the packet still reaches (loop-invariant
             // test: runs without faults take the plain loop).
@@ -558,8 +568,11 @@ impl Emulator {
                 let k = member[ci] as usize;
                 let spikes = ms.of(k);
                 spikes_total += spikes.len() as u64;
-                for &i in spikes {
-                    send(ms.fanout_base[k] + i as usize, 1, true, states);
+                for (j, &i) in spikes.iter().enumerate() {
+                    // Prefetch the tables of the member spike `AHEAD` places later.
+                    const AHEAD: usize = 2;
+                    let ahead = ms.src.get(ms.seg[k] as usize + j + AHEAD).map_or(usize::MAX, |&s| s as usize);
+                    send(ms.fanout_base[k] + i as usize, 1, true, states, ahead);
                 }
                 if self.recorder.core_recorded[ci] {
                     self.recorder.spikes(&mut self.g.recordings, ci, t, spikes);
@@ -571,12 +584,12 @@ impl Emulator {
             spikes_total += spikes.len() as u64;
             if p.all_lif {
                 for &i in &spikes {
-                    send(p.fanout_base + i as usize, 1, true, states);
+                    send(p.fanout_base + i as usize, 1, true, states, usize::MAX);
                 }
             } else {
                 let emit = std::mem::take(&mut states[ci].emit);
                 for &(i, pl, spike) in &emit {
-                    send(p.fanout_base + i as usize, pl, spike, states);
+                    send(p.fanout_base + i as usize, pl, spike, states, usize::MAX);
                 }
                 states[ci].emit = emit;
             }
@@ -595,7 +608,7 @@ impl Emulator {
                 nm_isa::program::InputKind::Patterns { encoding: nm_isa::program::Encoding::Clamp, .. }
             );
             for &(c, pl) in &self.packets {
-                send(self.input_base[k] + c as usize, pl, !clamp || pl != 0, states);
+                send(self.input_base[k] + c as usize, pl, !clamp || pl != 0, states, usize::MAX);
             }
         }
         std::hint::black_box(touch);

@@ -433,7 +433,7 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
 
 /// Prefetch the cache lines of `xs[r]` (a hint only: no effect on any value).
 #[inline(always)]
-fn prefetch<T>(xs: &[T], r: std::ops::Range<usize>) {
+pub(crate) fn prefetch<T>(xs: &[T], r: std::ops::Range<usize>) {
     #[cfg(target_arch = "x86_64")]
     {
         let step = (64 / std::mem::size_of::<T>().max(1)).max(1);
