@@ -205,6 +205,7 @@ impl Emulator {
         }
         let routing_dropped = router.dropped;
         let tree = std::mem::take(&mut router.tree);
+        fanout.pack_router_bits();
         for d in 0..fanout.dest_core.len() {
             let p = &params[fanout.dest_core[d] as usize];
             let a = fanout.dest_axon[d] as usize;
@@ -490,9 +491,9 @@ impl Emulator {
                 if let Some(c) = cluster.as_deref() {
                     c.prefetch_source(ahead);
                 }
-                if let Some(mc) = fan.mesh.get(ahead) {
-                    let r = mc.routers_first as usize;
-                    crate::learning::prefetch(&fan.routers, r..r + mc.routers_len as usize);
+                match fan.routers_of(ahead) {
+                    crate::timing::Routers::Bits { bits, .. } => crate::learning::prefetch(bits, 0..bits.len()),
+                    crate::timing::Routers::List(rs) => crate::learning::prefetch(rs, 0..rs.len()),
                 }
             }
             let (a, b) = (fan.start[src] as usize, fan.start[src + 1] as usize);
@@ -558,7 +559,7 @@ impl Emulator {
                 }
             }
             let mc = &fan.mesh[src];
-            let routers = &fan.routers[mc.routers_first as usize..(mc.routers_first + mc.routers_len) as usize];
+            let routers = fan.routers_of(src);
             let links = &fan.links[mc.links_first as usize..(mc.links_first + mc.links_len) as usize];
             mesh.charge_packet(costs, mc, routers, links);
         };

@@ -77,6 +77,13 @@ pub struct FanoutTable {
     pub mesh: Vec<MeshCost>,
     pub routers: Vec<u32>,
     pub links: Vec<u32>,
+    /// Per source after [`FanoutTable::pack_router_bits`]: its routers as the bitset
+    /// `rbits[rbits_first .. rbits_first + rbits_len]` of routers `64 · rbits_word0 ..`, or
+    /// `rbits_len` 0 for a source that keeps its list in `routers`.
+    pub rbits_first: Vec<u32>,
+    pub rbits_word0: Vec<u32>,
+    pub rbits_len: Vec<u32>,
+    pub rbits: Vec<u64>,
 }
 
 impl FanoutTable {
@@ -86,6 +93,60 @@ impl FanoutTable {
     pub fn is_empty(&self) -> bool {
         self.mesh.is_empty()
     }
+    /// Turn each source's router list into a bitset over the words it spans, where that is
+    /// no longer than the list and no router is listed twice (a list keeps its multiplicity);
+    /// the lists left are compacted. The routers charged per packet are the same.
+    pub fn pack_router_bits(&mut self) {
+        let n = self.mesh.len();
+        let (mut first, mut word0, mut len) = (vec![0u32; n], vec![0u32; n], vec![0u32; n]);
+        let (mut bits, mut lists) = (Vec::new(), Vec::new());
+        let mut sorted = Vec::new();
+        for src in 0..n {
+            let mc = &mut self.mesh[src];
+            let rs = &self.routers[mc.routers_first as usize..(mc.routers_first + mc.routers_len) as usize];
+            sorted.clear();
+            sorted.extend_from_slice(rs);
+            sorted.sort_unstable();
+            let distinct = sorted.windows(2).all(|w| w[0] != w[1]);
+            if let (true, Some(&lo), Some(&hi)) = (distinct, sorted.first(), sorted.last()) {
+                let (w0, w1) = (lo as usize / 64, hi as usize / 64 + 1);
+                if w1 - w0 <= rs.len() && bits.len() + (w1 - w0) < u32::MAX as usize {
+                    first[src] = bits.len() as u32;
+                    word0[src] = w0 as u32;
+                    len[src] = (w1 - w0) as u32;
+                    bits.resize(bits.len() + (w1 - w0), 0u64);
+                    let b = &mut bits[first[src] as usize..];
+                    for &r in rs {
+                        b[r as usize / 64 - w0] |= 1 << (r % 64);
+                    }
+                    mc.routers_first = lists.len() as u32;
+                    mc.routers_len = 0;
+                    continue;
+                }
+            }
+            let at = lists.len() as u32;
+            lists.extend_from_slice(rs);
+            mc.routers_first = at;
+        }
+        self.routers = lists;
+        (self.rbits_first, self.rbits_word0, self.rbits_len, self.rbits) = (first, word0, len, bits);
+    }
+
+    /// The routers of source `src` as [`crate::timing::MeshMeter::charge_packet`] takes them.
+    #[inline]
+    pub fn routers_of(&self, src: usize) -> crate::timing::Routers<'_> {
+        let len = self.rbits_len.get(src).copied().unwrap_or(0) as usize;
+        if len > 0 {
+            let a = self.rbits_first[src] as usize;
+            crate::timing::Routers::Bits { word0: self.rbits_word0[src] as usize, bits: &self.rbits[a..a + len] }
+        } else {
+            let mc = &self.mesh[src];
+            crate::timing::Routers::List(
+                &self.routers[mc.routers_first as usize..(mc.routers_first + mc.routers_len) as usize],
+            )
+        }
+    }
+
     /// Whether source `i` reaches any axon.
     #[inline]
     pub fn has_targets(&self, i: usize) -> bool {
@@ -409,6 +470,45 @@ mod tests {
                 assert_eq!(finger_partition(&v, hint, key), v.partition_point(|e| e.0 <= key), "{v:?} {hint} {key}");
             }
         }
+    }
+
+    /// Packing router lists into bitsets keeps every source's routers, each as often as listed.
+    #[test]
+    fn packed_routers_are_the_listed_ones() {
+        let mut r = HwRng::new(9, 4);
+        let mut fan = FanoutTable::default();
+        let mut lists = Vec::new();
+        for _ in 0..400 {
+            let span = 1 + r.next_u32() % 900;
+            let base = r.next_u32() % 3000;
+            let list: Vec<u32> = (0..r.next_u32() % 60).map(|_| base + r.next_u32() % span).collect();
+            fan.mesh.push(MeshCost {
+                routers_first: fan.routers.len() as u32,
+                routers_len: list.len() as u32,
+                ..MeshCost::default()
+            });
+            fan.routers.extend_from_slice(&list);
+            lists.push(list);
+        }
+        fan.pack_router_bits();
+        let mut packed = 0;
+        for (src, list) in lists.iter().enumerate() {
+            let mut got: Vec<u32> = match fan.routers_of(src) {
+                crate::timing::Routers::List(rs) => rs.to_vec(),
+                crate::timing::Routers::Bits { word0, bits } => {
+                    packed += 1;
+                    (0..bits.len() * 64)
+                        .filter(|&b| bits[b / 64] >> (b % 64) & 1 == 1)
+                        .map(|b| (word0 * 64 + b) as u32)
+                        .collect()
+                }
+            };
+            let mut want = list.clone();
+            got.sort_unstable();
+            want.sort_unstable();
+            assert_eq!(got, want, "source {src}");
+        }
+        assert!(packed > 50 && packed < 400, "{packed} of 400 packed: both forms should occur");
     }
 
     /// The indexed first-match lookup equals a scan of the table in order, on random tables

@@ -135,12 +135,28 @@ pub struct MeshCost {
     pub links_len: u32,
 }
 
+/// The routers a packet passes, as [`MeshMeter::charge_packet`] takes them: a list (a router
+/// listed twice is charged twice), or a bitset of routers `64 · word0 ..` with each router once.
+#[derive(Clone, Copy, Debug)]
+pub enum Routers<'a> {
+    List(&'a [u32]),
+    Bits { word0: usize, bits: &'a [u64] },
+}
+
 /// The mesh meter: per-step router and link load, and run totals.
 #[derive(Clone, Debug, Default)]
 pub struct MeshMeter {
-    router_busy: Vec<u64>,
+    /// Packets through every router this step, bit-sliced: bit `r % 64` of word
+    /// `j · words + r / 64` is bit `j` of router `r`'s count (so a packet whose routers are
+    /// given as a bitset adds 64 routers per word operation). A router's busy cycles are its
+    /// count times the router hop cost.
+    planes: Vec<u64>,
+    words: usize,
+    /// Words of the planes touched this step: `lo .. hi`.
+    lo: usize,
+    hi: usize,
+    scratch: Vec<u64>,
     link_busy: Vec<u64>,
-    touched_routers: Vec<u32>,
     touched_links: Vec<u32>,
     max_latency: u64,
     pub counts: Counts,
@@ -148,12 +164,37 @@ pub struct MeshMeter {
 
 impl MeshMeter {
     pub fn new(total_cores: usize) -> MeshMeter {
-        MeshMeter { router_busy: vec![0; total_cores], link_busy: vec![0; total_cores * 4], ..Default::default() }
+        let words = total_cores.div_ceil(64).max(1);
+        MeshMeter {
+            planes: vec![0; words],
+            words,
+            lo: usize::MAX,
+            link_busy: vec![0; total_cores * 4],
+            ..Default::default()
+        }
+    }
+
+    /// Add one packet to the routers set in `x`, word `i` of the router bitset.
+    #[inline]
+    fn count_word(&mut self, i: usize, x: u64) {
+        let mut c = x;
+        let mut at = i;
+        while c != 0 {
+            if at >= self.planes.len() {
+                self.planes.resize(self.planes.len() + self.words, 0);
+            }
+            let p = self.planes[at];
+            self.planes[at] = p ^ c;
+            c &= p;
+            at += self.words;
+        }
+        self.lo = self.lo.min(i);
+        self.hi = self.hi.max(i + 1);
     }
 
     /// Charge one packet sent over the tree `cost` (whose router and link lists are given).
     #[inline]
-    pub fn charge_packet(&mut self, costs: &CostTable, cost: &MeshCost, routers: &[u32], links: &[u32]) {
+    pub fn charge_packet(&mut self, costs: &CostTable, cost: &MeshCost, routers: Routers<'_>, links: &[u32]) {
         self.counts.packets += 1;
         self.counts.router_hops += u64::from(cost.hops);
         self.counts.link_crossings += u64::from(cost.link_crossings);
@@ -161,12 +202,19 @@ impl MeshMeter {
             return; // delivered by the source core's own router: no mesh traversal
         }
         self.max_latency = self.max_latency.max(cost.latency);
-        for &r in routers {
-            let b = &mut self.router_busy[r as usize];
-            if *b == 0 {
-                self.touched_routers.push(r);
+        match routers {
+            Routers::List(rs) => {
+                for &r in rs {
+                    self.count_word(r as usize / 64, 1 << (r % 64));
+                }
             }
-            *b += costs.router_hop;
+            Routers::Bits { word0, bits } => {
+                for (k, &x) in bits.iter().enumerate() {
+                    if x != 0 {
+                        self.count_word(word0 + k, x);
+                    }
+                }
+            }
         }
         for &l in links {
             let b = &mut self.link_busy[l as usize];
@@ -180,15 +228,30 @@ impl MeshMeter {
     /// The mesh cycles of the step that just ended; resets the per-step load.
     pub fn finish_step(&mut self, costs: &CostTable) -> u64 {
         let mut m = self.max_latency;
-        for &r in &self.touched_routers {
-            m = m.max(self.router_busy[r as usize]);
-            self.router_busy[r as usize] = 0;
+        if self.lo < self.hi {
+            // The largest count: from the top bit plane down, keep the routers that have the
+            // bit whenever any has it.
+            let (lo, hi, w) = (self.lo, self.hi, self.words);
+            self.scratch.clear();
+            self.scratch.resize(hi - lo, !0);
+            let mut best = 0u64;
+            for j in (0..self.planes.len() / w).rev() {
+                let row = &mut self.planes[j * w + lo..j * w + hi];
+                if self.scratch.iter().zip(row.iter()).any(|(c, p)| c & p != 0) {
+                    best |= 1 << j;
+                    for (c, p) in self.scratch.iter_mut().zip(row.iter()) {
+                        *c &= p;
+                    }
+                }
+                row.fill(0);
+            }
+            m = m.max(best * costs.router_hop);
+            (self.lo, self.hi) = (usize::MAX, 0);
         }
         for &l in &self.touched_links {
             m = m.max(self.link_busy[l as usize] + costs.link_latency);
             self.link_busy[l as usize] = 0;
         }
-        self.touched_routers.clear();
         self.touched_links.clear();
         self.max_latency = 0;
         m
@@ -222,5 +285,62 @@ impl Energy {
         };
         en.total_j = en.neuron_update_j + en.synaptic_event_j + en.learning_j + en.router_j + en.link_j + en.static_j;
         en
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nm_isa::rng::HwRng;
+
+    /// The bit-sliced router counts give the busiest router of a step exactly as one counter
+    /// per router does, for packets given as lists (with repeats) and as bitsets, mixed.
+    #[test]
+    fn bit_sliced_router_load_is_the_busiest_router() {
+        let costs = CostTable {
+            neuron_update: 1,
+            synaptic_event: 1,
+            learning_dispatch: 1,
+            router_hop: 3,
+            link_latency: 0,
+            link_per_spike: 0,
+            barrier: 0,
+        };
+        let mut r = HwRng::new(5, 5);
+        for case in 0..200u32 {
+            let cores = 1 + (r.next_u32() % 700) as usize;
+            let mut m = MeshMeter::new(cores);
+            for _step in 0..3 {
+                let mut naive = vec![0u64; cores];
+                for _ in 0..r.next_u32() % (1 + case % 90) {
+                    let cost = MeshCost { hops: 1, ..MeshCost::default() };
+                    if r.next_u32().is_multiple_of(2) {
+                        let list: Vec<u32> = (0..r.next_u32() % 40).map(|_| r.next_u32() % cores as u32).collect();
+                        for &x in &list {
+                            naive[x as usize] += costs.router_hop;
+                        }
+                        m.charge_packet(&costs, &cost, Routers::List(&list), &[]);
+                    } else {
+                        let w0 = (r.next_u32() as usize) % cores.div_ceil(64);
+                        let words = 1 + (r.next_u32() as usize) % (cores.div_ceil(64) - w0);
+                        let mut bits = vec![0u64; words];
+                        for (k, b) in bits.iter_mut().enumerate() {
+                            *b = u64::from(r.next_u32()) << 32 | u64::from(r.next_u32());
+                            // Only routers that exist.
+                            for bit in 0..64 {
+                                if (w0 + k) * 64 + bit >= cores {
+                                    *b &= !(1u64 << bit);
+                                } else if *b >> bit & 1 == 1 {
+                                    naive[(w0 + k) * 64 + bit] += costs.router_hop;
+                                }
+                            }
+                        }
+                        m.charge_packet(&costs, &cost, Routers::Bits { word0: w0, bits: &bits }, &[]);
+                    }
+                }
+                let want = naive.iter().copied().max().unwrap_or(0);
+                assert_eq!(m.finish_step(&costs), want, "case {case}");
+            }
+        }
     }
 }
