@@ -321,9 +321,10 @@ impl Emulator {
     }
 
     /// Turn the synapse arena of static cores, and with it the router's direct delivery of
-    /// their packets, on (the default) or off (every packet queued and delivered by its core
-    /// from the core's own synapse words). Results are identical either way; for differential
-    /// tests and measurements.
+    /// their packets and the static LIF cluster ([`crate::cluster`]), on (the default) or off
+    /// (every core updated on its own, every packet queued and delivered by its core from the
+    /// core's own synapse words). Results are identical either way; for differential tests and
+    /// measurements.
     pub fn set_synapse_arena(&mut self, on: bool) {
         self.dissolve_cluster();
         if on {

@@ -285,3 +285,25 @@ fn state_written_through_the_api_is_used() {
     assert_eq!(runs[0], runs[1]);
     assert_ne!(runs[0], fingerprint(&untouched), "the write changed nothing: the test would not see a lost write");
 }
+
+/// A cluster of two-current cores (the second plane of the rings) and one of long-delay cores
+/// (a deeper ring) run as core by core does.
+#[test]
+fn two_current_and_deep_ring_clusters_equal_core_by_core() {
+    for (kinds, want) in [
+        (vec![Kind::TwoCurrents, Kind::TwoCurrents, Kind::Mixed], vec![0u32, 1]),
+        (vec![Kind::Static { long: true }, Kind::Plastic, Kind::Static { long: true }], vec![0, 2]),
+    ] {
+        for seed in 0..4 {
+            let prog = program(seed, &kinds, None);
+            let mut fast = Emulator::new(&prog, cfg(1)).unwrap();
+            assert_eq!(fast.cluster_members(), want.as_slice(), "{kinds:?}, seed {seed}");
+            let mut slow = Emulator::new(&prog, cfg(1)).unwrap();
+            slow.set_synapse_arena(false);
+            fast.run(300);
+            slow.run(300);
+            assert!(fast.stats().spikes > 0);
+            assert_eq!(fingerprint(&fast), fingerprint(&slow), "{kinds:?}, seed {seed}");
+        }
+    }
+}
