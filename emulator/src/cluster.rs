@@ -71,15 +71,15 @@ pub struct Cluster {
     spikes: Vec<u32>,
     /// The same spikes as member-local indices, member by member, and where each member's begin.
     pub out: MemberSpikes,
-    /// Per fan-out source: its synapse words on members, `flat_start[src] .. flat_start[src + 1]`
-    /// of `flat`, as `(column | (delay − 1) << 24, contribution)`.
-    flat_start: Vec<u32>,
+    /// Per fan-out source `src` (and one past the last): where its entries start in `flat`,
+    /// `fcore` and `rest`, side by side so that a spike reads one record:
+    /// `starts[src][0] .. starts[src + 1][0]` of `flat`, and so on.
+    starts: Vec<[u32; 3]>,
+    /// Synapse words on members, as `(column | (delay − 1) << 24, contribution)`.
     flat: Vec<(u32, i32)>,
-    /// Per source: `(member, synaptic events)` of its destinations on members.
-    fcore_start: Vec<u32>,
+    /// `(member, synaptic events)` of each destination on members.
     fcore: Vec<(u32, u32)>,
-    /// Per source: the fan-out destinations (indices into the table) not in `flat`.
-    rest_start: Vec<u32>,
+    /// The fan-out destinations (indices into the table) not in `flat`.
     rest: Vec<u32>,
 }
 
@@ -224,9 +224,7 @@ impl Cluster {
     }
 
     fn flatten(&mut self, params: &[CoreParams], fan: &FanoutTable, arena: &[(u32, i32)]) {
-        self.flat_start = vec![0];
-        self.fcore_start = vec![0];
-        self.rest_start = vec![0];
+        self.starts = vec![[0; 3]];
         for src in 0..fan.len() {
             for d in fan.start[src] as usize..fan.start[src + 1] as usize {
                 let dc = fan.dest_core[d] as usize;
@@ -244,9 +242,7 @@ impl Cluster {
                 }
                 self.fcore.push((k, cnt));
             }
-            self.flat_start.push(self.flat.len() as u32);
-            self.fcore_start.push(self.fcore.len() as u32);
-            self.rest_start.push(self.rest.len() as u32);
+            self.starts.push([self.flat.len() as u32, self.fcore.len() as u32, self.rest.len() as u32]);
         }
     }
 
@@ -257,7 +253,8 @@ impl Cluster {
     pub fn send_flat(&mut self, src: usize, t1: u64) -> &[u32] {
         let mask = (self.slots - 1) as u64;
         let row = self.row;
-        let (a, b) = (self.flat_start[src] as usize, self.flat_start[src + 1] as usize);
+        let (s0, s1) = (self.starts[src], self.starts[src + 1]);
+        let (a, b) = (s0[0] as usize, s1[0] as usize);
         let ring = &mut self.ring[..];
         if mask == 0 {
             let ring = &mut ring[..row];
@@ -271,11 +268,11 @@ impl Cluster {
                 ring[idx] = ring[idx].wrapping_add(e);
             }
         }
-        let (a, b) = (self.fcore_start[src] as usize, self.fcore_start[src + 1] as usize);
+        let (a, b) = (s0[1] as usize, s1[1] as usize);
         for &(k, cnt) in &self.fcore[a..b] {
             self.pending[k as usize] += u64::from(cnt);
         }
-        let (a, b) = (self.rest_start[src] as usize, self.rest_start[src + 1] as usize);
+        let (a, b) = (s0[2] as usize, s1[2] as usize);
         &self.rest[a..b]
     }
 
@@ -283,11 +280,9 @@ impl Cluster {
     #[inline]
     pub fn prefetch_source(&self, src: usize) {
         use crate::learning::prefetch;
-        if let (Some(&a), Some(&b)) = (self.flat_start.get(src), self.flat_start.get(src + 1)) {
-            prefetch(&self.flat, a as usize..b as usize);
-        }
-        if let (Some(&a), Some(&b)) = (self.fcore_start.get(src), self.fcore_start.get(src + 1)) {
-            prefetch(&self.fcore, a as usize..b as usize);
+        if let (Some(s0), Some(s1)) = (self.starts.get(src), self.starts.get(src + 1)) {
+            prefetch(&self.flat, s0[0] as usize..s1[0] as usize);
+            prefetch(&self.fcore, s0[1] as usize..s1[1] as usize);
         }
     }
 

@@ -571,9 +571,8 @@ impl Emulator {
                 let spikes = ms.of(k);
                 spikes_total += spikes.len() as u64;
                 for (j, &i) in spikes.iter().enumerate() {
-                    // Prefetch the tables of the member spike `AHEAD` places later.
-                    const AHEAD: usize = 2;
-                    let ahead = ms.src.get(ms.seg[k] as usize + j + AHEAD).map_or(usize::MAX, |&s| s as usize);
+                    // Prefetch the tables of the member spike two places later.
+                    let ahead = ms.src.get(ms.seg[k] as usize + j + 2).map_or(usize::MAX, |&s| s as usize);
                     send(ms.fanout_base[k] + i as usize, 1, true, states, ahead);
                 }
                 if self.recorder.core_recorded[ci] {

@@ -431,26 +431,43 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
     s.events = ev;
 }
 
-/// Prefetch the cache lines of `xs[r]` (a hint only: no effect on any value).
+/// Prefetch the cache lines of `xs[r]` (a hint only: no effect on any value); `r` is clipped to
+/// `xs`.
 #[inline(always)]
 pub(crate) fn prefetch<T>(xs: &[T], r: std::ops::Range<usize>) {
     #[cfg(target_arch = "x86_64")]
     {
-        let step = (64 / std::mem::size_of::<T>().max(1)).max(1);
         let end = r.end.min(xs.len());
-        let lines = (r.start..end).step_by(step).chain(end.checked_sub(1).filter(|&l| l >= r.start));
-        for i in lines {
-            let at: *const T = &xs[i];
-            // SAFETY: `_mm_prefetch` is a cache hint (SSE, part of x86-64): it never faults,
-            // reads nothing into the program and changes no state; `at` is in bounds anyway.
-            #[allow(unsafe_code)]
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.cast())
-            }
+        let Some(part) = xs.get(r.start..end) else { return };
+        let bytes = std::mem::size_of_val(part);
+        if bytes == 0 {
+            return;
         }
+        let base = part.as_ptr().cast::<i8>();
+        // One hint per 64 bytes from the first, and one at the last byte (the range need not
+        // start on a line boundary). `wrapping_add` stays inside `part`: no pointer is
+        // dereferenced.
+        let mut off = 0;
+        while off < bytes {
+            prefetch_line(base.wrapping_add(off));
+            off += 64;
+        }
+        prefetch_line(base.wrapping_add(bytes - 1));
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (xs, r);
+}
+
+/// Prefetch the cache line of `at` (x86-64).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn prefetch_line(at: *const i8) {
+    // SAFETY: `_mm_prefetch` is a cache hint (SSE, part of x86-64): it never faults, reads
+    // nothing into the program and changes no state, whatever the address.
+    #[allow(unsafe_code)]
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at)
+    }
 }
 
 /// Prefetch the per-synapse arrays the fused `Pre` kernel reads and writes, over the synapses of

@@ -77,12 +77,8 @@ pub struct FanoutTable {
     pub mesh: Vec<MeshCost>,
     pub routers: Vec<u32>,
     pub links: Vec<u32>,
-    /// Per source after [`FanoutTable::pack_router_bits`]: its routers as the bitset
-    /// `rbits[rbits_first .. rbits_first + rbits_len]` of routers `64 · rbits_word0 ..`, or
-    /// `rbits_len` 0 for a source that keeps its list in `routers`.
-    pub rbits_first: Vec<u32>,
-    pub rbits_word0: Vec<u32>,
-    pub rbits_len: Vec<u32>,
+    /// Router bitsets of the sources packed by [`FanoutTable::pack_router_bits`] (see
+    /// [`MeshCost::bits`]).
     pub rbits: Vec<u64>,
 }
 
@@ -98,7 +94,6 @@ impl FanoutTable {
     /// the lists left are compacted. The routers charged per packet are the same.
     pub fn pack_router_bits(&mut self) {
         let n = self.mesh.len();
-        let (mut first, mut word0, mut len) = (vec![0u32; n], vec![0u32; n], vec![0u32; n]);
         let (mut bits, mut lists) = (Vec::new(), Vec::new());
         let mut sorted = Vec::new();
         for src in 0..n {
@@ -111,39 +106,35 @@ impl FanoutTable {
             if let (true, Some(&lo), Some(&hi)) = (distinct, sorted.first(), sorted.last()) {
                 let (w0, w1) = (lo as usize / 64, hi as usize / 64 + 1);
                 if w1 - w0 <= rs.len() && bits.len() + (w1 - w0) < u32::MAX as usize {
-                    first[src] = bits.len() as u32;
-                    word0[src] = w0 as u32;
-                    len[src] = (w1 - w0) as u32;
-                    bits.resize(bits.len() + (w1 - w0), 0u64);
-                    let b = &mut bits[first[src] as usize..];
+                    let first = bits.len();
+                    bits.resize(first + (w1 - w0), 0u64);
                     for &r in rs {
-                        b[r as usize / 64 - w0] |= 1 << (r % 64);
+                        bits[first + r as usize / 64 - w0] |= 1 << (r % 64);
                     }
-                    mc.routers_first = lists.len() as u32;
-                    mc.routers_len = 0;
+                    (mc.bits, mc.bits_word0) = (true, w0 as u32);
+                    mc.routers_first = first as u32;
+                    mc.routers_len = (w1 - w0) as u32;
                     continue;
                 }
             }
             let at = lists.len() as u32;
             lists.extend_from_slice(rs);
             mc.routers_first = at;
+            mc.bits = false;
         }
         self.routers = lists;
-        (self.rbits_first, self.rbits_word0, self.rbits_len, self.rbits) = (first, word0, len, bits);
+        self.rbits = bits;
     }
 
     /// The routers of source `src` as [`crate::timing::MeshMeter::charge_packet`] takes them.
     #[inline]
     pub fn routers_of(&self, src: usize) -> crate::timing::Routers<'_> {
-        let len = self.rbits_len.get(src).copied().unwrap_or(0) as usize;
-        if len > 0 {
-            let a = self.rbits_first[src] as usize;
-            crate::timing::Routers::Bits { word0: self.rbits_word0[src] as usize, bits: &self.rbits[a..a + len] }
+        let mc = &self.mesh[src];
+        let r = mc.routers_first as usize..(mc.routers_first + mc.routers_len) as usize;
+        if mc.bits {
+            crate::timing::Routers::Bits { word0: mc.bits_word0 as usize, bits: &self.rbits[r] }
         } else {
-            let mc = &self.mesh[src];
-            crate::timing::Routers::List(
-                &self.routers[mc.routers_first as usize..(mc.routers_first + mc.routers_len) as usize],
-            )
+            crate::timing::Routers::List(&self.routers[r])
         }
     }
 

@@ -133,6 +133,11 @@ pub struct MeshCost {
     /// Links it crosses: `links[first .. first + len]` of the table.
     pub links_first: u32,
     pub links_len: u32,
+    /// With `bits` (set by [`crate::route::FanoutTable::pack_router_bits`]) the routers are the
+    /// bitset `rbits[routers_first .. routers_first + routers_len]` of routers
+    /// `64 · bits_word0 ..` instead of a list.
+    pub bits: bool,
+    pub bits_word0: u32,
 }
 
 /// The routers a packet passes, as [`MeshMeter::charge_packet`] takes them: a list (a router
