@@ -521,6 +521,8 @@ impl Emulator {
                     // nothing reads the rings, the rows it adds to are not the one consumed
                     // this step, and ring additions commute, so the result is the same; the
                     // synaptic events are charged to the core at its delivery (t + 1).
+                    // (Never a cluster member: those destinations went into its flat list.)
+                    debug_assert_eq!(member[dc], u32::MAX, "member {dc} outside the cluster's flat list");
                     let n = count & crate::core::COUNT_MASK;
                     crate::core::deliver_plain(&params[dc], dst, t1, &arena[at as usize..(at + n) as usize]);
                     dst.pending_events += u64::from(n);
