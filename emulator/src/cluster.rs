@@ -71,14 +71,14 @@ pub struct Cluster {
     spikes: Vec<u32>,
     /// The same spikes as member-local indices, member by member, and where each member's begin.
     pub out: MemberSpikes,
-    /// Per fan-out source `src` (and one past the last): where its entries start in `flat`,
-    /// `fcore` and `rest`, side by side so that a spike reads one record:
+    /// Per fan-out source `src` (and one past the last): where its entries start in `flat`
+    /// and `rest`, side by side so that a spike reads one record:
     /// `starts[src][0] .. starts[src + 1][0]` of `flat`, and so on.
-    starts: Vec<[u32; 3]>,
+    starts: Vec<[u32; 2]>,
     /// Synapse words on members, as `(column | (delay − 1) << 24, contribution)`.
     flat: Vec<(u32, i32)>,
-    /// `(member, synaptic events)` of each destination on members.
-    fcore: Vec<(u32, u32)>,
+    /// The member of each ring column (both planes): a flat word is one synaptic event of it.
+    colmem: Vec<u32>,
     /// The fan-out destinations (indices into the table) not in `flat`.
     rest: Vec<u32>,
 }
@@ -207,6 +207,11 @@ impl Cluster {
             p.in_cluster = true;
         }
         c.fired = vec![0; total];
+        for _plane in 0..planes {
+            for k in 0..c.members.len() {
+                c.colmem.extend(std::iter::repeat_n(k as u32, (c.off[k + 1] - c.off[k]) as usize));
+            }
+        }
         c.flatten(params, fan, arena);
         Some(c)
     }
@@ -224,7 +229,7 @@ impl Cluster {
     }
 
     fn flatten(&mut self, params: &[CoreParams], fan: &FanoutTable, arena: &[(u32, i32)]) {
-        self.starts = vec![[0; 3]];
+        self.starts = vec![[0; 2]];
         for src in 0..fan.len() {
             for d in fan.start[src] as usize..fan.start[src + 1] as usize {
                 let dc = fan.dest_core[d] as usize;
@@ -240,9 +245,8 @@ impl Cluster {
                     let col = self.column(k as usize, n, (pk & 0xFFFF) as usize) as u32;
                     self.flat.push((col | (pk >> 16) << COL_BITS, e));
                 }
-                self.fcore.push((k, cnt));
             }
-            self.starts.push([self.flat.len() as u32, self.fcore.len() as u32, self.rest.len() as u32]);
+            self.starts.push([self.flat.len() as u32, self.rest.len() as u32]);
         }
     }
 
@@ -256,23 +260,23 @@ impl Cluster {
         let (s0, s1) = (self.starts[src], self.starts[src + 1]);
         let (a, b) = (s0[0] as usize, s1[0] as usize);
         let ring = &mut self.ring[..];
+        let (colmem, pending) = (&self.colmem[..row], &mut self.pending[..]);
         if mask == 0 {
             let ring = &mut ring[..row];
             for &(w, e) in &self.flat[a..b] {
                 let col = (w & COL_MASK) as usize;
                 ring[col] = ring[col].wrapping_add(e);
+                pending[colmem[col] as usize] += 1;
             }
         } else {
             for &(w, e) in &self.flat[a..b] {
-                let idx = (((t1 + u64::from(w >> COL_BITS)) & mask) as usize) * row + (w & COL_MASK) as usize;
+                let col = (w & COL_MASK) as usize;
+                let idx = (((t1 + u64::from(w >> COL_BITS)) & mask) as usize) * row + col;
                 ring[idx] = ring[idx].wrapping_add(e);
+                pending[colmem[col] as usize] += 1;
             }
         }
         let (a, b) = (s0[1] as usize, s1[1] as usize);
-        for &(k, cnt) in &self.fcore[a..b] {
-            self.pending[k as usize] += u64::from(cnt);
-        }
-        let (a, b) = (s0[2] as usize, s1[2] as usize);
         &self.rest[a..b]
     }
 
@@ -282,7 +286,6 @@ impl Cluster {
         use crate::learning::prefetch;
         if let (Some(s0), Some(s1)) = (self.starts.get(src), self.starts.get(src + 1)) {
             prefetch(&self.flat, s0[0] as usize..s1[0] as usize);
-            prefetch(&self.fcore, s0[1] as usize..s1[1] as usize);
         }
     }
 
