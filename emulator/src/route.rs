@@ -18,7 +18,7 @@ use nm_isa::faults::{p_q32, Dir, FaultIndex};
 use nm_isa::ids::CoreCoord;
 use nm_isa::program::{Dirs, Program, RouteEntry};
 use nm_isa::{ChipSpec, CoreId};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
 /// FxHash-style hasher for the router's small integer keys: deterministic, and far cheaper than
@@ -58,7 +58,6 @@ impl std::hash::Hasher for KeyHasher {
 }
 
 type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
-type FastSet<K> = HashSet<K, BuildHasherDefault<KeyHasher>>;
 
 /// Resolved fan-out of many sources in CSR form.
 #[derive(Clone, Debug, Default)]
@@ -250,7 +249,14 @@ const CARDINALS: [(u8, i64, i64); 4] =
 pub struct Router<'p> {
     spec: &'p ChipSpec,
     geo: Geometry,
-    tables: FastMap<u32, RouteIndex>,
+    /// Routing table of each core id of the system (`None`: no table).
+    tables: Vec<Option<RouteIndex>>,
+    /// Per `(router, arrival direction)` of the global mesh: the walk (`visit_gen`) that last
+    /// reached it, for loop detection without hashing; and the walk's stack, reused.
+    visit: Vec<u32>,
+    visit_gen: u32,
+    #[allow(clippy::type_complexity)]
+    stack: Vec<(i64, i64, u8, u64, u32, u32, u8)>,
     /// Core id → runtime core index.
     core_index: FastMap<u32, u32>,
     /// Per runtime core: axon-map entries sorted by key as `(key_base, count, axon_base)`, or
@@ -272,7 +278,15 @@ pub struct Router<'p> {
 
 impl<'p> Router<'p> {
     pub fn new(program: &'p Program, costs: CostTable) -> Router<'p> {
-        let tables = program.routes.iter().map(|t| (t.core.0, RouteIndex::new(&t.entries))).collect();
+        // A table of a core outside the system is never reached by a walk (which stays on the
+        // global mesh), so it is left out.
+        let total = program.chip.total_cores() as usize;
+        let mut tables: Vec<Option<RouteIndex>> = (0..total).map(|_| None).collect();
+        for t in &program.routes {
+            if let Some(slot) = tables.get_mut(t.core.0 as usize) {
+                *slot = Some(RouteIndex::new(&t.entries));
+            }
+        }
         let core_index = program.cores.iter().enumerate().map(|(i, c)| (c.id.0, i as u32)).collect();
         let sorted_maps = program
             .cores
@@ -290,6 +304,9 @@ impl<'p> Router<'p> {
             spec: &program.chip,
             geo: Geometry::new(&program.chip),
             tables,
+            visit: vec![0; total * 5],
+            visit_gen: 0,
+            stack: Vec::new(),
             core_index,
             sorted_maps,
             program,
@@ -341,17 +358,54 @@ impl<'p> Router<'p> {
         let (mut lost_core, mut lost_link) = (0u32, 0u32);
         // (gx, gy, travel dir bit or 0, latency so far, hops so far, last lossy hop, fault state:
         // 0 alive, 1 through a dead core, 2 across a dead link)
-        let mut stack: Vec<(i64, i64, u8, u64, u32, u32, u8)> = vec![(start.0, start.1, 0, 0, 0, u32::MAX, 0)];
-        let mut seen: FastSet<(i64, i64, u8)> = FastSet::default();
-        let limit = self.spec.total_cores() as usize * 5 + 5;
+        let mut stack = std::mem::take(&mut self.stack);
+        stack.clear();
+        stack.push((start.0, start.1, 0, 0, 0, u32::MAX, 0));
+        self.visit_gen = self.visit_gen.wrapping_add(1);
+        if self.visit_gen == 0 {
+            self.visit.fill(0);
+            self.visit_gen = 1;
+        }
+        let result = self.walk(source, key, out, &mut cost, &mut stack, &mut lost_core, &mut lost_link);
+        self.stack = stack;
+        result?;
+        out.mesh.push(cost);
+        out.start.push(out.dest_core.len() as u32);
+        if faulty {
+            self.tree.hop_start.push(self.tree.hop_parent.len() as u32);
+            self.tree.lost_core.push(lost_core);
+            self.tree.lost_link.push(lost_link);
+        }
+        Ok(())
+    }
+
+    /// The walk of [`Router::resolve`] from the packets on `stack`.
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    fn walk(
+        &mut self,
+        source: CoreId,
+        key: u32,
+        out: &mut FanoutTable,
+        cost: &mut MeshCost,
+        stack: &mut Vec<(i64, i64, u8, u64, u32, u32, u8)>,
+        lost_core: &mut u32,
+        lost_link: &mut u32,
+    ) -> Result<(), EmuError> {
         while let Some((gx, gy, dir, lat, hops, hop, mut dead)) = stack.pop() {
-            if !seen.insert((gx, gy, dir)) || seen.len() > limit {
+            // The walk stays on the mesh (pushes are bounds-checked): the slot exists.
+            let slot =
+                ((gy * self.geo.gw + gx) as usize) * 5 + if dir == 0 { 0 } else { dir.trailing_zeros() as usize };
+            let fresh = self.visit.get(slot).is_some_and(|&g| g != self.visit_gen);
+            if let (true, Some(v)) = (fresh, self.visit.get_mut(slot)) {
+                *v = self.visit_gen;
+            }
+            if !fresh {
                 return Err(EmuError::Routing(format!(
                     "routing loop for key {key:#x} from core {source} (router at global ({gx}, {gy}) reached twice)"
                 )));
             }
             let id = self.geo.id(self.spec, gx, gy);
-            let entry = self.tables.get(&id.0).and_then(|t| t.lookup(key));
+            let entry = self.tables.get(id.0 as usize).and_then(Option::as_ref).and_then(|t| t.lookup(key));
             let dirs = match entry {
                 Some(e) => e.dirs,
                 None if dir == 0 => continue, // no targets at the source
@@ -366,8 +420,8 @@ impl<'p> Router<'p> {
             }
             if dirs.contains(Dirs::LOCAL) {
                 match self.core_index.get(&id.0).copied().and_then(|ci| self.axon_of(ci, key).map(|a| (ci, a))) {
-                    Some(_) if dead == 1 => lost_core += 1,
-                    Some(_) if dead == 2 => lost_link += 1,
+                    Some(_) if dead == 1 => *lost_core += 1,
+                    Some(_) if dead == 2 => *lost_link += 1,
                     Some((ci, axon)) => {
                         out.dest_core.push(ci);
                         out.dest_axon.push(axon);
@@ -414,13 +468,6 @@ impl<'p> Router<'p> {
                 stack.push((nx, ny, bit, nlat, hops + 1, nhop, ndead));
             }
         }
-        out.mesh.push(cost);
-        out.start.push(out.dest_core.len() as u32);
-        if faulty {
-            self.tree.hop_start.push(self.tree.hop_parent.len() as u32);
-            self.tree.lost_core.push(lost_core);
-            self.tree.lost_link.push(lost_link);
-        }
         Ok(())
     }
 
@@ -461,6 +508,48 @@ mod tests {
                 assert_eq!(finger_partition(&v, hint, key), v.partition_point(|e| e.0 <= key), "{v:?} {hint} {key}");
             }
         }
+    }
+
+    /// Two routers sending a key to each other are a routing loop: refused at load, naming the
+    /// key and the router reached twice.
+    #[test]
+    fn a_routing_loop_is_refused() {
+        use crate::netbuild::{lif_profile, NetBuilder, Pre};
+        use nm_isa::neuron::NeuronConfig;
+        use nm_isa::program::{RouteTable, SynKind};
+        let mut b = NetBuilder::new(ChipSpec::default_profile(), "loop", 100_000);
+        let mut cores = Vec::new();
+        for core in [0u32, 1] {
+            let pr = b.add_profile(core, lif_profile(300, 300, 2, 0));
+            let g = b.add_group(core, 0, SynKind::Current, None, 0);
+            let n = b.add_neuron(core, NeuronConfig { profile: pr, bias: 0, v_th: 1000, v_init: 0 });
+            cores.push((n, g));
+        }
+        b.connect(Pre::Neuron(cores[0].0), cores[1].0, 100, 1, cores[1].1);
+        let mut prog = b.build();
+        let (a, c) = (prog.cores[0].id, prog.cores[1].id);
+        let key = prog.cores[0].key_base;
+        let ca = a.coord(&prog.chip).unwrap();
+        let cc = c.coord(&prog.chip).unwrap();
+        // Core 1 sits east of core 0 on the default placement of the builder.
+        assert_eq!((cc.x, cc.y), (ca.x + 1, ca.y));
+        prog.routes = vec![
+            RouteTable { core: a, entries: vec![RouteEntry { key, mask: u32::MAX, dirs: Dirs::EAST }] },
+            RouteTable { core: c, entries: vec![RouteEntry { key, mask: u32::MAX, dirs: Dirs::WEST }] },
+        ];
+        let costs = CostTable::new(&prog.chip);
+        let mut router = Router::new(&prog, costs);
+        let mut out = FanoutTable::default();
+        match router.resolve(a, key, &mut out) {
+            Err(EmuError::Routing(m)) => assert!(m.contains("routing loop") && m.contains("reached twice"), "{m}"),
+            other => panic!("expected a routing loop, got {other:?}"),
+        }
+        // With core 1 delivering locally there is no loop, and walking the same key twice is not
+        // one either (each walk has its own visit stamps).
+        prog.routes[1].entries[0].dirs = Dirs::LOCAL;
+        let mut router = Router::new(&prog, costs);
+        assert!(router.resolve(a, key, &mut out).is_ok());
+        assert!(router.resolve(a, key, &mut out).is_ok(), "a second walk of the same key is not a loop");
     }
 
     /// Packing router lists into bitsets keeps every source's routers, each as often as listed.
