@@ -814,15 +814,13 @@ impl LifKernel {
         [LifKernel::Scalar, LifKernel::Avx2, LifKernel::Avx512].into_iter().filter(|k| k.supported()).collect()
     }
 
-    /// The fastest kernel this CPU can run.
-    /// AVX2 where the CPU has it: AVX-512 measured no faster on this project's machine (AMD EPYC,
-    /// CUBA 4k and 16k) and can lower the clock of some Intel CPUs.
+    /// The fastest kernel this CPU can run: AVX-512 where the CPU has it, else AVX2, else
+    /// scalar. On this project's machine (AMD EPYC) AVX-512 was no faster while every core ran
+    /// its own short loop; with the static LIF cluster's one long loop it is about 7 % faster
+    /// at CUBA 4k and the same at 16k (docs/performance.md, session 4). Every kernel gives the
+    /// same values.
     pub fn detect() -> LifKernel {
-        if LifKernel::Avx2.supported() {
-            LifKernel::Avx2
-        } else {
-            LifKernel::Scalar
-        }
+        [LifKernel::Avx512, LifKernel::Avx2].into_iter().find(|k| k.supported()).unwrap_or(LifKernel::Scalar)
     }
 }
 
