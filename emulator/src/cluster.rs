@@ -406,20 +406,15 @@ impl Cluster {
         self.members.iter().copied().filter(|&ci| !states[ci as usize].inbox_next.is_empty()).collect()
     }
 
-    /// Member index of runtime core `ci`, for a member.
-    #[inline]
-    pub fn member_index(&self, ci: usize) -> Option<usize> {
-        self.member(ci)
-    }
-
     /// Whether neuron `i` of member core `ci` spiked in the last step (`t`: steps run).
     pub fn spiked_last(&self, ci: usize, i: usize, t: u64) -> Option<bool> {
-        let k = self.member(ci)?;
+        let k = self.member_index(ci)?;
         Some(self.spike_step[self.off[k] as usize + i] == t)
     }
 
-    /// Whether runtime core `ci` is a member, and its member index.
-    fn member(&self, ci: usize) -> Option<usize> {
+    /// The member index of runtime core `ci`, if it is a member.
+    #[inline]
+    pub fn member_index(&self, ci: usize) -> Option<usize> {
         self.member_of.get(ci).copied().filter(|&k| k != NOT_MEMBER).map(|k| k as usize)
     }
 
@@ -429,19 +424,19 @@ impl Cluster {
 
     /// `(u, v, refractory counter)` of member core `ci`.
     pub fn neuron_state(&self, ci: usize) -> Option<(&[i32], &[i32], &[i32])> {
-        let r = self.range(self.member(ci)?);
+        let r = self.range(self.member_index(ci)?);
         Some((&self.u[r.clone()], &self.v[r.clone()], &self.cnt[r]))
     }
 
     /// `(u, v)` of member core `ci`, mutable.
     pub fn neuron_state_mut(&mut self, ci: usize) -> Option<(&mut [i32], &mut [i32])> {
-        let r = self.range(self.member(ci)?);
+        let r = self.range(self.member_index(ci)?);
         Some((&mut self.u[r.clone()], &mut self.v[r]))
     }
 
     /// The second current of member core `ci` (empty without one).
     pub fn second_current(&self, ci: usize) -> Option<&[i32]> {
-        let r = self.range(self.member(ci)?);
+        let r = self.range(self.member_index(ci)?);
         Some(if self.two { &self.u2[r] } else { &[] })
     }
 
