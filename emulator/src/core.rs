@@ -287,6 +287,200 @@ pub struct CoreState {
     pub events: Vec<(u32, u32, u32)>,
     #[serde(skip)]
     pub touched_flag: Vec<bool>,
+    /// Synapses whose readout, efficacy and delivered value lag their accumulator (see
+    /// [`Stale`]); none outside a step.
+    #[serde(skip)]
+    pub stale: Stale,
+}
+
+/// The synapses of a core whose `wr`, `weff` and `pe` value have not yet been recomputed from
+/// their accumulator since the learning engine last wrote it.
+///
+/// The fused kernels of a rule that runs entirely fused with nearest readout
+/// (`crate::learning`) write only the accumulator and mark the synapse here: the nearest
+/// refresh ([`refresh_weight`] with `Rounding::Nearest`) is a pure function of the accumulator
+/// and the synapse's constants, so computing it later gives the same values as computing it at
+/// once, provided nothing reads them in between. Everything that reads them settles first:
+/// [`deliver`] the synapses of each packet's axon (only the delivered value `pe` for a plain
+/// packet of payload 1, which moves the synapse from `bits` to `wbits`), the engine every core
+/// before sampling recorded weights and at the end of every public step call (so that outside
+/// a step nothing lags: the state API, snapshots and checkpoints see current values). Only bit
+/// membership is state-like, so equality compares the set bits alone.
+#[derive(Clone, Debug, Default)]
+pub struct Stale {
+    /// One bit per synapse: `wr`, `weff` and `pe` lag the accumulator.
+    pub bits: Vec<u64>,
+    /// One bit per synapse: `wr` and `weff` lag the accumulator (`pe` does not).
+    pub wbits: Vec<u64>,
+    /// Some bit may be set (a hint: false means none is).
+    pub any: bool,
+    /// The readout's shift and largest magnitude (`refresh_weight`'s `sh` and `m`).
+    pub sh: u32,
+    pub m: i64,
+    /// The SIMD kernel of the refresh.
+    pub kernel: LifKernel,
+}
+
+impl PartialEq for Stale {
+    fn eq(&self, o: &Stale) -> bool {
+        let same = |a: &[u64], b: &[u64]| {
+            (0..a.len().max(b.len())).all(|i| a.get(i).copied().unwrap_or(0) == b.get(i).copied().unwrap_or(0))
+        };
+        same(&self.bits, &o.bits) && same(&self.wbits, &o.wbits)
+    }
+}
+
+impl Stale {
+    /// Size the bits for `n` synapses and set the readout constants of `fm`.
+    pub fn prepare(&mut self, n: usize, fm: &Formats) {
+        let words = n.div_ceil(64);
+        if self.bits.len() < words {
+            self.bits.resize(words, 0);
+            self.wbits.resize(words, 0);
+        }
+        self.sh = nm_isa::fixed_point::accumulator_frac_bits(fm.accumulator_bits, fm.weight_bits);
+        self.m = (1i64 << fm.weight_bits) - 1;
+        self.kernel = fm.lif_kernel;
+    }
+
+    /// Mark every synapse of `range` (within the prepared size) as lagging in full.
+    #[inline]
+    pub fn mark_range(&mut self, range: std::ops::Range<usize>) {
+        self.any = true;
+        for_words(range, self.bits.len(), |w, mask| self.bits[w] |= mask);
+    }
+}
+
+/// `f(word, mask)` for the words of a bitset of `words` words that `range` covers, with the
+/// mask of the range's bits in each.
+#[inline(always)]
+fn for_words(range: std::ops::Range<usize>, words: usize, mut f: impl FnMut(usize, u64)) {
+    if range.is_empty() {
+        return;
+    }
+    let (w0, w1) = (range.start / 64, range.end.div_ceil(64).min(words));
+    for w in w0..w1 {
+        let lo = if w == w0 { range.start % 64 } else { 0 };
+        let hi = if (w + 1) * 64 > range.end { (1u64 << (range.end - w * 64)) - 1 } else { u64::MAX };
+        f(w, hi & (u64::MAX << lo));
+    }
+}
+
+/// What [`settle_range`] recomputes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settle {
+    /// `wr`, `weff` and `pe` of every lagging synapse.
+    Full,
+    /// Only `pe` of the synapses whose `pe` lags (they then lag in `wr`, `weff` only).
+    Delivered,
+}
+
+/// Recompute what `what` says for the lagging synapses of `range` (each value exactly as
+/// `refresh_weight(p, s, si, Rounding::Nearest, fm)` gives it).
+#[inline]
+pub fn settle_range(p: &CoreParams, s: &mut CoreState, range: std::ops::Range<usize>, what: Settle) {
+    let CoreState { acc, wr, weff, pe, stale, .. } = s;
+    let Stale { bits, wbits, sh, m, kernel, .. } = stale;
+    for_words(range, bits.len(), |w, mask| {
+        let b = match what {
+            Settle::Full => (bits[w] | wbits[w]) & mask,
+            Settle::Delivered => bits[w] & mask,
+        };
+        if b == 0 {
+            return;
+        }
+        bits[w] &= !mask;
+        match what {
+            Settle::Full => wbits[w] &= !mask,
+            Settle::Delivered => wbits[w] |= b,
+        }
+        // The word's synapses from its lowest to its highest lagging one, refreshed where set.
+        let (k0, k1) = (b.trailing_zeros() as usize, 64 - b.leading_zeros() as usize);
+        let r = w * 64 + k0..w * 64 + k1;
+        let words = SettleWords {
+            acc: &acc[r.clone()],
+            wr: &mut wr[r.clone()],
+            weff: &mut weff[r.clone()],
+            pe: &mut pe[r.clone()],
+            wg: &p.syn_wgain[r.clone()],
+            ex: &p.syn_exp[r],
+        };
+        settle_words(words, b >> k0, *sh, *m, what == Settle::Full, *kernel);
+    });
+}
+
+/// Up to 64 consecutive synapses for [`settle_words`].
+struct SettleWords<'a> {
+    acc: &'a [i32],
+    wr: &'a mut [i32],
+    weff: &'a mut [i32],
+    pe: &'a mut [(u32, i32)],
+    wg: &'a [u16],
+    ex: &'a [i8],
+}
+
+/// The nearest refresh (`wr` and `weff` too if `FULL`) of synapse `k` of `x` where bit `k` of
+/// `sel` is set (computed for every synapse, stored by select, so that the loop is vectorised;
+/// same values on every kernel).
+#[inline(always)]
+fn settle_words_body<const FULL: bool>(x: SettleWords<'_>, sel: u64, sh: u32, m: i64) {
+    let SettleWords { acc, wr, weff, pe, wg, ex } = x;
+    let n = acc.len().min(64);
+    let (wr, weff, pe, wg, ex) = (&mut wr[..n], &mut weff[..n], &mut pe[..n], &wg[..n], &ex[..n]);
+    for k in 0..n {
+        let on = (sel >> k) & 1 != 0;
+        let r = crate::fastlearn::round_nearest(i64::from(acc[k]), sh).clamp(-m, m) as i32;
+        let e = apply_gain(r, wg[k]);
+        let c = shift_exp(i64::from(e), ex[k]);
+        if FULL {
+            wr[k] = if on { r } else { wr[k] };
+            weff[k] = if on { e } else { weff[k] };
+        }
+        pe[k].1 = if on { c } else { pe[k].1 };
+    }
+}
+
+/// [`settle_words_body`] compiled for `kernel` (AVX2 / AVX-512 if the CPU has them).
+fn settle_words(x: SettleWords<'_>, sel: u64, sh: u32, m: i64, full: bool, kernel: LifKernel) {
+    #[inline(always)]
+    fn body(x: SettleWords<'_>, sel: u64, sh: u32, m: i64, full: bool) {
+        if full {
+            settle_words_body::<true>(x, sel, sh, m)
+        } else {
+            settle_words_body::<false>(x, sel, sh, m)
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn avx2(x: SettleWords<'_>, sel: u64, sh: u32, m: i64, full: bool) {
+        body(x, sel, sh, m, full)
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn avx512(x: SettleWords<'_>, sel: u64, sh: u32, m: i64, full: bool) {
+        body(x, sel, sh, m, full)
+    }
+    let kernel = if kernel.supported() { kernel } else { LifKernel::Scalar };
+    #[allow(unsafe_code)]
+    match kernel {
+        LifKernel::Scalar => body(x, sel, sh, m, full),
+        // SAFETY: `kernel.supported()` checked above that the CPU has AVX2.
+        #[cfg(target_arch = "x86_64")]
+        LifKernel::Avx2 => unsafe { avx2(x, sel, sh, m, full) },
+        // SAFETY: `kernel.supported()` checked above that the CPU has AVX-512F.
+        #[cfg(target_arch = "x86_64")]
+        LifKernel::Avx512 => unsafe { avx512(x, sel, sh, m, full) },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => body(x, sel, sh, m, full),
+    }
+}
+
+/// [`settle_range`] in full over all of the core's synapses.
+pub fn settle_all(p: &CoreParams, s: &mut CoreState) {
+    if s.stale.any {
+        settle_range(p, s, 0..s.acc.len(), Settle::Full);
+        s.stale.any = false;
+    }
 }
 
 fn bad(core: CoreId, what: String) -> EmuError {
@@ -655,6 +849,16 @@ pub fn deliver(p: &CoreParams, s: &mut CoreState, t: u64, costs: &CostTable, are
         // Delivery order is ascending axon index (it matters for learning and clamps).
         inbox.sort_by_key(|pk| pk.axon);
     }
+    if s.stale.any {
+        // Settling reads the arriving synapses' accumulators and constants: start their cache
+        // misses together.
+        for pkt in &inbox {
+            let r = pkt.first as usize..(pkt.first + (pkt.count & COUNT_MASK)) as usize;
+            crate::learning::prefetch(&s.acc, r.clone());
+            crate::learning::prefetch(&p.syn_wgain, r.clone());
+            crate::learning::prefetch(&p.syn_exp, r);
+        }
+    }
     for pkt in &inbox {
         let payload = pkt.payload;
         let (first, count) = (pkt.first as usize, (pkt.count & COUNT_MASK) as usize);
@@ -668,6 +872,10 @@ pub fn deliver(p: &CoreParams, s: &mut CoreState, t: u64, costs: &CostTable, are
             s.arr_payload[a] = payload;
         }
         let range = first..first + count;
+        if s.stale.any {
+            let what = if payload == 1 && pkt.count & PLAIN != 0 { Settle::Delivered } else { Settle::Full };
+            settle_range(p, s, range.clone(), what);
+        }
         if payload == 1 && pkt.count & PLAIN != 0 {
             if pkt.at != NO_ARENA {
                 deliver_words(&mut s.ring, n, mask, t, &arena[pkt.at as usize..pkt.at as usize + count]);
@@ -785,9 +993,10 @@ pub fn decay_keep_split(x: i32, keep: u32, bits: u32) -> i32 {
 }
 
 /// The implementation of the 32-bit-lane LIF update (all give identical results).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum LifKernel {
     /// Baseline x86-64 (or any target): 64-bit widening multiply per decay.
+    #[default]
     Scalar,
     /// x86-64 with AVX2: split 32-bit decays, 8 lanes.
     Avx2,

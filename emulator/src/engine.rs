@@ -409,6 +409,7 @@ impl Emulator {
         for _ in 0..steps {
             self.step_inner();
         }
+        self.settle();
         self.g.wall_seconds += start.elapsed().as_secs_f64();
     }
 
@@ -416,7 +417,15 @@ impl Emulator {
     pub fn step(&mut self) {
         let start = std::time::Instant::now();
         self.step_inner();
+        self.settle();
         self.g.wall_seconds += start.elapsed().as_secs_f64();
+    }
+
+    /// Refresh every stale synapse (`core::Stale`): outside a step, none is.
+    fn settle(&mut self) {
+        for (p, s) in self.params.iter().zip(&mut self.states) {
+            crate::core::settle_all(p, s);
+        }
     }
 
     fn step_inner(&mut self) {
@@ -630,6 +639,11 @@ impl Emulator {
         self.g.spikes += spikes_total;
         let sigs = &self.g.signals;
         let psig = &program.signals;
+        if self.recorder.samples_synapses_at(t) {
+            for (p, s) in self.params.iter().zip(self.states.iter_mut()) {
+                crate::core::settle_all(p, s);
+            }
+        }
         self.recorder.sample(&mut self.g.recordings, t, &self.params, &self.states, &|id| sigs.value_of(psig, id));
         self.g.t = t + 1;
     }
@@ -891,6 +905,8 @@ impl Emulator {
         counts.add(&self.mesh.counts);
         let mut g = self.g.clone();
         g.mesh_counts = Counts::default();
+        // Every public step call ends settled (`core::Stale`): the copy holds current readouts.
+        debug_assert!(self.states.iter().all(|s| !s.stale.any), "a snapshot inside a step");
         let mut states = self.states.clone();
         if let Some(c) = &self.cluster {
             c.write_back(&self.params, &mut states);

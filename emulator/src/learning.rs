@@ -286,10 +286,27 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
             let k = trig.code() as usize;
             (&fast.syn[k], &fast.post[k])
         };
+        // A synapse whose last write of the step is in a fused kernel is clamped and refreshed
+        // there (nearest readout only: no PRNG draw, so the refresh order does not matter);
+        // later handlers of the step (`Step`, `Epoch`) may touch any synapse.
+        let nearest = rule.readout == Rounding::Nearest;
+        let later = slot.has[Trigger::Step.code() as usize] || (epoch_end && slot.has[Trigger::Epoch.code() as usize]);
+        let rf = Refresh::new((rule.w_min, rule.w_max), env.fm);
+        let fused_pre = fast.fused[Trigger::Pre.code() as usize].as_ref().filter(|_| nearest);
+        let fused_post = fast.fused[Trigger::Post.code() as usize]
+            .as_ref()
+            .filter(|_| nearest && slot.post_par.len() == slot.post_syn.len());
+        // The rule runs entirely fused (no interpreter reads `wr` of its synapses): its kernels
+        // may leave the refresh to the synapses' next reader (`core::Stale`).
+        let lazy = rf.batchable()
+            && !slot.has[Trigger::Step.code() as usize]
+            && !slot.has[Trigger::Epoch.code() as usize]
+            && (!slot.has[Trigger::Pre.code() as usize] || fused_pre.is_some())
+            && (!slot.has[Trigger::Post.code() as usize] || fused_post.is_some());
         // The fused `Pre` kernel reads the arriving axons' synapses: prefetch their cache lines
         // before the trace decays, so that the misses overlap with the decay.
-        if rule.readout == Rounding::Nearest && fast.fused[Trigger::Pre.code() as usize].is_some() {
-            prefetch_arrivals(p, s, arrivals);
+        if fused_pre.is_some() {
+            prefetch_arrivals(p, s, arrivals, lazy);
         }
         // Traces decay.
         {
@@ -305,18 +322,11 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
                 }
             }
         }
-        // A synapse whose last write of the step is in a fused kernel is clamped and refreshed
-        // there (nearest readout only: no PRNG draw, so the refresh order does not matter);
-        // later handlers of the step (`Step`, `Epoch`) may touch any synapse.
-        let nearest = rule.readout == Rounding::Nearest;
-        let later = slot.has[Trigger::Step.code() as usize] || (epoch_end && slot.has[Trigger::Epoch.code() as usize]);
-        let rf = Refresh::new((rule.w_min, rule.w_max), env.fm);
-        let fused_pre = fast.fused[Trigger::Pre.code() as usize].as_ref().filter(|_| nearest);
         // Pre handlers: per arriving axon, per synapse of the rule (then its per-post handlers).
         if let (Some(fz), true) = (fused_pre, slot.has[Trigger::Pre.code() as usize]) {
             // `Post` handlers of this step may touch the synapses of the spiking posts again.
             let post_later = slot.has[Trigger::Post.code() as usize];
-            fused_pre_events(p, s, ri, fz, arrivals, t1, later, post_later, &rf, env);
+            fused_pre_events(p, s, ri, fz, arrivals, t1, (later, post_later, lazy), &rf, env);
         } else if slot.has[Trigger::Pre.code() as usize] {
             let (cs, cp) = codes(Trigger::Pre);
             ev.clear();
@@ -352,11 +362,8 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
             }
         }
         // Post handlers: per spiking neuron, its synapses of the rule, then its per-post handlers.
-        let fused_post = fast.fused[Trigger::Post.code() as usize]
-            .as_ref()
-            .filter(|_| nearest && slot.post_par.len() == slot.post_syn.len());
         if let (Some(fz), true) = (fused_post, slot.has[Trigger::Post.code() as usize]) {
-            fused_post_events(s, ri, slot, fz, later, &rf, env);
+            fused_post_events(s, ri, slot, fz, later, lazy, &rf, env);
         } else if slot.has[Trigger::Post.code() as usize] {
             let (cs, cp) = codes(Trigger::Post);
             ev.clear();
@@ -472,15 +479,20 @@ fn prefetch_line(at: *const i8) {
 
 /// Prefetch the per-synapse arrays the fused `Pre` kernel reads and writes, over the synapses of
 /// this step's spiking arrivals.
-fn prefetch_arrivals(p: &CoreParams, s: &CoreState, arrivals: &[crate::core::Packet]) {
+/// (`lazy`: only those the kernel without the refresh reads; `deliver` already read the
+/// accumulators).
+fn prefetch_arrivals(p: &CoreParams, s: &CoreState, arrivals: &[crate::core::Packet], lazy: bool) {
     for pk in arrivals.iter().filter(|pk| pk.count & SPIKE != 0) {
         let a = pk.axon as usize;
         let (Some(&first), Some(&count)) = (p.axon_first.get(a), p.axon_count.get(a)) else { continue };
         let r = first as usize..first as usize + count as usize;
         prefetch(&p.syn_rule, r.clone());
         prefetch(&p.syn_packed, r.clone());
-        prefetch(&s.acc, r.clone());
         prefetch(&p.syn_lgain, r.clone());
+        if lazy {
+            continue;
+        }
+        prefetch(&s.acc, r.clone());
         prefetch(&p.syn_wgain, r.clone());
         prefetch(&p.syn_exp, r.clone());
         prefetch(&s.wr, r.clone());
@@ -592,6 +604,11 @@ pub fn post_params(p: &CoreParams, slot: &RuleSlot) -> Vec<SynPar> {
 }
 
 std::thread_local! {
+    /// Scratch lanes of the fused `Pre` kernel (not state: a batch starts empty).
+    static PRE_LANES: std::cell::RefCell<Box<PreLanes>> = std::cell::RefCell::new(Box::new(PreLanes::new()));
+}
+
+std::thread_local! {
     /// Scratch terms of the fused kernels (one per trace entry; not state).
     static TERMS: std::cell::RefCell<Vec<i32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
@@ -620,8 +637,7 @@ fn fused_pre_events(
     fz: &FusedW,
     arrivals: &[crate::core::Packet],
     t1: u64,
-    later: bool,
-    post_later: bool,
+    (later, post_later, lazy): (bool, bool, bool),
     rf: &Refresh,
     env: &LearnEnv<'_>,
 ) {
@@ -635,34 +651,90 @@ fn fused_pre_events(
         return;
     }
     let defer_all = later || repeat;
-    let CoreState { rules, acc, wr, weff, pe, touched, spike_step, meter, .. } = s;
+    if lazy {
+        s.stale.prepare(s.acc.len(), env.fm);
+    }
+    let CoreState { rules, acc, wr, weff, pe, touched, spike_step, meter, spikes, stale, .. } = s;
     let (traces, per_axon) = fused_trace(&rules[ri], fz.src);
     let t0 = fz.term(0);
     let mut n = 0u64;
+    let batched = !defer_all && rf.batchable();
+    // No synapse is deferred (no post spiked this step, or no `Post` handler follows): each
+    // axon's synapses are updated in place.
+    let in_place = batched && (!post_later || spikes.is_empty());
     TERMS.with_borrow_mut(|terms| {
         if !per_axon {
             fz.terms_into(traces, terms, env.fm.lif_kernel);
         }
-        for pk in arrivals.iter().filter(|pk| pk.count & SPIKE != 0) {
-            let a = pk.axon as usize;
-            let first = p.axon_first[a] as usize;
-            let d_axon = if per_axon { fz.term(traces.get(a).copied().unwrap_or(0)) } else { 0 };
-            for si in first..first + p.axon_count[a] as usize {
-                if usize::from(p.syn_rule[si]) != ri {
+        PRE_LANES.with_borrow_mut(|lanes| {
+            lanes.n = 0;
+            for pk in arrivals.iter().filter(|pk| pk.count & SPIKE != 0) {
+                let a = pk.axon as usize;
+                let first = p.axon_first[a] as usize;
+                let d_axon = if per_axon { fz.term(traces.get(a).copied().unwrap_or(0)) } else { 0 };
+                let range = first..first + p.axon_count[a] as usize;
+                let uniform = batched && p.syn_rule[range.clone()].iter().all(|&r| usize::from(r) == ri);
+                if uniform && in_place {
+                    let r = range;
+                    let x = PreAxon {
+                        acc: &mut acc[r.clone()],
+                        wr: &mut wr[r.clone()],
+                        weff: &mut weff[r.clone()],
+                        pe: &mut pe[r.clone()],
+                        packed: &p.syn_packed[r.clone()],
+                        lg: &p.syn_lgain[r.clone()],
+                        wg: &p.syn_wgain[r.clone()],
+                        ex: &p.syn_exp[r.clone()],
+                    };
+                    pre_in_place(rf, fz, x, terms, per_axon.then_some(d_axon), t0, lazy, env.fm.lif_kernel);
+                    if lazy {
+                        stale.mark_range(r);
+                    }
+                    n += p.axon_count[a] as u64;
                     continue;
                 }
-                let post = (p.syn_packed[si] & 0xFFFF) as usize;
-                let d = if per_axon { d_axon } else { terms.get(post).copied().unwrap_or(t0) };
-                let a0 = acc[si];
-                acc[si] = rf.write(a0, fz.result(a0, d), p.syn_lgain[si]);
-                n += 1;
-                if defer_all || (post_later && spike_step[post] == t1) {
-                    touched.push(si as u32);
-                } else {
-                    rf.one(p, acc, wr, weff, pe, si);
+                if uniform {
+                    // Distinct synapses (the axons arrive in ascending order, `!repeat`), so the
+                    // batch equals the one-by-one loop below.
+                    for si in range {
+                        let post = (p.syn_packed[si] & 0xFFFF) as usize;
+                        let d = if per_axon { d_axon } else { terms.get(post).copied().unwrap_or(t0) };
+                        let k = lanes.n;
+                        let a0 = acc[si];
+                        lanes.l.a[k] = a0;
+                        lanes.l.v[k] = fz.result(a0, d);
+                        lanes.l.lg[k] = p.syn_lgain[si];
+                        lanes.l.wg[k] = p.syn_wgain[si];
+                        lanes.l.ex[k] = p.syn_exp[si];
+                        lanes.si[k] = si as u32;
+                        lanes.defer[k] = post_later && spike_step[post] == t1;
+                        lanes.n += 1;
+                        if lanes.n == FB {
+                            lanes.flush(rf, SynState { acc, wr, weff, pe, touched }, env.fm.lif_kernel);
+                        }
+                    }
+                    n += p.axon_count[a] as u64;
+                    continue;
+                }
+                lanes.flush(rf, SynState { acc, wr, weff, pe, touched }, env.fm.lif_kernel);
+                for si in range {
+                    if usize::from(p.syn_rule[si]) != ri {
+                        continue;
+                    }
+                    let post = (p.syn_packed[si] & 0xFFFF) as usize;
+                    let d = if per_axon { d_axon } else { terms.get(post).copied().unwrap_or(t0) };
+                    let a0 = acc[si];
+                    acc[si] = rf.write(a0, fz.result(a0, d), p.syn_lgain[si]);
+                    n += 1;
+                    if defer_all || (post_later && spike_step[post] == t1) {
+                        touched.push(si as u32);
+                    } else {
+                        rf.one(p, acc, wr, weff, pe, si);
+                    }
                 }
             }
-        }
+            lanes.flush(rf, SynState { acc, wr, weff, pe, touched }, env.fm.lif_kernel);
+        });
     });
     if n > 0 {
         meter.charge(env.costs, Charge::LearningBatch { invocations: n, ops: n * fz.len, cycles: n * fz.cycles });
@@ -705,6 +777,176 @@ struct Lanes {
 impl Lanes {
     fn new() -> Lanes {
         Lanes { a: [0; FB], v: [0; FB], lg: [0; FB], wg: [0; FB], ex: [0; FB], wr: [0; FB], weff: [0; FB], pe: [0; FB] }
+    }
+}
+
+/// One arriving axon's synapses (all of the rule) for [`pre_in_place`].
+struct PreAxon<'a> {
+    acc: &'a mut [i32],
+    wr: &'a mut [i32],
+    weff: &'a mut [i32],
+    pe: &'a mut [(u32, i32)],
+    packed: &'a [u32],
+    lg: &'a [u16],
+    wg: &'a [u16],
+    ex: &'a [i8],
+}
+
+/// The fused `Pre` write of every synapse of `x`, clamped and refreshed at once ([`Refresh::write`]
+/// then [`Refresh::one_with`]); the term is `d_axon` or, per post, `terms[post]` (`t0` beyond).
+/// Needs `rf.batchable()`.
+#[inline(always)]
+fn pre_in_place_body<const LAZY: bool>(
+    rf: &Refresh,
+    fz: &FusedW,
+    x: PreAxon<'_>,
+    terms: &[i32],
+    d_axon: Option<i32>,
+    t0: i32,
+) {
+    let PreAxon { acc, wr, weff, pe, packed, lg, wg, ex } = x;
+    let n = acc.len();
+    let (wr, weff, pe, packed, lg, wg, ex) =
+        (&mut wr[..n], &mut weff[..n], &mut pe[..n], &packed[..n], &lg[..n], &wg[..n], &ex[..n]);
+    // `fz.result(w, d)` as `sat32(sw · w + sd · d)`.
+    let (sw, sd) = match fz.combine {
+        crate::fastlearn::Combine::WPlusD => (1i64, 1i64),
+        crate::fastlearn::Combine::WMinusD => (1, -1),
+        crate::fastlearn::Combine::DMinusW => (-1, 1),
+    };
+    let mut dbuf = [0i32; FB];
+    let mut pbuf = [0i32; FB];
+    let mut at = 0;
+    while at < n {
+        let m = (n - at).min(FB);
+        let r = at..at + m;
+        let (acc, wr, weff, packed, lg, wg, ex) = (
+            &mut acc[r.clone()],
+            &mut wr[r.clone()],
+            &mut weff[r.clone()],
+            &packed[r.clone()],
+            &lg[r.clone()],
+            &wg[r.clone()],
+            &ex[r.clone()],
+        );
+        let dbuf = &mut dbuf[..m];
+        match d_axon {
+            Some(d) => dbuf.fill(d),
+            None => {
+                for (d, &pk) in dbuf.iter_mut().zip(packed) {
+                    *d = terms.get((pk & 0xFFFF) as usize).copied().unwrap_or(t0);
+                }
+            }
+        }
+        let pbuf = &mut pbuf[..m];
+        for k in 0..m {
+            let a0 = acc[k];
+            let v =
+                (i64::from(a0) * sw + i64::from(dbuf[k]) * sd).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+            let w = rf.write(a0, v, lg[k]);
+            let a = w.max(rf.w_min).min(rf.w_max).max(rf.amin).min(rf.amax);
+            acc[k] = a;
+            if !LAZY {
+                let r = round_nearest(i64::from(a), rf.sh).max(-rf.m).min(rf.m) as i32;
+                wr[k] = r;
+                let e = crate::core::apply_gain(r, wg[k]);
+                weff[k] = e;
+                pbuf[k] = crate::core::shift_exp(i64::from(e), ex[k]);
+            }
+        }
+        if !LAZY {
+            for (p, &v) in pe[r].iter_mut().zip(pbuf.iter()) {
+                p.1 = v;
+            }
+        }
+        at += m;
+    }
+}
+
+/// [`pre_in_place_body`] (`lazy`: without the refresh, which the caller marks stale) compiled
+/// for `kernel` (AVX2 / AVX-512 if the CPU has them; same values).
+#[allow(clippy::too_many_arguments)]
+fn pre_in_place(
+    rf: &Refresh,
+    fz: &FusedW,
+    x: PreAxon<'_>,
+    terms: &[i32],
+    d_axon: Option<i32>,
+    t0: i32,
+    lazy: bool,
+    kernel: crate::core::LifKernel,
+) {
+    use crate::core::LifKernel;
+    #[inline(always)]
+    fn body(rf: &Refresh, fz: &FusedW, x: PreAxon<'_>, terms: &[i32], d_axon: Option<i32>, t0: i32, lazy: bool) {
+        if lazy {
+            pre_in_place_body::<true>(rf, fz, x, terms, d_axon, t0)
+        } else {
+            pre_in_place_body::<false>(rf, fz, x, terms, d_axon, t0)
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn avx2(rf: &Refresh, fz: &FusedW, x: PreAxon<'_>, terms: &[i32], d_axon: Option<i32>, t0: i32, lazy: bool) {
+        body(rf, fz, x, terms, d_axon, t0, lazy)
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn avx512(rf: &Refresh, fz: &FusedW, x: PreAxon<'_>, terms: &[i32], d_axon: Option<i32>, t0: i32, lazy: bool) {
+        body(rf, fz, x, terms, d_axon, t0, lazy)
+    }
+    let kernel = if kernel.supported() { kernel } else { LifKernel::Scalar };
+    #[allow(unsafe_code)]
+    match kernel {
+        LifKernel::Scalar => body(rf, fz, x, terms, d_axon, t0, lazy),
+        // SAFETY: `kernel.supported()` checked above that the CPU has AVX2.
+        #[cfg(target_arch = "x86_64")]
+        LifKernel::Avx2 => unsafe { avx2(rf, fz, x, terms, d_axon, t0, lazy) },
+        // SAFETY: `kernel.supported()` checked above that the CPU has AVX-512F.
+        #[cfg(target_arch = "x86_64")]
+        LifKernel::Avx512 => unsafe { avx512(rf, fz, x, terms, d_axon, t0, lazy) },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => body(rf, fz, x, terms, d_axon, t0, lazy),
+    }
+}
+
+/// A batch of `Pre` events of the fused kernel being gathered: lanes `0..n` hold synapse
+/// `si[k]` (distinct), which is listed as touched instead of refreshed if `defer[k]`.
+struct PreLanes {
+    l: Lanes,
+    si: [u32; FB],
+    defer: [bool; FB],
+    n: usize,
+}
+
+impl PreLanes {
+    fn new() -> PreLanes {
+        PreLanes { l: Lanes::new(), si: [0; FB], defer: [false; FB], n: 0 }
+    }
+
+    /// Run [`lanes_math`] over the gathered lanes and scatter them: a deferred synapse gets the
+    /// written accumulator (as `fused_pre_events`' one-by-one loop), the others the clamped
+    /// one and its refresh.
+    fn flush(&mut self, rf: &Refresh, st: SynState<'_>, kernel: crate::core::LifKernel) {
+        if self.n == 0 {
+            return;
+        }
+        let SynState { acc, wr, weff, pe, touched } = st;
+        lanes_math(rf, &mut self.l, kernel);
+        let l = &self.l;
+        for k in 0..self.n {
+            let si = self.si[k] as usize;
+            if self.defer[k] {
+                acc[si] = l.v[k];
+                touched.push(si as u32);
+            } else {
+                acc[si] = l.a[k];
+                wr[si] = l.wr[k];
+                weff[si] = l.weff[k];
+                pe[si].1 = l.pe[k];
+            }
+        }
+        self.n = 0;
     }
 }
 
@@ -816,6 +1058,117 @@ fn post_loop<const PER_AXON: bool, const DEFER: bool>(
     }
 }
 
+/// [`post_loop::<PER_AXON, false>`] without the refresh: each synapse's accumulator written and
+/// clamped (as [`Refresh::one`]), and the synapse marked stale (`core::Stale`) for its next
+/// reader to refresh.
+#[allow(clippy::too_many_arguments)]
+fn post_lazy<const PER_AXON: bool>(
+    fz: &FusedW,
+    rf: &Refresh,
+    syns: PostSyns<'_>,
+    acc: &mut [i32],
+    stale: &mut crate::core::Stale,
+    terms: &[i32],
+    d: i32,
+    kernel: crate::core::LifKernel,
+) {
+    use crate::core::LifKernel;
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    #[allow(clippy::too_many_arguments)]
+    fn avx2<const P: bool>(
+        fz: &FusedW,
+        rf: &Refresh,
+        syns: PostSyns<'_>,
+        acc: &mut [i32],
+        stale: &mut crate::core::Stale,
+        terms: &[i32],
+        d: i32,
+    ) {
+        post_lazy_body::<P>(fz, rf, syns, acc, stale, terms, d)
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    fn avx512<const P: bool>(
+        fz: &FusedW,
+        rf: &Refresh,
+        syns: PostSyns<'_>,
+        acc: &mut [i32],
+        stale: &mut crate::core::Stale,
+        terms: &[i32],
+        d: i32,
+    ) {
+        post_lazy_body::<P>(fz, rf, syns, acc, stale, terms, d)
+    }
+    let kernel = if kernel.supported() { kernel } else { LifKernel::Scalar };
+    #[allow(unsafe_code)]
+    match kernel {
+        LifKernel::Scalar => post_lazy_body::<PER_AXON>(fz, rf, syns, acc, stale, terms, d),
+        // SAFETY: `kernel.supported()` checked above that the CPU has AVX2.
+        #[cfg(target_arch = "x86_64")]
+        LifKernel::Avx2 => unsafe { avx2::<PER_AXON>(fz, rf, syns, acc, stale, terms, d) },
+        // SAFETY: `kernel.supported()` checked above that the CPU has AVX-512F.
+        #[cfg(target_arch = "x86_64")]
+        LifKernel::Avx512 => unsafe { avx512::<PER_AXON>(fz, rf, syns, acc, stale, terms, d) },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => post_lazy_body::<PER_AXON>(fz, rf, syns, acc, stale, terms, d),
+    }
+}
+
+/// The body of [`post_lazy`], in chunks of [`FB`] synapses (distinct, so the same as one after
+/// the other): gather, arithmetic over the lanes, scatter.
+#[inline(always)]
+fn post_lazy_body<const PER_AXON: bool>(
+    fz: &FusedW,
+    rf: &Refresh,
+    syns: PostSyns<'_>,
+    acc: &mut [i32],
+    stale: &mut crate::core::Stale,
+    terms: &[i32],
+    d: i32,
+) {
+    stale.any = true;
+    let bits = &mut stale.bits[..];
+    let (sw, sd) = match fz.combine {
+        crate::fastlearn::Combine::WPlusD => (1i64, 1i64),
+        crate::fastlearn::Combine::WMinusD => (1, -1),
+        crate::fastlearn::Combine::DMinusW => (-1, 1),
+    };
+    let mut a = [0i32; FB];
+    let mut dd = [d; FB];
+    // The accumulators of the first chunk, then each chunk's those of the next: their cache
+    // misses overlap with the chunk's work.
+    for &si in syns.syn.iter().take(FB) {
+        prefetch_line(acc.as_ptr().wrapping_add(si as usize).cast());
+    }
+    for (c, ((sy, ax), par)) in syns.syn.chunks(FB).zip(syns.axon.chunks(FB)).zip(syns.par.chunks(FB)).enumerate() {
+        let m = sy.len();
+        for &si in syns.syn.iter().skip((c + 1) * FB).take(FB) {
+            prefetch_line(acc.as_ptr().wrapping_add(si as usize).cast());
+        }
+        for (k, &si) in sy.iter().enumerate() {
+            a[k] = acc[si as usize];
+        }
+        if PER_AXON {
+            for (k, &x) in ax.iter().enumerate() {
+                dd[k] = terms.get(x as usize).copied().unwrap_or(d);
+            }
+        }
+        for k in 0..m {
+            let a0 = a[k];
+            let v = (i64::from(a0) * sw + i64::from(dd[k]) * sd).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+            let w = rf.write(a0, v, par[k].lgain);
+            a[k] = w.max(rf.w_min).min(rf.w_max).max(rf.amin).min(rf.amax);
+        }
+        for (k, &si) in sy.iter().enumerate() {
+            let si = si as usize;
+            acc[si] = a[k];
+            bits[si / 64] |= 1u64 << (si % 64);
+        }
+    }
+}
+
 /// The `Post` per-synapse handler of the [`FusedW`] shape (and no `Post` per-post handler),
 /// fused: spiking posts in order, each post's synapses of the rule in CSC order, as
 /// `learn_core`'s interpreter path. A synapse is clamped and refreshed at once unless `Step` /
@@ -828,10 +1181,14 @@ fn fused_post_events(
     slot: &RuleSlot,
     fz: &FusedW,
     later: bool,
+    lazy: bool,
     rf: &Refresh,
     env: &LearnEnv<'_>,
 ) {
-    let CoreState { rules, acc, wr, weff, pe, touched, spikes, meter, .. } = s;
+    if lazy {
+        s.stale.prepare(s.acc.len(), env.fm);
+    }
+    let CoreState { rules, acc, wr, weff, pe, touched, spikes, meter, stale, .. } = s;
     let repeat = spikes.windows(2).any(|w| w[0] >= w[1]);
     let defer_all = later || repeat;
     let (traces, per_axon) = fused_trace(&rules[ri], fz.src);
@@ -853,6 +1210,12 @@ fn fused_post_events(
             let syns = PostSyns { syn: &slot.post_syn[a..b], axon: &slot.post_axon[a..b], par: &slot.post_par[a..b] };
             let st = SynState { acc, wr, weff, pe, touched };
             match (per_axon, defer_all) {
+                (true, false) if lazy && rf.batchable() => {
+                    post_lazy::<true>(fz, rf, syns, acc, stale, terms, t0, env.fm.lif_kernel)
+                }
+                (false, false) if lazy && rf.batchable() => {
+                    post_lazy::<false>(fz, rf, syns, acc, stale, &[], d_post, env.fm.lif_kernel)
+                }
                 _ if !defer_all && rf.batchable() => post_batched(
                     fz,
                     rf,

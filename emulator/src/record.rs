@@ -210,6 +210,12 @@ impl Recorder {
         }
     }
 
+    /// A series of synapse weights is due at step `t` (its readouts must be settled first, see
+    /// `core::Stale`).
+    pub fn samples_synapses_at(&self, t: u64) -> bool {
+        self.series.iter().any(|(src, every)| matches!(src, Source::Synapses(_)) && t.is_multiple_of(u64::from(*every)))
+    }
+
     /// Sample the series due at step `t`.
     pub fn sample(
         &self,

@@ -5,14 +5,16 @@
 //! every observable of the run (spikes, recordings, accumulators, readouts, neuron state, stats,
 //! per-step cycles) must be bit-identical with `Emulator::set_fused_learning(false)`.
 
+use nm_emulator::checkpoint;
 use nm_emulator::core::LifKernel;
 use nm_emulator::fastlearn::{FastRule, FusedW};
 use nm_emulator::netbuild::{lif_profile, NetBuilder, NeuronRef, Pre};
 use nm_emulator::{Emulator, RunConfig};
 use nm_isa::fixed_point::Rounding;
+use nm_isa::ids::ProjId;
 use nm_isa::learn::{Dst, Handler, Instr, LearnRule, Opcode, Reduce, Scope, Src, TraceSpec, Trigger};
 use nm_isa::neuron::{NeuronConfig, NeuronKind};
-use nm_isa::program::{InputKind, ProbeKind, Program, StateVar, SynKind};
+use nm_isa::program::{Encoding, InputKind, PatternOrder, Probe, ProbeKind, Program, StateVar, SynKind};
 use nm_isa::rng::HwRng;
 use nm_isa::ChipSpec;
 
@@ -174,6 +176,24 @@ fn random_program(seed: u64, cores: u32) -> (Program, Vec<LearnRule>) {
             }
         }
     }
+    // Graded packets through the plastic groups: delivered with `weff · payload`, which must
+    // see the refreshed efficacy of a synapse whose refresh was deferred (`core::Stale`).
+    let rows: Vec<Vec<i32>> = (0..5).map(|_| (0..4).map(|_| (r.next_u32() % 4) as i32).collect()).collect();
+    let graded = b.add_input(
+        "graded",
+        4,
+        InputKind::Patterns { rows, present_steps: 6, order: PatternOrder::Sequential, encoding: Encoding::Graded },
+        0,
+    );
+    for &post in &all {
+        let (g0, g1, _) = groups[core_of(post)];
+        for ch in 0..4 {
+            if r.next_u32().is_multiple_of(2) {
+                let g = if ch % 2 == 0 { g0 } else { g1 };
+                b.connect(Pre::Input(graded, ch), post, acc((r.next_u32() % 200) as i32), 1, g);
+            }
+        }
+    }
     let pop = b.add_population("all", NeuronKind::Lif, &all);
     for name in ["p0", "p1", "static"] {
         b.add_projection(name, pop);
@@ -219,6 +239,55 @@ fn fused_kernels_equal_the_interpreter_on_random_rules() {
     }
     // The random rules do reach the fused kernels (most handlers have the fused shape).
     assert!(fused_handlers > runs, "{fused_handlers} fused handlers in {runs} runs");
+}
+
+/// A rule whose every handler runs fused with nearest readout: its kernels leave the refresh of
+/// the weights they write to the synapses' next reader (`core::Stale`).
+fn entirely_fused(rule: &LearnRule) -> bool {
+    let f = FastRule::decode(rule);
+    let has = |t: Trigger| rule.handlers.iter().any(|h| h.trigger == t);
+    rule.readout == Rounding::Nearest
+        && rule.w_min <= rule.w_max
+        && !has(Trigger::Step)
+        && !has(Trigger::Epoch)
+        && [Trigger::Pre, Trigger::Post].iter().all(|&t| !has(t) || f.fused[t.code() as usize].is_some())
+}
+
+/// The deferred refresh of entirely fused rules is invisible: weights recorded every few steps,
+/// a run in pieces (public `run` and `step` calls) through a checkpoint, graded and spike
+/// deliveries all equal the interpreter's single run, which refreshes every write at once.
+#[test]
+fn deferred_refresh_is_invisible() {
+    let (mut lazy_rules, mut weights) = (0, 0usize);
+    for seed in 100..116u64 {
+        let (mut prog, rules) = random_program(seed, 1 + (seed % 3) as u32);
+        lazy_rules += rules.iter().filter(|r| entirely_fused(r)).count();
+        for proj in 0..2 {
+            let kind = ProbeKind::Weights { proj: ProjId(proj) };
+            prog.probes.push(Probe { name: format!("w{proj}"), kind, every: 3 + (seed % 5) as u32 });
+        }
+        let cfg = RunConfig { chip_seed: seed, noise_seed: 1, ideal: seed % 4 == 0, threads: 1, seed: None };
+        let mut a = Emulator::new(&prog, cfg).unwrap();
+        let kernels = LifKernel::available();
+        a.set_lif_kernel(kernels[seed as usize % kernels.len()]);
+        let mut b = Emulator::new(&prog, cfg).unwrap();
+        b.set_fused_learning(false);
+        a.run(90 + seed % 7);
+        for _ in 0..7 {
+            a.step();
+        }
+        let bytes = checkpoint::to_bytes(&a).unwrap();
+        let mut a = checkpoint::from_bytes(&bytes, "mem", Some(1)).unwrap();
+        a.set_lif_kernel(kernels[seed as usize % kernels.len()]);
+        a.run(300 - a.time());
+        b.run(300);
+        assert!(a.stats().learning_invocations > 0, "seed {seed}: no learning");
+        assert_eq!(fingerprint(&a), fingerprint(&b), "seed {seed}");
+        weights +=
+            a.recordings().series.iter().filter(|s| s.name.starts_with('w')).map(|s| s.data.len()).sum::<usize>();
+    }
+    assert!(lazy_rules >= 4, "only {lazy_rules} entirely fused rules");
+    assert!(weights > 0, "no weights recorded");
 }
 
 #[test]
