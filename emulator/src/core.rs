@@ -1208,6 +1208,47 @@ pub fn decay_slice(xs: &mut [i32], keep: u32, bits: u32, kernel: LifKernel) {
     }
 }
 
+/// [`decay_slice`] of a trace vector: every value lies in `0 ..= max` (the trace format:
+/// `trace_add` saturates there, decays keep it, a restored checkpoint is checked). When
+/// `max · keep < 2^31` every product fits 32 bits and, being non-negative, truncates by a
+/// shift: `(x · keep) >> bits`, one 32-bit multiply per value (equal to `decay_keep`); otherwise
+/// [`decay_slice`].
+pub fn decay_traces(xs: &mut [i32], keep: u32, bits: u32, max: i32, kernel: LifKernel) {
+    debug_assert!(xs.iter().all(|&x| (0..=max).contains(&x)), "trace outside 0..={max}");
+    if !(bits <= 16 && keep <= 1 << bits && max >= 0 && (max as u64) * u64::from(keep) < 1 << 31) {
+        return decay_slice(xs, keep, bits, kernel);
+    }
+    #[inline(always)]
+    fn body(xs: &mut [i32], keep: u32, bits: u32) {
+        for x in xs.iter_mut() {
+            *x = ((*x as u32 * keep) >> bits) as i32;
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn avx2(xs: &mut [i32], keep: u32, bits: u32) {
+        body(xs, keep, bits)
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn avx512(xs: &mut [i32], keep: u32, bits: u32) {
+        body(xs, keep, bits)
+    }
+    let kernel = if kernel.supported() { kernel } else { LifKernel::Scalar };
+    #[allow(unsafe_code)]
+    match kernel {
+        LifKernel::Scalar => body(xs, keep, bits),
+        // SAFETY: `kernel.supported()` checked above that the CPU has AVX2.
+        #[cfg(target_arch = "x86_64")]
+        LifKernel::Avx2 => unsafe { avx2(xs, keep, bits) },
+        // SAFETY: `kernel.supported()` checked above that the CPU has AVX-512F.
+        #[cfg(target_arch = "x86_64")]
+        LifKernel::Avx512 => unsafe { avx512(xs, keep, bits) },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => body(xs, keep, bits),
+    }
+}
+
 /// The LIF update of a core without noise: straight-line, branch-free per neuron; in 32-bit
 /// lanes with mask selects when the formats allow it (so the loop vectorises, with the kernel of
 /// `fm.lif_kernel`), 64-bit otherwise.

@@ -847,6 +847,14 @@ impl Emulator {
             if !same {
                 return Err(format!("state of core {k} does not match the program"));
             }
+            // Traces are unsigned and saturate at the format's largest value (the trace decay
+            // relies on it: `core::decay_traces`).
+            let tmax = self.fm.trace_max;
+            if let Some(x) =
+                new.rules.iter().flat_map(|r| r.x.iter().chain(&r.y)).flatten().find(|&&x| !(0..=tmax).contains(&x))
+            {
+                return Err(format!("core {k}: trace value {x} outside the trace format's 0..={tmax}"));
+            }
             let p = &self.params[k];
             if new.inbox_next.iter().any(|pk| {
                 let a = pk.axon as usize;

@@ -36,7 +36,7 @@
 //! * Each invocation costs `cycles_learning_dispatch` plus the op-table cycles of its ops; the
 //!   trace decays and impulses are free (dedicated hardware).
 
-use crate::core::{decay_slice, refresh_weight, CoreParams, CoreState, Formats, RuleSlot, RuleState, SPIKE};
+use crate::core::{decay_traces, refresh_weight, CoreParams, CoreState, Formats, RuleSlot, RuleState, SPIKE};
 use crate::fastlearn::{exec_batch, exec_fast, round_nearest, FastCode, FastRule, FusedW, LaneCtx, LANES};
 use crate::timing::{Charge, CostTable};
 use nm_isa::fixed_point::{saturate, smax, smin, trace_add, Rounding};
@@ -314,11 +314,11 @@ pub fn learn_core(p: &CoreParams, s: &mut CoreState, t: u64, arrivals: &[crate::
             for k in 0..2 {
                 if let Some(ts) = rule.x[k] {
                     let keep = (4096i64 - i64::from(ts.decay.min(4096))) as i32;
-                    decay_slice(&mut rs.x[k], keep as u32, 12, env.fm.lif_kernel);
+                    decay_traces(&mut rs.x[k], keep as u32, 12, env.fm.trace_max, env.fm.lif_kernel);
                 }
                 if let Some(ts) = rule.y[k] {
                     let keep = (4096i64 - i64::from(ts.decay.min(4096))) as i32;
-                    decay_slice(&mut rs.y[k], keep as u32, 12, env.fm.lif_kernel);
+                    decay_traces(&mut rs.y[k], keep as u32, 12, env.fm.trace_max, env.fm.lif_kernel);
                 }
             }
         }

@@ -232,6 +232,33 @@ fn crafted_pending_events_are_refused() {
     assert!(checkpoint::from_bytes(&same, "x.ckpt", None).is_ok());
 }
 
+/// A checkpoint whose trace lies outside the trace format (negative, or above its largest
+/// value; a valid CRC over a crafted payload) is refused: the trace decay relies on the range.
+#[test]
+fn crafted_traces_out_of_range_are_refused() {
+    let prog = random_program_with(4, 2, 0);
+    let mut emu = Emulator::new(&prog, cfg(1, 1)).unwrap();
+    emu.run(50);
+    let bytes = checkpoint::to_bytes(&emu).unwrap();
+    let craft = |x: i64| {
+        let mut v: serde_json::Value = serde_json::from_slice(&bytes[24..]).unwrap();
+        v["states"][0]["rules"][0]["x"][0][0] = serde_json::json!(x);
+        let body = serde_json::to_vec(&v).unwrap();
+        let mut crafted = bytes[..12].to_vec();
+        crafted.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        crafted.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+        crafted.extend_from_slice(&body);
+        checkpoint::from_bytes(&crafted, "x.ckpt", None)
+    };
+    for x in [-1i64, 32768] {
+        match craft(x) {
+            Err(EmuError::Checkpoint { msg, .. }) => assert!(msg.contains("trace value"), "{msg}"),
+            other => panic!("expected a refusal of trace {x}, got {:?}", other.map(|_| ())),
+        }
+    }
+    assert!(craft(32767).is_ok(), "the largest trace value is valid");
+}
+
 #[test]
 fn different_chip_seeds_give_different_chips() {
     let prog = random_program(1, 2);

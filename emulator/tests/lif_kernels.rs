@@ -196,6 +196,27 @@ fn cuba_runs_are_identical_with_every_kernel() {
     }
 }
 
+/// The trace decay over values of the trace format (`0 ..= max`): the one-multiply form where
+/// `max · keep < 2^31`, `decay_slice` beyond; both equal `decay_keep`, at the edges of the range
+/// too (the default chip's 7.8 traces, 16-bit traces at the limit, and wide traces).
+#[test]
+fn trace_decay_equals_decay_keep_over_the_trace_range() {
+    let mut rng = HwRng::new(12, 5);
+    for max in [32767i32, 65535, (1 << 19) - 1, 1 << 19, i32::MAX] {
+        let mut base: Vec<i32> =
+            (0..400).map(|_| (rng.next_u32() % (max as u32).saturating_add(1).max(1)) as i32).collect();
+        base.extend([0, 1, 2, max - 1, max]);
+        for keep in [0u32, 1, 2047, 4075, 4095, 4096] {
+            let want: Vec<i32> = base.iter().map(|&x| decay_keep(x, keep as i32, 12)).collect();
+            for kernel in LifKernel::available() {
+                let mut got = base.clone();
+                nm_emulator::core::decay_traces(&mut got, keep, 12, max, kernel);
+                assert_eq!(got, want, "max {max}, keep {keep}, {kernel:?}");
+            }
+        }
+    }
+}
+
 #[test]
 fn trace_decay_slice_equals_decay_keep_with_every_kernel() {
     let mut rng = HwRng::new(11, 3);
