@@ -87,21 +87,54 @@ pub struct Cluster {
 /// routes them).
 #[derive(Clone, Debug, Default)]
 pub struct MemberSpikes {
-    /// Local neuron indices, member after member.
+    /// Local neuron indices of the spikes, member after member.
     pub local: Vec<u32>,
-    /// Member `k`'s spikes are `local[seg[k] .. seg[k + 1]]`.
+    /// The members that spiked, ascending.
+    pub hits: Vec<u32>,
+    /// `hits[i]`'s spikes are `local[seg[i] .. seg[i + 1]]` (`hits.len() + 1` entries).
     pub seg: Vec<u32>,
     /// The fan-out index of each member's neuron 0 ([`CoreParams::fanout_base`]).
     pub fanout_base: Vec<usize>,
+    /// The core index of each member (ascending, as `Cluster::members`).
+    pub core: Vec<u32>,
     /// The fan-out index of every spike in `local`, in the same order.
     pub src: Vec<u32>,
 }
 
 impl MemberSpikes {
-    /// Spikes of member `k`.
+    /// Spikes of the `i`-th member that spiked (`hits[i]`).
     #[inline]
+    pub fn of_hit(&self, i: usize) -> &[u32] {
+        &self.local[self.seg[i] as usize..self.seg[i + 1] as usize]
+    }
+
+    /// Spikes of member `k`.
     pub fn of(&self, k: usize) -> &[u32] {
-        &self.local[self.seg[k] as usize..self.seg[k + 1] as usize]
+        self.hits.binary_search(&(k as u32)).map_or(&[], |i| self.of_hit(i))
+    }
+
+    /// Start the spike lists of a step.
+    fn clear(&mut self) {
+        self.local.clear();
+        self.src.clear();
+        self.hits.clear();
+        self.seg.clear();
+    }
+
+    /// Add spike `local` (fan-out index `src`) of member `k` (members in ascending order).
+    #[inline]
+    fn push(&mut self, k: u32, local: u32, src: u32) {
+        if self.hits.last() != Some(&k) {
+            self.hits.push(k);
+            self.seg.push(self.local.len() as u32);
+        }
+        self.local.push(local);
+        self.src.push(src);
+    }
+
+    /// End the spike lists of a step.
+    fn finish(&mut self) {
+        self.seg.push(self.local.len() as u32);
     }
 }
 
@@ -152,7 +185,7 @@ impl Cluster {
         })?;
         let planes = if two { 2 } else { 1 };
         let mut c = Cluster { slots, two, member_of: vec![NOT_MEMBER; params.len()], ..Cluster::default() };
-        c.out.seg.push(0);
+        c.out.clear();
         let mut total = 0usize;
         for (ci, p) in params.iter().enumerate() {
             if eligible(p, probed.get(ci).copied().unwrap_or(true)) && (p.ring_slots, p.two_currents) == (slots, two) {
@@ -186,6 +219,7 @@ impl Cluster {
             c.cnt.append(&mut s.cnt);
             c.spike_step.append(&mut s.spike_step);
             c.out.fanout_base.push(p.fanout_base);
+            c.out.core.push(ci as u32);
             s.ring = Vec::new();
             if two {
                 c.u2.append(&mut s.u2);
@@ -201,11 +235,13 @@ impl Cluster {
             c.pending.push(std::mem::take(&mut s.pending_events));
             c.events_total.push(0);
             // The last step's spikes (set by `update_neurons` before the cluster existed).
-            c.out.local.extend_from_slice(&s.spikes);
-            c.out.src.extend(s.spikes.iter().map(|&i| (p.fanout_base + i as usize) as u32));
-            c.out.seg.push(c.out.local.len() as u32);
+            let k = c.members.len() as u32 - 1;
+            for &i in &s.spikes {
+                c.out.push(k, i, (p.fanout_base + i as usize) as u32);
+            }
             p.in_cluster = true;
         }
+        c.out.finish();
         c.fired = vec![0; total];
         for _plane in 0..planes {
             for k in 0..c.members.len() {
@@ -361,23 +397,20 @@ impl Cluster {
         collect_spikes(&self.fired, &mut self.spikes);
         let t1 = t + 1;
         let out = &mut self.out;
-        out.local.clear();
-        out.src.clear();
-        out.seg.clear();
-        out.seg.push(0);
-        let mut next = self.spikes.iter().copied().peekable();
+        out.clear();
+        for &g in &self.spikes {
+            let k = self.colmem[g as usize];
+            let o = self.off[k as usize];
+            out.push(k, g - o, (out.fanout_base[k as usize] + (g - o) as usize) as u32);
+            self.spike_step[g as usize] = t1;
+        }
+        out.finish();
         let mut slowest = 0u64;
-        for k in 0..self.members.len() {
-            let (o, end) = (self.off[k], self.off[k + 1]);
-            while let Some(g) = next.next_if(|&g| g < end) {
-                out.local.push(g - o);
-                out.src.push((out.fanout_base[k] + (g - o) as usize) as u32);
-                self.spike_step[g as usize] = t1;
-            }
-            out.seg.push(out.local.len() as u32);
-            let ev = std::mem::take(&mut self.pending[k]);
-            self.events_total[k] += ev;
-            slowest = slowest.max(u64::from(end - o) * costs.neuron_update + ev * costs.synaptic_event);
+        let (cu, ce) = (costs.neuron_update, costs.synaptic_event);
+        for ((pending, total), w) in self.pending.iter_mut().zip(&mut self.events_total).zip(self.off.windows(2)) {
+            let ev = std::mem::take(pending);
+            *total += ev;
+            slowest = slowest.max(u64::from(w[1] - w[0]) * cu + ev * ce);
         }
         self.slowest = slowest;
         self.steps += 1;

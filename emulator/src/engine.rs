@@ -576,14 +576,29 @@ impl Emulator {
             mesh.charge_packet(costs, mc, routers, links);
         };
         let mut spikes_total = 0u64;
-        for ci in 0..states.len() {
-            if let (true, Some(ms)) = (member[ci] != u32::MAX, &member_spikes) {
-                let k = member[ci] as usize;
-                let spikes = ms.of(k);
+        // Cores in index order (the order of the recorded spikes): the members that spiked and
+        // the others merged, so that a step visits neither the silent members nor their cores.
+        let no_members: &[u32] = &[];
+        let hits = member_spikes.as_ref().map_or(no_members, |ms| &ms.hits[..]);
+        let (mut mi, mut oi) = (0usize, 0usize);
+        loop {
+            let m = hits.get(mi).zip(member_spikes.as_ref()).map(|(&k, ms)| ms.core[k as usize]);
+            let o = self.others.get(oi).copied();
+            let ci = match (m, o) {
+                (Some(m), Some(o)) if m < o => m as usize,
+                (Some(m), None) => m as usize,
+                (_, Some(o)) => o as usize,
+                (None, None) => break,
+            };
+            if let (true, Some(ms)) = (m == Some(ci as u32), &member_spikes) {
+                let (h, k) = (mi, ms.hits[mi] as usize);
+                mi += 1;
+                debug_assert_eq!(member[ci] as usize, k, "member order");
+                let spikes = ms.of_hit(h);
                 spikes_total += spikes.len() as u64;
                 for (j, &i) in spikes.iter().enumerate() {
                     // Prefetch the tables of the member spike two places later.
-                    let ahead = ms.src.get(ms.seg[k] as usize + j + 2).map_or(usize::MAX, |&s| s as usize);
+                    let ahead = ms.src.get(ms.seg[h] as usize + j + 2).map_or(usize::MAX, |&s| s as usize);
                     send(ms.fanout_base[k] + i as usize, 1, true, states, ahead);
                 }
                 if self.recorder.core_recorded[ci] {
@@ -591,6 +606,7 @@ impl Emulator {
                 }
                 continue;
             }
+            oi += 1;
             let p = &self.params[ci];
             let spikes = std::mem::take(&mut states[ci].spikes);
             spikes_total += spikes.len() as u64;
@@ -605,7 +621,7 @@ impl Emulator {
                 }
                 states[ci].emit = emit;
             }
-            if self.recorder.core_recorded[ci] {
+            if self.recorder.core_recorded[ci] && !spikes.is_empty() {
                 self.recorder.spikes(&mut self.g.recordings, ci, t, &spikes);
             }
             states[ci].spikes = spikes;
