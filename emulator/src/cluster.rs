@@ -219,7 +219,7 @@ impl Cluster {
             c.cnt.append(&mut s.cnt);
             c.spike_step.append(&mut s.spike_step);
             c.out.fanout_base.push(p.fanout_base);
-            c.out.core.push(ci as u32);
+            c.out.core.push(ci);
             s.ring = Vec::new();
             if two {
                 c.u2.append(&mut s.u2);
