@@ -235,9 +235,8 @@ impl Cluster {
             c.pending.push(std::mem::take(&mut s.pending_events));
             c.events_total.push(0);
             // The last step's spikes (set by `update_neurons` before the cluster existed).
-            let k = c.members.len() as u32 - 1;
             for &i in &s.spikes {
-                c.out.push(k, i, (p.fanout_base + i as usize) as u32);
+                c.out.push(k as u32, i, (p.fanout_base + i as usize) as u32);
             }
             p.in_cluster = true;
         }

@@ -905,7 +905,13 @@ impl Emulator {
         for (k, mut st) in states.into_iter().enumerate() {
             let old = &self.states[k];
             st.touched_flag = vec![false; old.acc.len()];
-            st.spikes = Vec::with_capacity(old.u.len());
+            // The last step's spikes (not saved: every spike of step `g.t − 1` set its
+            // neuron's `spike_step` to `g.t`), for `last_spikes`.
+            let mut spikes = Vec::with_capacity(old.u.len());
+            if g.t > 0 {
+                spikes.extend((0..st.spike_step.len() as u32).filter(|&i| st.spike_step[i as usize] == g.t));
+            }
+            st.spikes = spikes;
             st.fired = vec![0; old.u.len()];
             self.states[k] = st;
         }
