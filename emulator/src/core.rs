@@ -450,29 +450,7 @@ fn settle_words(x: SettleWords<'_>, sel: u64, sh: u32, m: i64, full: bool, kerne
             settle_words_body::<false>(x, sel, sh, m)
         }
     }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn avx2(x: SettleWords<'_>, sel: u64, sh: u32, m: i64, full: bool) {
-        body(x, sel, sh, m, full)
-    }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    fn avx512(x: SettleWords<'_>, sel: u64, sh: u32, m: i64, full: bool) {
-        body(x, sel, sh, m, full)
-    }
-    let kernel = if kernel.supported() { kernel } else { LifKernel::Scalar };
-    #[allow(unsafe_code)]
-    match kernel {
-        LifKernel::Scalar => body(x, sel, sh, m, full),
-        // SAFETY: `kernel.supported()` checked above that the CPU has AVX2.
-        #[cfg(target_arch = "x86_64")]
-        LifKernel::Avx2 => unsafe { avx2(x, sel, sh, m, full) },
-        // SAFETY: `kernel.supported()` checked above that the CPU has AVX-512F.
-        #[cfg(target_arch = "x86_64")]
-        LifKernel::Avx512 => unsafe { avx512(x, sel, sh, m, full) },
-        #[cfg(not(target_arch = "x86_64"))]
-        _ => body(x, sel, sh, m, full),
-    }
+    with_kernel!(kernel, body(x: SettleWords<'_>, sel: u64, sh: u32, m: i64, full: bool))
 }
 
 /// [`settle_range`] in full over all of the core's synapses.
@@ -1153,9 +1131,9 @@ fn lif_narrow_avx512<const TWO: bool>(a: LifLanes<'_>) {
 
 /// Run the 32-bit-lane LIF loop with `kernel`, falling back to the scalar kernel when the CPU
 /// lacks its features or the core's keep factors do not meet the split decay's precondition.
-/// With [`decay_slice`], `fastlearn::FusedW::terms_into` and `learning::lanes_math` (the same
-/// dispatch) and `learning::prefetch` (a cache hint), the only `unsafe` of the workspace:
-/// calling a `#[target_feature]` function.
+/// With [`decay_slice`] (whose scalar form also differs), the crate's `with_kernel!` (the same
+/// dispatch for bodies that are the same on every kernel) and `learning::prefetch_line` (a cache
+/// hint), the only `unsafe` of the workspace: calling a `#[target_feature]` function.
 #[allow(unsafe_code)]
 fn lif_narrow<const TWO: bool>(a: LifLanes<'_>, kernel: LifKernel, keeps_fit: bool) {
     let kernel = if keeps_fit && a.db <= 16 && kernel.supported() { kernel } else { LifKernel::Scalar };
@@ -1224,29 +1202,7 @@ pub fn decay_traces(xs: &mut [i32], keep: u32, bits: u32, max: i32, kernel: LifK
             *x = ((*x as u32 * keep) >> bits) as i32;
         }
     }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn avx2(xs: &mut [i32], keep: u32, bits: u32) {
-        body(xs, keep, bits)
-    }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    fn avx512(xs: &mut [i32], keep: u32, bits: u32) {
-        body(xs, keep, bits)
-    }
-    let kernel = if kernel.supported() { kernel } else { LifKernel::Scalar };
-    #[allow(unsafe_code)]
-    match kernel {
-        LifKernel::Scalar => body(xs, keep, bits),
-        // SAFETY: `kernel.supported()` checked above that the CPU has AVX2.
-        #[cfg(target_arch = "x86_64")]
-        LifKernel::Avx2 => unsafe { avx2(xs, keep, bits) },
-        // SAFETY: `kernel.supported()` checked above that the CPU has AVX-512F.
-        #[cfg(target_arch = "x86_64")]
-        LifKernel::Avx512 => unsafe { avx512(xs, keep, bits) },
-        #[cfg(not(target_arch = "x86_64"))]
-        _ => body(xs, keep, bits),
-    }
+    with_kernel!(kernel, body(xs: &mut [i32], keep: u32, bits: u32))
 }
 
 /// The LIF update of a core without noise: straight-line, branch-free per neuron; in 32-bit

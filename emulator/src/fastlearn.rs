@@ -518,32 +518,10 @@ impl FusedW {
     /// `kernel` AVX2 / AVX-512 the same loops compiled for those features (vectorised; every
     /// kernel gives the same values).
     pub fn terms_into(&self, traces: &[i32], out: &mut Vec<i32>, kernel: crate::core::LifKernel) {
-        use crate::core::LifKernel;
         out.clear();
         out.extend_from_slice(traces);
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx2")]
-        fn avx2(chain: &[Unary], out: &mut [i32]) {
-            chain_over(chain, out)
-        }
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx512f")]
-        fn avx512(chain: &[Unary], out: &mut [i32]) {
-            chain_over(chain, out)
-        }
-        let kernel = if kernel.supported() { kernel } else { LifKernel::Scalar };
-        #[allow(unsafe_code)]
-        match kernel {
-            LifKernel::Scalar => chain_over(&self.chain, out),
-            // SAFETY: `kernel.supported()` checked above that the CPU has AVX2.
-            #[cfg(target_arch = "x86_64")]
-            LifKernel::Avx2 => unsafe { avx2(&self.chain, out) },
-            // SAFETY: `kernel.supported()` checked above that the CPU has AVX-512F.
-            #[cfg(target_arch = "x86_64")]
-            LifKernel::Avx512 => unsafe { avx512(&self.chain, out) },
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => chain_over(&self.chain, out),
-        }
+        let (chain, out) = (&self.chain[..], &mut out[..]);
+        with_kernel!(kernel, chain_over(chain: &[Unary], out: &mut [i32]))
     }
 
     /// The value the handler stores, from the accumulator `w` and the term `d`.

@@ -876,7 +876,6 @@ fn pre_in_place(
     lazy: bool,
     kernel: crate::core::LifKernel,
 ) {
-    use crate::core::LifKernel;
     #[inline(always)]
     fn body(rf: &Refresh, fz: &FusedW, x: PreAxon<'_>, terms: &[i32], d_axon: Option<i32>, t0: i32, lazy: bool) {
         if lazy {
@@ -885,29 +884,10 @@ fn pre_in_place(
             pre_in_place_body::<false>(rf, fz, x, terms, d_axon, t0)
         }
     }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn avx2(rf: &Refresh, fz: &FusedW, x: PreAxon<'_>, terms: &[i32], d_axon: Option<i32>, t0: i32, lazy: bool) {
-        body(rf, fz, x, terms, d_axon, t0, lazy)
-    }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    fn avx512(rf: &Refresh, fz: &FusedW, x: PreAxon<'_>, terms: &[i32], d_axon: Option<i32>, t0: i32, lazy: bool) {
-        body(rf, fz, x, terms, d_axon, t0, lazy)
-    }
-    let kernel = if kernel.supported() { kernel } else { LifKernel::Scalar };
-    #[allow(unsafe_code)]
-    match kernel {
-        LifKernel::Scalar => body(rf, fz, x, terms, d_axon, t0, lazy),
-        // SAFETY: `kernel.supported()` checked above that the CPU has AVX2.
-        #[cfg(target_arch = "x86_64")]
-        LifKernel::Avx2 => unsafe { avx2(rf, fz, x, terms, d_axon, t0, lazy) },
-        // SAFETY: `kernel.supported()` checked above that the CPU has AVX-512F.
-        #[cfg(target_arch = "x86_64")]
-        LifKernel::Avx512 => unsafe { avx512(rf, fz, x, terms, d_axon, t0, lazy) },
-        #[cfg(not(target_arch = "x86_64"))]
-        _ => body(rf, fz, x, terms, d_axon, t0, lazy),
-    }
+    with_kernel!(
+        kernel,
+        body(rf: &Refresh, fz: &FusedW, x: PreAxon<'_>, terms: &[i32], d_axon: Option<i32>, t0: i32, lazy: bool)
+    )
 }
 
 /// A batch of `Pre` events of the fused kernel being gathered: lanes `0..n` hold synapse
@@ -970,30 +950,7 @@ fn lanes_math_body(rf: &Refresh, l: &mut Lanes) {
 
 /// [`lanes_math_body`] compiled for `kernel` (AVX2 / AVX-512 if the CPU has them; same values).
 fn lanes_math(rf: &Refresh, l: &mut Lanes, kernel: crate::core::LifKernel) {
-    use crate::core::LifKernel;
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn avx2(rf: &Refresh, l: &mut Lanes) {
-        lanes_math_body(rf, l)
-    }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    fn avx512(rf: &Refresh, l: &mut Lanes) {
-        lanes_math_body(rf, l)
-    }
-    let kernel = if kernel.supported() { kernel } else { LifKernel::Scalar };
-    #[allow(unsafe_code)]
-    match kernel {
-        LifKernel::Scalar => lanes_math_body(rf, l),
-        // SAFETY: `kernel.supported()` checked above that the CPU has AVX2.
-        #[cfg(target_arch = "x86_64")]
-        LifKernel::Avx2 => unsafe { avx2(rf, l) },
-        // SAFETY: `kernel.supported()` checked above that the CPU has AVX-512F.
-        #[cfg(target_arch = "x86_64")]
-        LifKernel::Avx512 => unsafe { avx512(rf, l) },
-        #[cfg(not(target_arch = "x86_64"))]
-        _ => lanes_math_body(rf, l),
-    }
+    with_kernel!(kernel, lanes_math_body(rf: &Refresh, l: &mut Lanes))
 }
 
 /// `post_loop::<_, false>` in batches of [`FB`] synapses (distinct synapses, so the same as one
@@ -1072,11 +1029,9 @@ fn post_lazy<const PER_AXON: bool>(
     d: i32,
     kernel: crate::core::LifKernel,
 ) {
-    use crate::core::LifKernel;
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
+    #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    fn avx2<const P: bool>(
+    fn body(
         fz: &FusedW,
         rf: &Refresh,
         syns: PostSyns<'_>,
@@ -1084,36 +1039,28 @@ fn post_lazy<const PER_AXON: bool>(
         stale: &mut crate::core::Stale,
         terms: &[i32],
         d: i32,
+        per_axon: bool,
     ) {
-        post_lazy_body::<P>(fz, rf, syns, acc, stale, terms, d)
+        if per_axon {
+            post_lazy_body::<true>(fz, rf, syns, acc, stale, terms, d)
+        } else {
+            post_lazy_body::<false>(fz, rf, syns, acc, stale, terms, d)
+        }
     }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
-    fn avx512<const P: bool>(
-        fz: &FusedW,
-        rf: &Refresh,
-        syns: PostSyns<'_>,
-        acc: &mut [i32],
-        stale: &mut crate::core::Stale,
-        terms: &[i32],
-        d: i32,
-    ) {
-        post_lazy_body::<P>(fz, rf, syns, acc, stale, terms, d)
-    }
-    let kernel = if kernel.supported() { kernel } else { LifKernel::Scalar };
-    #[allow(unsafe_code)]
-    match kernel {
-        LifKernel::Scalar => post_lazy_body::<PER_AXON>(fz, rf, syns, acc, stale, terms, d),
-        // SAFETY: `kernel.supported()` checked above that the CPU has AVX2.
-        #[cfg(target_arch = "x86_64")]
-        LifKernel::Avx2 => unsafe { avx2::<PER_AXON>(fz, rf, syns, acc, stale, terms, d) },
-        // SAFETY: `kernel.supported()` checked above that the CPU has AVX-512F.
-        #[cfg(target_arch = "x86_64")]
-        LifKernel::Avx512 => unsafe { avx512::<PER_AXON>(fz, rf, syns, acc, stale, terms, d) },
-        #[cfg(not(target_arch = "x86_64"))]
-        _ => post_lazy_body::<PER_AXON>(fz, rf, syns, acc, stale, terms, d),
-    }
+    let per_axon = PER_AXON;
+    with_kernel!(
+        kernel,
+        body(
+            fz: &FusedW,
+            rf: &Refresh,
+            syns: PostSyns<'_>,
+            acc: &mut [i32],
+            stale: &mut crate::core::Stale,
+            terms: &[i32],
+            d: i32,
+            per_axon: bool,
+        )
+    )
 }
 
 /// The body of [`post_lazy`], in chunks of [`FB`] synapses (distinct, so the same as one after
