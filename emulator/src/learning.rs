@@ -686,7 +686,8 @@ fn fused_pre_events(
                         wg: &p.syn_wgain[r.clone()],
                         ex: &p.syn_exp[r.clone()],
                     };
-                    pre_in_place(rf, fz, x, terms, per_axon.then_some(d_axon), t0, lazy, env.fm.lif_kernel);
+                    let tm = Terms { terms, d_axon: per_axon.then_some(d_axon), t0 };
+                    pre_in_place(rf, fz, x, tm, lazy, env.fm.lif_kernel);
                     if lazy {
                         stale.mark_range(r);
                     }
@@ -865,29 +866,32 @@ fn pre_in_place_body<const LAZY: bool>(
 
 /// [`pre_in_place_body`] (`lazy`: without the refresh, which the caller marks stale) compiled
 /// for `kernel` (AVX2 / AVX-512 if the CPU has them; same values).
-#[allow(clippy::too_many_arguments)]
 fn pre_in_place(
     rf: &Refresh,
     fz: &FusedW,
     x: PreAxon<'_>,
-    terms: &[i32],
-    d_axon: Option<i32>,
-    t0: i32,
+    terms: Terms<'_>,
     lazy: bool,
     kernel: crate::core::LifKernel,
 ) {
     #[inline(always)]
-    fn body(rf: &Refresh, fz: &FusedW, x: PreAxon<'_>, terms: &[i32], d_axon: Option<i32>, t0: i32, lazy: bool) {
+    fn body(rf: &Refresh, fz: &FusedW, x: PreAxon<'_>, terms: Terms<'_>, lazy: bool) {
+        let Terms { terms, d_axon, t0 } = terms;
         if lazy {
             pre_in_place_body::<true>(rf, fz, x, terms, d_axon, t0)
         } else {
             pre_in_place_body::<false>(rf, fz, x, terms, d_axon, t0)
         }
     }
-    with_kernel!(
-        kernel,
-        body(rf: &Refresh, fz: &FusedW, x: PreAxon<'_>, terms: &[i32], d_axon: Option<i32>, t0: i32, lazy: bool)
-    )
+    with_kernel!(kernel, body(rf: &Refresh, fz: &FusedW, x: PreAxon<'_>, terms: Terms<'_>, lazy: bool))
+}
+
+/// The terms of [`pre_in_place`]: `d_axon` for every synapse, or per post `terms[post]` (`t0`
+/// beyond).
+struct Terms<'a> {
+    terms: &'a [i32],
+    d_axon: Option<i32>,
+    t0: i32,
 }
 
 /// A batch of `Pre` events of the fused kernel being gathered: lanes `0..n` hold synapse
@@ -1015,52 +1019,33 @@ fn post_loop<const PER_AXON: bool, const DEFER: bool>(
     }
 }
 
+/// The arguments of [`post_lazy`]: one post's synapses, the accumulators and stale marks they
+/// write, the terms per axon (if `per_axon`) or the post's term `d`.
+struct LazyPost<'a> {
+    fz: &'a FusedW,
+    rf: &'a Refresh,
+    syns: PostSyns<'a>,
+    acc: &'a mut [i32],
+    stale: &'a mut crate::core::Stale,
+    terms: &'a [i32],
+    d: i32,
+    per_axon: bool,
+}
+
 /// [`post_loop::<PER_AXON, false>`] without the refresh: each synapse's accumulator written and
 /// clamped (as [`Refresh::one`]), and the synapse marked stale (`core::Stale`) for its next
-/// reader to refresh.
-#[allow(clippy::too_many_arguments)]
-fn post_lazy<const PER_AXON: bool>(
-    fz: &FusedW,
-    rf: &Refresh,
-    syns: PostSyns<'_>,
-    acc: &mut [i32],
-    stale: &mut crate::core::Stale,
-    terms: &[i32],
-    d: i32,
-    kernel: crate::core::LifKernel,
-) {
+/// reader to refresh; compiled for `kernel`.
+fn post_lazy(a: LazyPost<'_>, kernel: crate::core::LifKernel) {
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    fn body(
-        fz: &FusedW,
-        rf: &Refresh,
-        syns: PostSyns<'_>,
-        acc: &mut [i32],
-        stale: &mut crate::core::Stale,
-        terms: &[i32],
-        d: i32,
-        per_axon: bool,
-    ) {
+    fn body(a: LazyPost<'_>) {
+        let LazyPost { fz, rf, syns, acc, stale, terms, d, per_axon } = a;
         if per_axon {
             post_lazy_body::<true>(fz, rf, syns, acc, stale, terms, d)
         } else {
             post_lazy_body::<false>(fz, rf, syns, acc, stale, terms, d)
         }
     }
-    let per_axon = PER_AXON;
-    with_kernel!(
-        kernel,
-        body(
-            fz: &FusedW,
-            rf: &Refresh,
-            syns: PostSyns<'_>,
-            acc: &mut [i32],
-            stale: &mut crate::core::Stale,
-            terms: &[i32],
-            d: i32,
-            per_axon: bool,
-        )
-    )
+    with_kernel!(kernel, body(a: LazyPost<'_>))
 }
 
 /// The body of [`post_lazy`], in chunks of [`FB`] synapses (distinct, so the same as one after
@@ -1158,11 +1143,12 @@ fn fused_post_events(
             let st = SynState { acc, wr, weff, pe, touched };
             match (per_axon, defer_all) {
                 (true, false) if lazy && rf.batchable() => {
-                    post_lazy::<true>(fz, rf, syns, acc, stale, terms, t0, env.fm.lif_kernel)
+                    post_lazy(LazyPost { fz, rf, syns, acc, stale, terms, d: t0, per_axon: true }, env.fm.lif_kernel)
                 }
-                (false, false) if lazy && rf.batchable() => {
-                    post_lazy::<false>(fz, rf, syns, acc, stale, &[], d_post, env.fm.lif_kernel)
-                }
+                (false, false) if lazy && rf.batchable() => post_lazy(
+                    LazyPost { fz, rf, syns, acc, stale, terms: &[], d: d_post, per_axon: false },
+                    env.fm.lif_kernel,
+                ),
                 _ if !defer_all && rf.batchable() => post_batched(
                     fz,
                     rf,

@@ -204,6 +204,16 @@ proptest! {
     }
 }
 
+/// A checkpoint with the header of `bytes` (magic and version) around the payload `body`, with
+/// its length and a valid CRC: how the crafted-payload tests below build their inputs.
+fn reencode(bytes: &[u8], body: &[u8]) -> Vec<u8> {
+    let mut out = bytes[..12].to_vec();
+    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
 /// A checkpoint claiming more pending synaptic events than a core's synapse words can receive
 /// in a step (a valid CRC over a crafted payload) is refused, not charged.
 #[test]
@@ -215,21 +225,13 @@ fn crafted_pending_events_are_refused() {
     let mut v: serde_json::Value = serde_json::from_slice(&bytes[24..]).unwrap();
     v["states"][0]["pending_events"] = serde_json::json!(u64::MAX);
     let body = serde_json::to_vec(&v).unwrap();
-    let mut crafted = bytes[..12].to_vec();
-    crafted.extend_from_slice(&(body.len() as u64).to_le_bytes());
-    crafted.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-    crafted.extend_from_slice(&body);
-    match checkpoint::from_bytes(&crafted, "x.ckpt", None) {
+    match checkpoint::from_bytes(&reencode(&bytes, &body), "x.ckpt", None) {
         Err(EmuError::Checkpoint { msg, .. }) => assert!(msg.contains("pending synaptic events"), "{msg}"),
         other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
     }
     // The same payload re-encoded unchanged is accepted (the crafting itself is sound).
     let body = serde_json::to_vec(&serde_json::from_slice::<serde_json::Value>(&bytes[24..]).unwrap()).unwrap();
-    let mut same = bytes[..12].to_vec();
-    same.extend_from_slice(&(body.len() as u64).to_le_bytes());
-    same.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-    same.extend_from_slice(&body);
-    assert!(checkpoint::from_bytes(&same, "x.ckpt", None).is_ok());
+    assert!(checkpoint::from_bytes(&reencode(&bytes, &body), "x.ckpt", None).is_ok());
 }
 
 /// A checkpoint whose trace lies outside the trace format (negative, or above its largest
@@ -244,11 +246,7 @@ fn crafted_traces_out_of_range_are_refused() {
         let mut v: serde_json::Value = serde_json::from_slice(&bytes[24..]).unwrap();
         v["states"][0]["rules"][0]["x"][0][0] = serde_json::json!(x);
         let body = serde_json::to_vec(&v).unwrap();
-        let mut crafted = bytes[..12].to_vec();
-        crafted.extend_from_slice(&(body.len() as u64).to_le_bytes());
-        crafted.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-        crafted.extend_from_slice(&body);
-        checkpoint::from_bytes(&crafted, "x.ckpt", None)
+        checkpoint::from_bytes(&reencode(&bytes, &body), "x.ckpt", None)
     };
     for x in [-1i64, 32768] {
         match craft(x) {
