@@ -60,7 +60,7 @@ impl std::hash::Hasher for KeyHasher {
 type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
 
 /// Resolved fan-out of many sources in CSR form.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct FanoutTable {
     /// Destinations of source `i`: `start[i] .. start[i + 1]`.
     pub start: Vec<u32>,
@@ -274,6 +274,30 @@ pub struct Router<'p> {
     pub faults: Option<FaultIndex>,
     /// Per-source fault data of the resolved trees (filled only with `faults`).
     pub tree: FaultTree,
+    /// Union of the care bits of every table's entries: two keys that agree on them (and are
+    /// injected at the same core) first-match the same entry at every router, so they take the
+    /// same tree.
+    care: u32,
+    /// The last fault-free walk, for the keys that take the same tree (see [`WalkTrace`]).
+    trace: WalkTrace,
+    /// Reuse that walk (on by default; off: every key walks its tree, the reference for tests).
+    pub reuse_walks: bool,
+}
+
+/// What a fault-free walk did that does not depend on the key beyond the tables' care bits:
+/// the routers and links it passed (in walk order), its hops and link crossings, its drops off
+/// the system edge, and the routers with a local output, in walk order with their latency.
+/// Another key of the same tree differs only in which of those local cores map it to an axon.
+#[derive(Debug, Default)]
+struct WalkTrace {
+    /// `(source core id, key & care)` of the walk, `None` before the first.
+    tag: Option<(u32, u32)>,
+    routers: Vec<u32>,
+    links: Vec<u32>,
+    hops: u32,
+    link_crossings: u32,
+    edge_drops: u64,
+    locals: Vec<(u32, u64)>,
 }
 
 impl<'p> Router<'p> {
@@ -299,7 +323,16 @@ impl<'p> Router<'p> {
                 disjoint.then_some(v)
             })
             .collect();
+        let care = program
+            .routes
+            .iter()
+            .filter(|t| (t.core.0 as usize) < total)
+            .flat_map(|t| t.entries.iter())
+            .fold(0u32, |c, e| c | e.mask);
         Router {
+            care,
+            trace: WalkTrace::default(),
+            reuse_walks: true,
             finger: program.cores.iter().map(|_| std::cell::Cell::new(0)).collect(),
             spec: &program.chip,
             geo: Geometry::new(&program.chip),
@@ -352,6 +385,19 @@ impl<'p> Router<'p> {
         };
         let start = self.geo.global(coord);
         let faulty = self.faults.is_some();
+        let tag = Some((source.0, key & self.care));
+        if !faulty && self.reuse_walks && self.trace.tag == tag {
+            self.replay(key, out, &mut cost);
+            out.mesh.push(cost);
+            out.start.push(out.dest_core.len() as u32);
+            return Ok(());
+        }
+        if !faulty {
+            let t = &mut self.trace;
+            t.tag = None;
+            t.locals.clear();
+            t.edge_drops = 0;
+        }
         if faulty && self.tree.hop_start.is_empty() {
             self.tree.hop_start.push(0);
         }
@@ -369,6 +415,16 @@ impl<'p> Router<'p> {
         let result = self.walk(source, key, out, &mut cost, &mut stack, &mut lost_core, &mut lost_link);
         self.stack = stack;
         result?;
+        if !faulty {
+            let t = &mut self.trace;
+            let (r0, l0) = (cost.routers_first as usize, cost.links_first as usize);
+            t.routers.clear();
+            t.routers.extend_from_slice(&out.routers[r0..]);
+            t.links.clear();
+            t.links.extend_from_slice(&out.links[l0..]);
+            (t.hops, t.link_crossings) = (cost.hops, cost.link_crossings);
+            t.tag = tag;
+        }
         out.mesh.push(cost);
         out.start.push(out.dest_core.len() as u32);
         if faulty {
@@ -377,6 +433,29 @@ impl<'p> Router<'p> {
             self.tree.lost_link.push(lost_link);
         }
         Ok(())
+    }
+
+    /// [`Router::walk`] for `key`, a key of the tree in `self.trace`: the same routers, links,
+    /// hops and edge drops, and at each local output the key's own axon lookup.
+    fn replay(&mut self, key: u32, out: &mut FanoutTable, cost: &mut MeshCost) {
+        let t = &self.trace;
+        out.routers.extend_from_slice(&t.routers);
+        out.links.extend_from_slice(&t.links);
+        cost.routers_len = t.routers.len() as u32;
+        cost.links_len = t.links.len() as u32;
+        (cost.hops, cost.link_crossings) = (t.hops, t.link_crossings);
+        let mut dropped = t.edge_drops;
+        for &(id, lat) in &t.locals {
+            match self.core_index.get(&id).copied().and_then(|ci| self.axon_of(ci, key).map(|a| (ci, a))) {
+                Some((ci, axon)) => {
+                    out.dest_core.push(ci);
+                    out.dest_axon.push(axon);
+                    cost.latency = cost.latency.max(lat);
+                }
+                None => dropped += 1,
+            }
+        }
+        self.dropped += dropped;
     }
 
     /// The walk of [`Router::resolve`] from the packets on `stack`.
@@ -419,6 +498,9 @@ impl<'p> Router<'p> {
                 dead = 1;
             }
             if dirs.contains(Dirs::LOCAL) {
+                if self.faults.is_none() {
+                    self.trace.locals.push((id.0, lat));
+                }
                 match self.core_index.get(&id.0).copied().and_then(|ci| self.axon_of(ci, key).map(|a| (ci, a))) {
                     Some(_) if dead == 1 => *lost_core += 1,
                     Some(_) if dead == 2 => *lost_link += 1,
@@ -442,6 +524,7 @@ impl<'p> Router<'p> {
                 let (nx, ny) = (gx + dx, gy + dy);
                 if nx < 0 || ny < 0 || nx >= self.geo.gw || ny >= self.geo.gh {
                     self.dropped += 1;
+                    self.trace.edge_drops += 1;
                     continue;
                 }
                 let crosses = nx.div_euclid(self.geo.width) != gx.div_euclid(self.geo.width)

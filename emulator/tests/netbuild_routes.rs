@@ -98,6 +98,54 @@ fn minimised_tables_run_exactly_like_the_full_ones() {
     assert_eq!(fingerprint(&a), fingerprint(&b));
 }
 
+/// Every source of `p` resolved with the router reusing the walk of the previous key of the same
+/// tree, and with every key walking its own: the same fan-out table and drop count.
+fn reused_walks_equal_own_walks(p: &Program) -> usize {
+    let costs = nm_emulator::timing::CostTable::new(&p.chip);
+    let resolve = |reuse: bool| {
+        let mut router = nm_emulator::route::Router::new(p, costs);
+        router.reuse_walks = reuse;
+        let mut fan = nm_emulator::route::FanoutTable::default();
+        for c in &p.cores {
+            for i in 0..c.neurons.len() as u32 {
+                router.resolve(c.id, c.key_base.wrapping_add(i), &mut fan).expect("resolves");
+            }
+        }
+        for src in &p.inputs {
+            for ch in 0..src.channels {
+                router.resolve(src.inject_core, src.key_base.wrapping_add(ch), &mut fan).expect("resolves");
+            }
+        }
+        (fan, router.dropped)
+    };
+    let (a, b) = (resolve(true), resolve(false));
+    assert_eq!(a, b);
+    a.0.dest_core.len()
+}
+
+/// The router reuses a walk for the next key of the same tree (keys that agree on every table's
+/// care bits): the fan-out equals every key's own walk, with the full tables (one entry per
+/// source core, so a core's keys share a tree), with minimised ones (entries that also care
+/// about neuron bits) and on CUBA.
+#[test]
+fn reused_walks_equal_every_keys_own_walk() {
+    let full = program(ChipSpec::default_profile(), 11);
+    let mut small_chip = ChipSpec::default_profile();
+    small_chip.core.max_route_entries = (max_entries(&full) * 2 / 3) as u32;
+    let small = program(small_chip, 11);
+    let cuba = nm_emulator::bench::cuba(nm_emulator::bench::Cuba { n: 4000, fan_in: 80, seed: 1, steps: 10 });
+    // One key of a sending core stopped at its source router by a more specific entry: the
+    // tables now care about neuron bits, and that key's tree differs from its neighbours'.
+    let mut odd = full.clone();
+    let c = odd.cores.iter().find(|c| c.neurons.len() >= 4).expect("a core").clone();
+    let t = odd.routes.iter_mut().find(|t| t.core == c.id).expect("its table");
+    t.entries
+        .insert(0, nm_isa::program::RouteEntry { key: c.key_base + 2, mask: u32::MAX, dirs: nm_isa::program::Dirs(0) });
+    for p in [&full, &small, &cuba, &odd] {
+        assert!(reused_walks_equal_own_walks(p) > 100);
+    }
+}
+
 #[test]
 fn cuba_64k_loads_on_the_board() {
     let p = nm_emulator::bench::cuba(nm_emulator::bench::Cuba { n: 64000, fan_in: 80, seed: 1, steps: 10 });
