@@ -510,7 +510,6 @@ struct Refresh {
     sh: u32,
     /// Largest weight magnitude.
     m: i64,
-    accumulator_bits: u8,
 }
 
 impl Refresh {
@@ -522,7 +521,6 @@ impl Refresh {
             amax: smax(fm.accumulator_bits) as i32,
             sh: nm_isa::fixed_point::accumulator_frac_bits(fm.accumulator_bits, fm.weight_bits),
             m: (1i64 << fm.weight_bits) - 1,
-            accumulator_bits: fm.accumulator_bits,
         }
     }
 
@@ -565,10 +563,13 @@ impl Refresh {
     /// `Ctx::write_w` with nearest gain rounding: the new accumulator after the handler stores
     /// `value` over `acc` with learning-rate gain `gain`.
     #[inline(always)]
+    ///
+    /// Branch-free, so that the batched kernels' lanes vectorise: at `gain = 4096` the rounded
+    /// product is `delta` itself (`(|delta| · 4096 + 2048) >> 12 = |delta|`, and `|delta| < 2^34`).
     fn write(&self, acc: i32, value: i32, gain: u16) -> i32 {
         let delta = i64::from(value) - i64::from(acc);
-        let scaled = if gain == 4096 { delta } else { round_nearest(delta * i64::from(gain), 12) };
-        saturate(i64::from(acc) + scaled, self.accumulator_bits)
+        let scaled = round_nearest(delta * i64::from(gain), 12);
+        (i64::from(acc) + scaled).clamp(i64::from(self.amin), i64::from(self.amax)) as i32
     }
 }
 
@@ -1069,13 +1070,13 @@ fn post_lazy_body<const PER_AXON: bool>(
     };
     let mut a = [0i32; FB];
     let mut dd = [d; FB];
+    let mut lg = [4096u16; FB];
     // The accumulators of the first chunk, then each chunk's those of the next: their cache
     // misses overlap with the chunk's work.
     for &si in syns.syn.iter().take(FB) {
         prefetch_line(acc.as_ptr().wrapping_add(si as usize).cast());
     }
     for (c, ((sy, ax), par)) in syns.syn.chunks(FB).zip(syns.axon.chunks(FB)).zip(syns.par.chunks(FB)).enumerate() {
-        let m = sy.len();
         for &si in syns.syn.iter().skip((c + 1) * FB).take(FB) {
             prefetch_line(acc.as_ptr().wrapping_add(si as usize).cast());
         }
@@ -1087,10 +1088,14 @@ fn post_lazy_body<const PER_AXON: bool>(
                 dd[k] = terms.get(x as usize).copied().unwrap_or(d);
             }
         }
-        for k in 0..m {
+        for (l, p) in lg.iter_mut().zip(par) {
+            *l = p.lgain;
+        }
+        // Every lane (unused ones hold finite values and are not stored), so that it vectorises.
+        for k in 0..FB {
             let a0 = a[k];
             let v = (i64::from(a0) * sw + i64::from(dd[k]) * sd).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
-            let w = rf.write(a0, v, par[k].lgain);
+            let w = rf.write(a0, v, lg[k]);
             a[k] = w.max(rf.w_min).min(rf.w_max).max(rf.amin).min(rf.amax);
         }
         for (k, &si) in sy.iter().enumerate() {
@@ -1381,6 +1386,37 @@ mod tests {
                 assert_eq!(a.touched, b.touched);
                 assert_eq!(a.flag, b.flag);
                 assert_eq!(a.rng, b.rng);
+            }
+        }
+    }
+
+    /// The batched kernels' branch-free [`Refresh::write`] against the ISA's definition
+    /// (`apply_weight_write_rounded`, whose unit gain skips the product), at the unit gain, the
+    /// gain range's edges and random gains, with accumulators and values at the formats' edges.
+    #[test]
+    fn branch_free_write_equals_the_isa_write() {
+        let mut r = HwRng::new(77, 3);
+        let mut rng = HwRng::new(1, 1);
+        for bits in [16u8, 24, 32] {
+            let mut fm = Formats::new(&ChipSpec::default_profile());
+            fm.accumulator_bits = bits;
+            let rf = Refresh::new((i32::MIN, i32::MAX), &fm);
+            let (lo, hi) = (smin(bits) as i32, smax(bits) as i32);
+            let edges = [lo, lo + 1, -1, 0, 1, hi - 1, hi, i32::MIN, i32::MAX];
+            let gains = [0u16, 1, 2047, 2048, 4095, 4096, 4097, 8191, u16::MAX];
+            for k in 0..20_000 {
+                let pick = |r: &mut HwRng| {
+                    if r.next_u32().is_multiple_of(4) {
+                        edges[(r.next_u32() as usize) % edges.len()]
+                    } else {
+                        r.next_u32() as i32 >> (r.next_u32() % 24)
+                    }
+                };
+                let acc = pick(&mut r).clamp(lo, hi);
+                let value = pick(&mut r);
+                let gain = if k.is_multiple_of(3) { gains[k / 3 % gains.len()] } else { r.next_u32() as u16 };
+                let want = apply_weight_write_rounded(acc, value, gain, bits, Rounding::Nearest, &mut rng);
+                assert_eq!(rf.write(acc, value, gain), want, "bits {bits}, acc {acc}, value {value}, gain {gain}");
             }
         }
     }

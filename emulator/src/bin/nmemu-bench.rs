@@ -6,7 +6,8 @@
 //! second synaptic current with τi = 10 ms; `--kernel`: the LIF kernel instead of the detected one);
 //! `nmemu-bench stdp [NPOST] [--seconds S] [--ideal]` (STDP 1000 → NPOST, 100 s by default);
 //! `nmemu-bench [N] --write-program cuba.bin` writes the CUBA program for `nmemu run`;
-//! `nmemu-bench run PROGRAM.bin [--ideal]` times a compiled program over its own run length (e.g.
+//! `nmemu-bench run PROGRAM.bin [--ideal] [--steps N]` times a compiled program over its own run
+//! length or `N` steps (e.g.
 //! `programs/bench/stdp.nm` compiled by `nmc`) and reports, for programs with one learning rule,
 //! the fractions of all synapses whose accumulator is below 0.1 and above 0.9 of the rule's
 //! upper bound (meant for programs whose synapses are all plastic, like the STDP benchmark).
@@ -121,15 +122,28 @@ fn stdp_main(args: &[String]) {
 
 /// `nmemu-bench run PROGRAM.bin [--ideal]`.
 fn run_program_main(args: &[String]) -> Result<(), String> {
-    let path = args.iter().find(|a| !a.starts_with("--")).ok_or("usage: nmemu-bench run PROGRAM.bin [--ideal]")?;
-    let ideal = args.iter().any(|a| a == "--ideal");
+    const USAGE: &str = "usage: nmemu-bench run PROGRAM.bin [--ideal] [--steps N]";
+    let (mut path, mut ideal, mut steps) = (None, false, None);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--ideal" => ideal = true,
+            "--steps" => {
+                let n = it.next().and_then(|v| v.parse::<u64>().ok()).ok_or(USAGE)?;
+                steps = Some(n);
+            }
+            _ if a.starts_with("--") => return Err(format!("unknown option `{a}`; {USAGE}")),
+            _ => path = Some(a),
+        }
+    }
+    let path = path.ok_or(USAGE)?;
     let t0 = Instant::now();
     let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
     let program = nm_isa::binary::decode(&bytes).map_err(|e| format!("{path}: {e}"))?;
     let cfg = RunConfig { chip_seed: 1, noise_seed: 0, ideal, threads: 1, seed: None };
     let mut emu = Emulator::new(&program, cfg).map_err(|e| format!("{path}: {e}"))?;
     let load = t0.elapsed().as_secs_f64();
-    let steps = program.meta.steps;
+    let steps = steps.unwrap_or(program.meta.steps);
     let (sim, cpu) = timed_run(&mut emu, steps);
     let st = emu.stats();
     // Every synapse's accumulator relative to the rule's upper bound, in accumulator units.
