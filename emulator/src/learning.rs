@@ -1404,7 +1404,7 @@ mod tests {
             let (lo, hi) = (smin(bits) as i32, smax(bits) as i32);
             let edges = [lo, lo + 1, -1, 0, 1, hi - 1, hi, i32::MIN, i32::MAX];
             let gains = [0u16, 1, 2047, 2048, 4095, 4096, 4097, 8191, u16::MAX];
-            for k in 0..20_000 {
+            for k in 0..20_000usize {
                 let pick = |r: &mut HwRng| {
                     if r.next_u32().is_multiple_of(4) {
                         edges[(r.next_u32() as usize) % edges.len()]
