@@ -148,6 +148,10 @@ pub struct RuleSlot {
     pub post_syn: Vec<u32>,
     /// The axon of each synapse of `post_syn` (`syn_axon[post_syn[k]]`, stored in CSC order).
     pub post_axon: Vec<u32>,
+    /// Per post neuron, the first axon of its `post_axon` entries if they are consecutive
+    /// (`first, first + 1, …`, as in a dense projection), else `u32::MAX`: the `Post` kernel
+    /// then reads its per-axon terms as one slice instead of a gather.
+    pub post_axon_run: Vec<u32>,
     /// The gains and exponent of each synapse of `post_syn` in CSC order, for the learning
     /// engine's `Post` kernel ([`crate::learning::post_params`]; empty: not built).
     pub post_par: Vec<crate::learning::SynPar>,
@@ -747,6 +751,17 @@ pub fn load_core(
         }
         slot.post_start = count;
         slot.post_axon = slot.post_syn.iter().map(|&s| pr.syn_axon[s as usize]).collect();
+        slot.post_axon_run = slot
+            .post_start
+            .windows(2)
+            .map(|w| {
+                let ax = &slot.post_axon[w[0] as usize..w[1] as usize];
+                match ax.first() {
+                    Some(&a0) if ax.iter().zip(a0..).all(|(&a, b)| a == b) => a0,
+                    _ => u32::MAX,
+                }
+            })
+            .collect();
         let xs = |k: usize| if rule.x[k].is_some() { vec![0; na] } else { Vec::new() };
         let ys = |k: usize| if rule.y[k].is_some() { vec![0; n] } else { Vec::new() };
         st.rules.push(RuleState { x: [xs(0), xs(1)], y: [ys(0), ys(1)] });

@@ -747,6 +747,8 @@ fn fused_pre_events(
 struct PostSyns<'a> {
     syn: &'a [u32],
     axon: &'a [u32],
+    /// `axon` is `run, run + 1, …` (`RuleSlot::post_axon_run`; `u32::MAX`: not known to be).
+    run: u32,
     par: &'a [SynPar],
 }
 
@@ -1084,8 +1086,15 @@ fn post_lazy_body<const PER_AXON: bool>(
             a[k] = acc[si as usize];
         }
         if PER_AXON {
-            for (k, &x) in ax.iter().enumerate() {
-                dd[k] = terms.get(x as usize).copied().unwrap_or(d);
+            // Consecutive axons inside the terms: one slice, not a gather.
+            let first = (syns.run as usize).wrapping_add(c * FB);
+            match terms.get(first..first.wrapping_add(ax.len())).filter(|_| syns.run != u32::MAX) {
+                Some(run) => dd[..run.len()].copy_from_slice(run),
+                None => {
+                    for (k, &x) in ax.iter().enumerate() {
+                        dd[k] = terms.get(x as usize).copied().unwrap_or(d);
+                    }
+                }
             }
         }
         for (l, p) in lg.iter_mut().zip(par) {
@@ -1144,7 +1153,12 @@ fn fused_post_events(
                 have_terms = true;
             }
             let d_post = if per_axon { 0 } else { fz.term(traces.get(post).copied().unwrap_or(0)) };
-            let syns = PostSyns { syn: &slot.post_syn[a..b], axon: &slot.post_axon[a..b], par: &slot.post_par[a..b] };
+            let syns = PostSyns {
+                syn: &slot.post_syn[a..b],
+                axon: &slot.post_axon[a..b],
+                run: slot.post_axon_run.get(post).copied().unwrap_or(u32::MAX),
+                par: &slot.post_par[a..b],
+            };
             let st = SynState { acc, wr, weff, pe, touched };
             match (per_axon, defer_all) {
                 (true, false) if lazy && rf.batchable() => {
@@ -1417,6 +1431,56 @@ mod tests {
                 let gain = if k.is_multiple_of(3) { gains[k / 3 % gains.len()] } else { r.next_u32() as u16 };
                 let want = apply_weight_write_rounded(acc, value, gain, bits, Rounding::Nearest, &mut rng);
                 assert_eq!(rf.write(acc, value, gain), want, "bits {bits}, acc {acc}, value {value}, gain {gain}");
+            }
+        }
+    }
+
+    /// The lazy `Post` kernel reads a post's per-axon terms as one slice when its axons are
+    /// consecutive (`RuleSlot::post_axon_run`): the same accumulators and stale bits as the
+    /// gather, on every kernel, for runs inside the terms, reaching past them (the default term
+    /// beyond) and of every length around the chunk size.
+    #[test]
+    fn consecutive_axons_read_as_a_slice_equal_the_gather() {
+        use crate::fastlearn::{Combine, FusedW};
+        let fm = Formats::new(&ChipSpec::default_profile());
+        let rf = Refresh::new((-3000, 9000), &fm);
+        let mut r = HwRng::new(5, 8);
+        for kernel in crate::core::LifKernel::available() {
+            for (len, run, nterms) in
+                [(1, 0, 10), (63, 2, 100), (64, 0, 64), (65, 7, 200), (200, 30, 1000), (130, 0, 100)]
+            {
+                for combine in [Combine::WPlusD, Combine::WMinusD, Combine::DMinusW] {
+                    let fz = FusedW { src: Src::X0, chain: Vec::new(), combine, len: 3, cycles: 3 };
+                    let ns = 4 * len + 9;
+                    let syn: Vec<u32> = (0..len as u32).map(|k| k * 4 + 1 + k % 3).collect();
+                    let axon: Vec<u32> = (run..run + len as u32).collect();
+                    let par: Vec<SynPar> = (0..len)
+                        .map(|_| SynPar { lgain: 3000 + (r.next_u32() % 2200) as u16, wgain: 4096, exp: 0 })
+                        .collect();
+                    let terms: Vec<i32> = (0..nterms).map(|_| (r.next_u32() % 4000) as i32 - 2000).collect();
+                    let acc0: Vec<i32> = (0..ns).map(|_| (r.next_u32() % 12000) as i32 - 3000).collect();
+                    let mut out = Vec::new();
+                    for run in [run, u32::MAX] {
+                        let mut acc = acc0.clone();
+                        let mut stale = crate::core::Stale::default();
+                        stale.prepare(ns, &fm);
+                        let syns = PostSyns { syn: &syn, axon: &axon, run, par: &par };
+                        let a = LazyPost {
+                            fz: &fz,
+                            rf: &rf,
+                            syns,
+                            acc: &mut acc,
+                            stale: &mut stale,
+                            terms: &terms,
+                            d: 17,
+                            per_axon: true,
+                        };
+                        post_lazy(a, kernel);
+                        out.push((acc, stale.bits));
+                    }
+                    assert_eq!(out[0], out[1], "{kernel:?}, {len} synapses from axon {run}, {nterms} terms");
+                    assert_ne!(out[0].0, acc0, "nothing written");
+                }
             }
         }
     }
