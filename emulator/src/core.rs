@@ -197,6 +197,10 @@ pub struct CoreParams {
     /// Axon `a` is synapses `axon_first[a] .. axon_first[a] + axon_count[a]`.
     pub axon_first: Vec<u32>,
     pub axon_count: Vec<u32>,
+    /// Per axon, the target of its first synapse if its synapses' targets are consecutive
+    /// (`first, first + 1, …`, as in a dense projection), else `u32::MAX`: the fused `Pre`
+    /// kernel then reads its per-post terms as one slice instead of a gather.
+    pub axon_post_run: Vec<u32>,
     /// All synapses of the axon are `Current` static-path synapses (fast delivery of payload 1).
     pub axon_plain: Vec<bool>,
     /// `target | (delay − 1) << 16`.
@@ -516,6 +520,7 @@ pub fn load_core(
         any_noise: false,
         axon_first: Vec::new(),
         axon_count: Vec::new(),
+        axon_post_run: Vec::new(),
         axon_plain: Vec::new(),
         syn_packed: Vec::new(),
         syn_exp: Vec::new(),
@@ -719,6 +724,11 @@ pub fn load_core(
         pr.axon_first.push(a.first);
         pr.axon_count.push(a.count);
         let r = a.first as usize..end as usize;
+        let targets = &pr.syn_packed[r.clone()];
+        pr.axon_post_run.push(match targets.first() {
+            Some(&t0) if targets.iter().zip(t0 & 0xFFFF..).all(|(&t, k)| t & 0xFFFF == k) => t0 & 0xFFFF,
+            _ => u32::MAX,
+        });
         let plain = pr.syn_clamp[r.clone()].iter().all(|c| !c)
             && !(pr.track_lastpre && pr.syn_rule[r].iter().any(|&x| x != u8::MAX));
         pr.axon_plain.push(plain);

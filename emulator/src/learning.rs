@@ -687,7 +687,8 @@ fn fused_pre_events(
                         wg: &p.syn_wgain[r.clone()],
                         ex: &p.syn_exp[r.clone()],
                     };
-                    let tm = Terms { terms, d_axon: per_axon.then_some(d_axon), t0 };
+                    let run = p.axon_post_run.get(a).copied().unwrap_or(u32::MAX);
+                    let tm = Terms { terms, d_axon: per_axon.then_some(d_axon), t0, run };
                     pre_in_place(rf, fz, x, tm, lazy, env.fm.lif_kernel);
                     if lazy {
                         stale.mark_range(r);
@@ -800,15 +801,9 @@ struct PreAxon<'a> {
 /// then [`Refresh::one_with`]); the term is `d_axon` or, per post, `terms[post]` (`t0` beyond).
 /// Needs `rf.batchable()`.
 #[inline(always)]
-fn pre_in_place_body<const LAZY: bool>(
-    rf: &Refresh,
-    fz: &FusedW,
-    x: PreAxon<'_>,
-    terms: &[i32],
-    d_axon: Option<i32>,
-    t0: i32,
-) {
+fn pre_in_place_body<const LAZY: bool>(rf: &Refresh, fz: &FusedW, x: PreAxon<'_>, tm: Terms<'_>) {
     let PreAxon { acc, wr, weff, pe, packed, lg, wg, ex } = x;
+    let Terms { terms, d_axon, t0, run } = tm;
     let n = acc.len();
     let (wr, weff, pe, packed, lg, wg, ex) =
         (&mut wr[..n], &mut weff[..n], &mut pe[..n], &packed[..n], &lg[..n], &wg[..n], &ex[..n]);
@@ -834,9 +829,12 @@ fn pre_in_place_body<const LAZY: bool>(
             &ex[r.clone()],
         );
         let dbuf = &mut dbuf[..m];
-        match d_axon {
-            Some(d) => dbuf.fill(d),
-            None => {
+        // Consecutive targets inside the terms: one slice, not a gather.
+        let first = (run as usize).wrapping_add(at);
+        match (d_axon, terms.get(first..first.wrapping_add(m)).filter(|_| run != u32::MAX)) {
+            (Some(d), _) => dbuf.fill(d),
+            (None, Some(part)) => dbuf.copy_from_slice(part),
+            (None, None) => {
                 for (d, &pk) in dbuf.iter_mut().zip(packed) {
                     *d = terms.get((pk & 0xFFFF) as usize).copied().unwrap_or(t0);
                 }
@@ -879,11 +877,10 @@ fn pre_in_place(
 ) {
     #[inline(always)]
     fn body(rf: &Refresh, fz: &FusedW, x: PreAxon<'_>, terms: Terms<'_>, lazy: bool) {
-        let Terms { terms, d_axon, t0 } = terms;
         if lazy {
-            pre_in_place_body::<true>(rf, fz, x, terms, d_axon, t0)
+            pre_in_place_body::<true>(rf, fz, x, terms)
         } else {
-            pre_in_place_body::<false>(rf, fz, x, terms, d_axon, t0)
+            pre_in_place_body::<false>(rf, fz, x, terms)
         }
     }
     with_kernel!(kernel, body(rf: &Refresh, fz: &FusedW, x: PreAxon<'_>, terms: Terms<'_>, lazy: bool))
@@ -895,6 +892,9 @@ struct Terms<'a> {
     terms: &'a [i32],
     d_axon: Option<i32>,
     t0: i32,
+    /// The axon's targets are `run, run + 1, …` (`CoreParams::axon_post_run`; `u32::MAX`: not
+    /// known to be).
+    run: u32,
 }
 
 /// A batch of `Pre` events of the fused kernel being gathered: lanes `0..n` hold synapse
@@ -1479,6 +1479,49 @@ mod tests {
                         out.push((acc, stale.bits));
                     }
                     assert_eq!(out[0], out[1], "{kernel:?}, {len} synapses from axon {run}, {nterms} terms");
+                    assert_ne!(out[0].0, acc0, "nothing written");
+                }
+            }
+        }
+    }
+
+    /// The in-place `Pre` kernel reads an axon's per-post terms as one slice when its targets
+    /// are consecutive (`CoreParams::axon_post_run`): the same synapse state as the gather, on
+    /// every kernel, lazy or not, for runs inside the terms and reaching past them.
+    #[test]
+    fn consecutive_targets_read_as_a_slice_equal_the_gather() {
+        use crate::fastlearn::{Combine, FusedW};
+        let fm = Formats::new(&ChipSpec::default_profile());
+        let rf = Refresh::new((-3000, 9000), &fm);
+        let mut r = HwRng::new(6, 8);
+        for kernel in crate::core::LifKernel::available() {
+            for (len, run, nterms) in [(1, 0, 10), (25, 3, 40), (64, 0, 64), (100, 5, 300), (90, 0, 70)] {
+                for (combine, lazy) in [(Combine::WPlusD, true), (Combine::WMinusD, false), (Combine::DMinusW, true)] {
+                    let fz = FusedW { src: Src::Y0, chain: Vec::new(), combine, len: 3, cycles: 3 };
+                    let packed: Vec<u32> = (run..run + len as u32).map(|t| t | (1 + t % 2) << 16).collect();
+                    let lg: Vec<u16> = (0..len).map(|_| 3000 + (r.next_u32() % 2200) as u16).collect();
+                    let wg: Vec<u16> = (0..len).map(|_| 3500 + (r.next_u32() % 1200) as u16).collect();
+                    let ex: Vec<i8> = (0..len).map(|_| (r.next_u32() % 3) as i8).collect();
+                    let terms: Vec<i32> = (0..nterms).map(|_| (r.next_u32() % 4000) as i32 - 2000).collect();
+                    let acc0: Vec<i32> = (0..len).map(|_| (r.next_u32() % 12000) as i32 - 3000).collect();
+                    let mut out = Vec::new();
+                    for run in [run, u32::MAX] {
+                        let (mut acc, mut wr, mut weff) = (acc0.clone(), vec![0; len], vec![0; len]);
+                        let mut pe: Vec<(u32, i32)> = packed.iter().map(|&p| (p, 0)).collect();
+                        let x = PreAxon {
+                            acc: &mut acc,
+                            wr: &mut wr,
+                            weff: &mut weff,
+                            pe: &mut pe,
+                            packed: &packed,
+                            lg: &lg,
+                            wg: &wg,
+                            ex: &ex,
+                        };
+                        pre_in_place(&rf, &fz, x, Terms { terms: &terms, d_axon: None, t0: 11, run }, lazy, kernel);
+                        out.push((acc, wr, weff, pe));
+                    }
+                    assert_eq!(out[0], out[1], "{kernel:?}, {len} synapses to posts {run}.., {nterms} terms");
                     assert_ne!(out[0].0, acc0, "nothing written");
                 }
             }
