@@ -138,6 +138,19 @@ pub fn decay_keep(x: i32, keep: i32, bits: u32) -> i32 {
     ((p + ((p >> 63) & ((1i64 << bits) - 1))) >> bits) as i32
 }
 
+/// Per axon of a core, what the fused `Pre` kernel reads of its synapses
+/// (`CoreParams::axon_rows`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AxonRow {
+    /// The target of the first synapse if the synapses' targets are consecutive (`first,
+    /// first + 1, …`, as in a dense projection), else `u32::MAX`: the kernel then reads its
+    /// per-post terms as one slice instead of a gather.
+    pub post_run: u32,
+    /// The rule slot of every synapse of the axon if they share one (`u8::MAX`: mixed, or no
+    /// rule; an axon without synapses has `u8::MAX` too).
+    pub rule: u8,
+}
+
 /// A learning rule as used on one core.
 #[derive(Clone, Debug, Default)]
 pub struct RuleSlot {
@@ -197,10 +210,9 @@ pub struct CoreParams {
     /// Axon `a` is synapses `axon_first[a] .. axon_first[a] + axon_count[a]`.
     pub axon_first: Vec<u32>,
     pub axon_count: Vec<u32>,
-    /// Per axon, the target of its first synapse if its synapses' targets are consecutive
-    /// (`first, first + 1, …`, as in a dense projection), else `u32::MAX`: the fused `Pre`
-    /// kernel then reads its per-post terms as one slice instead of a gather.
-    pub axon_post_run: Vec<u32>,
+    /// What the fused `Pre` kernel needs to know of each axon's synapses, in one record per
+    /// axon (one cache line for an arrival, not one per array).
+    pub axon_rows: Vec<AxonRow>,
     /// All synapses of the axon are `Current` static-path synapses (fast delivery of payload 1).
     pub axon_plain: Vec<bool>,
     /// `target | (delay − 1) << 16`.
@@ -520,7 +532,7 @@ pub fn load_core(
         any_noise: false,
         axon_first: Vec::new(),
         axon_count: Vec::new(),
-        axon_post_run: Vec::new(),
+        axon_rows: Vec::new(),
         axon_plain: Vec::new(),
         syn_packed: Vec::new(),
         syn_exp: Vec::new(),
@@ -725,9 +737,16 @@ pub fn load_core(
         pr.axon_count.push(a.count);
         let r = a.first as usize..end as usize;
         let targets = &pr.syn_packed[r.clone()];
-        pr.axon_post_run.push(match targets.first() {
-            Some(&t0) if targets.iter().zip(t0 & 0xFFFF..).all(|(&t, k)| t & 0xFFFF == k) => t0 & 0xFFFF,
-            _ => u32::MAX,
+        let rules = &pr.syn_rule[r.clone()];
+        pr.axon_rows.push(AxonRow {
+            post_run: match targets.first() {
+                Some(&t0) if targets.iter().zip(t0 & 0xFFFF..).all(|(&t, k)| t & 0xFFFF == k) => t0 & 0xFFFF,
+                _ => u32::MAX,
+            },
+            rule: match rules.first() {
+                Some(&r0) if rules.iter().all(|&x| x == r0) => r0,
+                _ => u8::MAX,
+            },
         });
         let plain = pr.syn_clamp[r.clone()].iter().all(|c| !c)
             && !(pr.track_lastpre && pr.syn_rule[r].iter().any(|&x| x != u8::MAX));

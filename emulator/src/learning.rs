@@ -36,7 +36,9 @@
 //! * Each invocation costs `cycles_learning_dispatch` plus the op-table cycles of its ops; the
 //!   trace decays and impulses are free (dedicated hardware).
 
-use crate::core::{decay_traces, refresh_weight, CoreParams, CoreState, Formats, RuleSlot, RuleState, SPIKE};
+use crate::core::{
+    decay_traces, refresh_weight, CoreParams, CoreState, Formats, RuleSlot, RuleState, COUNT_MASK, SPIKE,
+};
 use crate::fastlearn::{exec_batch, exec_fast, round_nearest, FastCode, FastRule, FusedW, LaneCtx, LANES};
 use crate::timing::{Charge, CostTable};
 use nm_isa::fixed_point::{saturate, smax, smin, trace_add, Rounding};
@@ -483,9 +485,9 @@ fn prefetch_line(at: *const i8) {
 /// accumulators).
 fn prefetch_arrivals(p: &CoreParams, s: &CoreState, arrivals: &[crate::core::Packet], lazy: bool) {
     for pk in arrivals.iter().filter(|pk| pk.count & SPIKE != 0) {
-        let a = pk.axon as usize;
-        let (Some(&first), Some(&count)) = (p.axon_first.get(a), p.axon_count.get(a)) else { continue };
-        let r = first as usize..first as usize + count as usize;
+        // The packet carries the axon's synapse range.
+        let (first, count) = (pk.first as usize, (pk.count & COUNT_MASK) as usize);
+        let r = first..first + count;
         prefetch(&p.syn_rule, r.clone());
         prefetch(&p.syn_packed, r.clone());
         prefetch(&p.syn_lgain, r.clone());
@@ -671,10 +673,14 @@ fn fused_pre_events(
             lanes.n = 0;
             for pk in arrivals.iter().filter(|pk| pk.count & SPIKE != 0) {
                 let a = pk.axon as usize;
-                let first = p.axon_first[a] as usize;
+                // The packet carries the axon's synapse range (`axon_first`, `axon_count`).
+                let (first, count) = (pk.first as usize, (pk.count & COUNT_MASK) as usize);
                 let d_axon = if per_axon { fz.term(traces.get(a).copied().unwrap_or(0)) } else { 0 };
-                let range = first..first + p.axon_count[a] as usize;
-                let uniform = batched && p.syn_rule[range.clone()].iter().all(|&r| usize::from(r) == ri);
+                debug_assert_eq!((p.axon_first[a] as usize, p.axon_count[a] as usize), (first, count), "axon {a}");
+                let range = first..first + count;
+                let row =
+                    p.axon_rows.get(a).copied().unwrap_or(crate::core::AxonRow { post_run: u32::MAX, rule: u8::MAX });
+                let uniform = batched && (count == 0 || usize::from(row.rule) == ri);
                 if uniform && in_place {
                     let r = range;
                     let x = PreAxon {
@@ -687,13 +693,12 @@ fn fused_pre_events(
                         wg: &p.syn_wgain[r.clone()],
                         ex: &p.syn_exp[r.clone()],
                     };
-                    let run = p.axon_post_run.get(a).copied().unwrap_or(u32::MAX);
-                    let tm = Terms { terms, d_axon: per_axon.then_some(d_axon), t0, run };
+                    let tm = Terms { terms, d_axon: per_axon.then_some(d_axon), t0, run: row.post_run };
                     pre_in_place(rf, fz, x, tm, lazy, env.fm.lif_kernel);
                     if lazy {
                         stale.mark_range(r);
                     }
-                    n += p.axon_count[a] as u64;
+                    n += count as u64;
                     continue;
                 }
                 if uniform {
@@ -716,7 +721,7 @@ fn fused_pre_events(
                             lanes.flush(rf, SynState { acc, wr, weff, pe, touched }, env.fm.lif_kernel);
                         }
                     }
-                    n += p.axon_count[a] as u64;
+                    n += count as u64;
                     continue;
                 }
                 lanes.flush(rf, SynState { acc, wr, weff, pe, touched }, env.fm.lif_kernel);
@@ -892,7 +897,7 @@ struct Terms<'a> {
     terms: &'a [i32],
     d_axon: Option<i32>,
     t0: i32,
-    /// The axon's targets are `run, run + 1, …` (`CoreParams::axon_post_run`; `u32::MAX`: not
+    /// The axon's targets are `run, run + 1, …` (`CoreParams::axon_rows`; `u32::MAX`: not
     /// known to be).
     run: u32,
 }
@@ -1486,7 +1491,7 @@ mod tests {
     }
 
     /// The in-place `Pre` kernel reads an axon's per-post terms as one slice when its targets
-    /// are consecutive (`CoreParams::axon_post_run`): the same synapse state as the gather, on
+    /// are consecutive (`CoreParams::axon_rows`): the same synapse state as the gather, on
     /// every kernel, lazy or not, for runs inside the terms and reaching past them.
     #[test]
     fn consecutive_targets_read_as_a_slice_equal_the_gather() {
