@@ -95,8 +95,18 @@ impl FanoutTable {
         let n = self.mesh.len();
         let (mut bits, mut lists) = (Vec::new(), Vec::new());
         let mut sorted = Vec::new();
+        // The last source's list (`routers_first`, `routers_len`) and what it was packed into:
+        // a source that shares the list (`Router::replay`) shares the packed form too.
+        let mut last: Option<((u32, u32), MeshCost)> = None;
         for src in 0..n {
             let mc = &mut self.mesh[src];
+            let list = (mc.routers_first, mc.routers_len);
+            if let Some((l, packed)) = last.filter(|(l, _)| *l == list) {
+                (mc.bits, mc.bits_word0, mc.routers_first, mc.routers_len) =
+                    (packed.bits, packed.bits_word0, packed.routers_first, packed.routers_len);
+                last = Some((l, *mc));
+                continue;
+            }
             let rs = &self.routers[mc.routers_first as usize..(mc.routers_first + mc.routers_len) as usize];
             sorted.clear();
             sorted.extend_from_slice(rs);
@@ -113,6 +123,7 @@ impl FanoutTable {
                     (mc.bits, mc.bits_word0) = (true, w0 as u32);
                     mc.routers_first = first as u32;
                     mc.routers_len = (w1 - w0) as u32;
+                    last = Some((list, *mc));
                     continue;
                 }
             }
@@ -120,9 +131,33 @@ impl FanoutTable {
             lists.extend_from_slice(rs);
             mc.routers_first = at;
             mc.bits = false;
+            last = Some((list, *mc));
         }
         self.routers = lists;
         self.rbits = bits;
+    }
+
+    /// The same table with every source's router and link lists (or router bitsets) copied
+    /// out in source order, none shared: what two tables are compared by when one shares lists
+    /// between sources (the walk reuse) and the other does not.
+    pub fn unshared(&self) -> FanoutTable {
+        let mut t = FanoutTable { mesh: Vec::with_capacity(self.mesh.len()), ..self.clone() };
+        (t.routers, t.links, t.rbits) = (Vec::new(), Vec::new(), Vec::new());
+        for mc in &self.mesh {
+            let mut c = *mc;
+            let r = mc.routers_first as usize..(mc.routers_first + mc.routers_len) as usize;
+            if mc.bits {
+                c.routers_first = t.rbits.len() as u32;
+                t.rbits.extend_from_slice(&self.rbits[r]);
+            } else {
+                c.routers_first = t.routers.len() as u32;
+                t.routers.extend_from_slice(&self.routers[r]);
+            }
+            c.links_first = t.links.len() as u32;
+            t.links.extend_from_slice(&self.links[mc.links_first as usize..(mc.links_first + mc.links_len) as usize]);
+            t.mesh.push(c);
+        }
+        t
     }
 
     /// The routers of source `src` as [`crate::timing::MeshMeter::charge_packet`] takes them.
@@ -298,6 +333,9 @@ struct WalkTrace {
     link_crossings: u32,
     edge_drops: u64,
     locals: Vec<(u32, u64)>,
+    /// Where the walk's router and link lists start in the table it was appended to: a replay
+    /// that finds the same lists there points its source at them instead of copying them.
+    at: (u32, u32),
 }
 
 impl<'p> Router<'p> {
@@ -423,6 +461,7 @@ impl<'p> Router<'p> {
             t.links.clear();
             t.links.extend_from_slice(&out.links[l0..]);
             (t.hops, t.link_crossings) = (cost.hops, cost.link_crossings);
+            t.at = (r0 as u32, l0 as u32);
             t.tag = tag;
         }
         out.mesh.push(cost);
@@ -439,8 +478,17 @@ impl<'p> Router<'p> {
     /// hops and edge drops, and at each local output the key's own axon lookup.
     fn replay(&mut self, key: u32, out: &mut FanoutTable, cost: &mut MeshCost) {
         let t = &self.trace;
-        out.routers.extend_from_slice(&t.routers);
-        out.links.extend_from_slice(&t.links);
+        // The keys of a core share their tree: one copy of its lists (checked, since the walk
+        // may have been appended to another table).
+        let (r0, l0) = (t.at.0 as usize, t.at.1 as usize);
+        if out.routers.get(r0..r0 + t.routers.len()) == Some(&t.routers[..])
+            && out.links.get(l0..l0 + t.links.len()) == Some(&t.links[..])
+        {
+            (cost.routers_first, cost.links_first) = t.at;
+        } else {
+            out.routers.extend_from_slice(&t.routers);
+            out.links.extend_from_slice(&t.links);
+        }
         cost.routers_len = t.routers.len() as u32;
         cost.links_len = t.links.len() as u32;
         (cost.hops, cost.link_crossings) = (t.hops, t.link_crossings);

@@ -119,7 +119,16 @@ fn reused_walks_equal_own_walks(p: &Program) -> usize {
         (fan, router.dropped)
     };
     let (a, b) = (resolve(true), resolve(false));
-    assert_eq!(a, b);
+    // The reused walks share their router and link lists between the keys of a tree.
+    assert!(a.0.links.len() <= b.0.links.len() && a.0.routers.len() <= b.0.routers.len());
+    assert_eq!(b.0.unshared(), b.0, "a table without reuse shares nothing");
+    assert_eq!((a.0.unshared(), a.1), (b.0.clone(), b.1));
+    // So does the packed form of the router lists.
+    let (mut pa, mut pb) = (a.0.clone(), b.0.clone());
+    pa.pack_router_bits();
+    pb.pack_router_bits();
+    assert!(pa.rbits.len() + pa.routers.len() <= pb.rbits.len() + pb.routers.len());
+    assert_eq!(pa.unshared(), pb);
     a.0.dest_core.len()
 }
 
@@ -144,6 +153,21 @@ fn reused_walks_equal_every_keys_own_walk() {
     for p in [&full, &small, &cuba, &odd] {
         assert!(reused_walks_equal_own_walks(p) > 100);
     }
+    // CUBA's keys of a core take one tree: its lists are stored once per core, not per key.
+    let shared = |reuse: bool| {
+        let costs = nm_emulator::timing::CostTable::new(&cuba.chip);
+        let mut router = nm_emulator::route::Router::new(&cuba, costs);
+        router.reuse_walks = reuse;
+        let mut fan = nm_emulator::route::FanoutTable::default();
+        for c in &cuba.cores {
+            for i in 0..c.neurons.len() as u32 {
+                router.resolve(c.id, c.key_base.wrapping_add(i), &mut fan).expect("resolves");
+            }
+        }
+        fan.links.len() + fan.routers.len()
+    };
+    let (with, without) = (shared(true), shared(false));
+    assert!(with * 10 < without, "lists of {with} entries with reuse against {without} without");
 }
 
 #[test]
