@@ -53,6 +53,10 @@ enum Source {
 pub struct Recorder {
     /// Per spike probe, per core: population index of each local neuron, or -1.
     spike_maps: Vec<Vec<Vec<i32>>>,
+    /// Per spike probe, per core: `b` if the core's map is `b, b + 1, …` (the core holds a
+    /// contiguous piece of the population, the usual case), else `i32::MIN`: such a core's
+    /// spikes are recorded without reading its map.
+    spike_offsets: Vec<Vec<i32>>,
     series: Vec<(Source, u32)>,
     /// Per core: whether any spike probe covers it.
     pub core_recorded: Vec<bool>,
@@ -112,6 +116,14 @@ fn pop_neurons(
     Ok(out)
 }
 
+/// `b` if `map` is `b, b + 1, …` with `b ≥ 0` (and not empty), else `i32::MIN`.
+fn contiguous_base(map: &[i32]) -> i32 {
+    match map.first() {
+        Some(&b) if b >= 0 && map.iter().zip(b..).all(|(&x, y)| x == y) => b,
+        _ => i32::MIN,
+    }
+}
+
 impl Recorder {
     pub fn new(program: &Program) -> Result<(Recorder, Recordings), EmuError> {
         let index: std::collections::HashMap<u32, u32> =
@@ -131,6 +143,7 @@ impl Recorder {
                             r.core_recorded[ci as usize] = true;
                         }
                     }
+                    r.spike_offsets.push(maps.iter().map(|m| contiguous_base(m)).collect());
                     r.spike_maps.push(maps);
                     recs.spikes.push(SpikeRecord {
                         name: name.clone(),
@@ -198,8 +211,17 @@ impl Recorder {
     /// Record the spikes of core `ci` at step `t`.
     pub fn spikes(&self, recs: &mut Recordings, ci: usize, t: u64, spikes: &[u32]) {
         for (k, maps) in self.spike_maps.iter().enumerate() {
-            let map = &maps[ci];
             let rec = &mut recs.spikes[k];
+            let base = self.spike_offsets[k][ci];
+            if base != i32::MIN {
+                // Ids `base + i` for every local neuron `i` of the core.
+                for &i in spikes {
+                    rec.times.push(t as i64);
+                    rec.ids.push(base + i as i32);
+                }
+                continue;
+            }
+            let map = &maps[ci];
             for &i in spikes {
                 let id = map[i as usize];
                 if id >= 0 {
@@ -264,6 +286,23 @@ pub fn neuron_value(p: &CoreParams, s: &CoreState, i: usize, var: StateVar, t: u
         StateVar::Trace0 | StateVar::Trace1 => {
             let k = usize::from(var == StateVar::Trace1);
             s.rules.iter().find_map(|r| r.y[k].get(i).copied()).unwrap_or(0)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The recorder's shortcut for cores that hold a contiguous piece of a population.
+    use super::contiguous_base;
+
+    #[test]
+    fn a_core_map_is_contiguous_only_if_every_entry_follows_the_first() {
+        assert_eq!(contiguous_base(&[0, 1, 2]), 0);
+        assert_eq!(contiguous_base(&[7]), 7);
+        assert_eq!(contiguous_base(&[5, 6, 7, 8]), 5);
+        // Not recorded, a gap, a neuron of the core outside the population, a reordering.
+        for map in [&[][..], &[-1, -1], &[0, 2], &[3, 4, -1], &[-1, 0, 1], &[1, 0]] {
+            assert_eq!(contiguous_base(map), i32::MIN, "{map:?}");
         }
     }
 }
