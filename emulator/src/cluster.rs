@@ -54,6 +54,9 @@ pub struct Cluster {
     ku: Vec<i32>,
     ku2: Vec<i32>,
     kv: Vec<i32>,
+    /// `ku`, `ku2`, `kv` and `refr` as `u16` when every value fits (then those four are left
+    /// empty): the LIF loop reads half the bytes of them.
+    k16: Option<[Vec<u16>; 4]>,
     bias: Vec<i32>,
     vth: Vec<i32>,
     vr: Vec<i32>,
@@ -241,6 +244,13 @@ impl Cluster {
             p.in_cluster = true;
         }
         c.out.finish();
+        let narrow = |x: &[i32]| x.iter().map(|&v| u16::try_from(v).ok()).collect::<Option<Vec<u16>>>();
+        if let (Some(ku), Some(ku2), Some(kv), Some(refr)) =
+            (narrow(&c.ku), narrow(&c.ku2), narrow(&c.kv), narrow(&c.refr))
+        {
+            c.k16 = Some([ku, ku2, kv, refr]);
+            (c.ku, c.ku2, c.kv, c.refr) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        }
         c.fired = vec![0; total];
         for _plane in 0..planes {
             for k in 0..c.members.len() {
@@ -283,6 +293,11 @@ impl Cluster {
             }
             self.starts.push([self.flat.len() as u32, self.rest.len() as u32]);
         }
+    }
+
+    /// Whether the LIF constants are stored as `u16` (see `Cluster::k16`).
+    pub fn narrow_constants(&self) -> bool {
+        self.k16.is_some()
     }
 
     /// What the router does for a payload-1 packet of source `src` sent at step `t1 − 1` on its
@@ -367,30 +382,39 @@ impl Cluster {
         let base = ((t & mask) as usize) * self.row;
         let (input, input2) = self.ring[base..base + self.row].split_at_mut(n);
         let m2 = if self.two { n } else { 0 };
-        let lanes = LifLanes {
-            input,
-            input2: &mut input2[..m2],
-            u: &mut self.u[..n],
-            u2: &mut self.u2[..m2],
-            v: &mut self.v[..n],
-            cnt: &mut self.cnt[..n],
-            fired: &mut self.fired[..n],
-            ku: &self.ku[..n],
-            ku2: &self.ku2[..m2],
-            kv: &self.kv[..n],
-            bias: &self.bias[..n],
-            vth: &self.vth[..n],
-            vr: &self.vr[..n],
-            refr: &self.refr[..n],
-            db: fm.decay_bits,
-            cs: fm.current_shift,
-            vmin: fm.vmin as i32,
-            vmax: fm.vmax as i32,
-        };
-        if self.two {
-            lif_lanes::<true>(lanes, fm, self.keeps_fit);
-        } else {
-            lif_lanes::<false>(lanes, fm, self.keeps_fit);
+        // One loop over the members' neurons, with the constants as stored.
+        macro_rules! lif {
+            ($ku:expr, $ku2:expr, $kv:expr, $refr:expr) => {{
+                let lanes = LifLanes {
+                    input,
+                    input2: &mut input2[..m2],
+                    u: &mut self.u[..n],
+                    u2: &mut self.u2[..m2],
+                    v: &mut self.v[..n],
+                    cnt: &mut self.cnt[..n],
+                    fired: &mut self.fired[..n],
+                    ku: &$ku[..n],
+                    ku2: &$ku2[..m2],
+                    kv: &$kv[..n],
+                    bias: &self.bias[..n],
+                    vth: &self.vth[..n],
+                    vr: &self.vr[..n],
+                    refr: &$refr[..n],
+                    db: fm.decay_bits,
+                    cs: fm.current_shift,
+                    vmin: fm.vmin as i32,
+                    vmax: fm.vmax as i32,
+                };
+                if self.two {
+                    lif_lanes::<true, _>(lanes, fm, self.keeps_fit);
+                } else {
+                    lif_lanes::<false, _>(lanes, fm, self.keeps_fit);
+                }
+            }};
+        }
+        match &self.k16 {
+            Some([ku, ku2, kv, refr]) => lif!(ku, ku2, kv, refr),
+            None => lif!(self.ku, self.ku2, self.kv, self.refr),
         }
         self.spikes.clear();
         collect_spikes(&self.fired, &mut self.spikes);

@@ -1055,9 +1055,29 @@ impl LifKernel {
     }
 }
 
+/// A per-neuron constant of the LIF update (keep factor, refractory period) as stored: `i32`,
+/// or `u16` where every value fits (the static LIF cluster), which halves those arrays' bytes.
+pub(crate) trait Konst: Copy {
+    fn get(self) -> i32;
+}
+
+impl Konst for i32 {
+    #[inline(always)]
+    fn get(self) -> i32 {
+        self
+    }
+}
+
+impl Konst for u16 {
+    #[inline(always)]
+    fn get(self) -> i32 {
+        i32::from(self)
+    }
+}
+
 /// The slices and constants of the 32-bit-lane LIF update of one core (`input2`, `u2`, `ku2`
 /// have length `n` with a second current, 0 otherwise).
-pub(crate) struct LifLanes<'a> {
+pub(crate) struct LifLanes<'a, K: Konst = i32> {
     pub(crate) input: &'a mut [i32],
     pub(crate) input2: &'a mut [i32],
     pub(crate) u: &'a mut [i32],
@@ -1065,13 +1085,13 @@ pub(crate) struct LifLanes<'a> {
     pub(crate) v: &'a mut [i32],
     pub(crate) cnt: &'a mut [i32],
     pub(crate) fired: &'a mut [i32],
-    pub(crate) ku: &'a [i32],
-    pub(crate) ku2: &'a [i32],
-    pub(crate) kv: &'a [i32],
+    pub(crate) ku: &'a [K],
+    pub(crate) ku2: &'a [K],
+    pub(crate) kv: &'a [K],
     pub(crate) bias: &'a [i32],
     pub(crate) vth: &'a [i32],
     pub(crate) vr: &'a [i32],
-    pub(crate) refr: &'a [i32],
+    pub(crate) refr: &'a [K],
     pub(crate) db: u32,
     pub(crate) cs: u32,
     pub(crate) vmin: i32,
@@ -1081,14 +1101,14 @@ pub(crate) struct LifLanes<'a> {
 /// The 32-bit-lane LIF loop, generic over the second current and the decay form (`SPLIT`:
 /// [`decay_keep_split`], else [`decay_keep_u`]); instantiated once per target feature set.
 #[inline(always)]
-fn lif_narrow_body<const TWO: bool, const SPLIT: bool>(a: LifLanes<'_>) {
+fn lif_narrow_body<const TWO: bool, const SPLIT: bool, K: Konst>(a: LifLanes<'_, K>) {
     let n = a.u.len();
     let (db, cs, vmin, vmax) = (a.db, a.cs, a.vmin, a.vmax);
     let (input, u, v, cnt, fired) = (&mut a.input[..n], a.u, &mut a.v[..n], &mut a.cnt[..n], &mut a.fired[..n]);
     let (ku, kv, bias, vth, vr, refr) = (&a.ku[..n], &a.kv[..n], &a.bias[..n], &a.vth[..n], &a.vr[..n], &a.refr[..n]);
     let m2 = if TWO { n } else { 0 };
     let (input2, u2, ku2) = (&mut a.input2[..m2], &mut a.u2[..m2], &a.ku2[..m2]);
-    lif_narrow_loop::<TWO, SPLIT>(
+    lif_narrow_loop::<TWO, SPLIT, K>(
         input, input2, u, u2, v, cnt, fired, ku, ku2, kv, bias, vth, vr, refr, db, cs, vmin, vmax,
     );
 }
@@ -1097,7 +1117,7 @@ fn lif_narrow_body<const TWO: bool, const SPLIT: bool>(a: LifLanes<'_>) {
 /// arguments, which the compiler knows do not alias: no runtime overlap checks before the loop).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn lif_narrow_loop<const TWO: bool, const SPLIT: bool>(
+fn lif_narrow_loop<const TWO: bool, const SPLIT: bool, K: Konst>(
     input: &mut [i32],
     input2: &mut [i32],
     u: &mut [i32],
@@ -1105,13 +1125,13 @@ fn lif_narrow_loop<const TWO: bool, const SPLIT: bool>(
     v: &mut [i32],
     cnt: &mut [i32],
     fired: &mut [i32],
-    ku: &[i32],
-    ku2: &[i32],
-    kv: &[i32],
+    ku: &[K],
+    ku2: &[K],
+    kv: &[K],
     bias: &[i32],
     vth: &[i32],
     vr: &[i32],
-    refr: &[i32],
+    refr: &[K],
     db: u32,
     cs: u32,
     vmin: i32,
@@ -1127,13 +1147,13 @@ fn lif_narrow_loop<const TWO: bool, const SPLIT: bool>(
     for i in 0..n {
         let inp = input[i];
         input[i] = 0;
-        let un = (decay(u[i], ku[i]).wrapping_add(inp) << cs) >> cs;
+        let un = (decay(u[i], ku[i].get()).wrapping_add(inp) << cs) >> cs;
         u[i] = un;
-        let mut sum = decay(v[i], kv[i]) + un + bias[i];
+        let mut sum = decay(v[i], kv[i].get()) + un + bias[i];
         if TWO {
             let inp2 = input2[i];
             input2[i] = 0;
-            let u2n = (decay(u2[i], ku2[i]).wrapping_add(inp2) << cs) >> cs;
+            let u2n = (decay(u2[i], ku2[i].get()).wrapping_add(inp2) << cs) >> cs;
             u2[i] = u2n;
             sum += u2n;
         }
@@ -1150,27 +1170,27 @@ fn lif_narrow_loop<const TWO: bool, const SPLIT: bool>(
         let fire_mask = -fire;
         let keep_mask = -(active & !fire & 1);
         v[i] = (vn & keep_mask) | (vr[i] & !keep_mask);
-        cnt[i] = (refr[i] & fire_mask) | ((c - 1 + i32::from(c == 0)) & !fire_mask);
+        cnt[i] = (refr[i].get() & fire_mask) | ((c - 1 + i32::from(c == 0)) & !fire_mask);
         fired[i] = fire;
     }
 }
 
-fn lif_narrow_scalar<const TWO: bool>(a: LifLanes<'_>) {
-    lif_narrow_body::<TWO, false>(a)
+fn lif_narrow_scalar<const TWO: bool, K: Konst>(a: LifLanes<'_, K>) {
+    lif_narrow_body::<TWO, false, K>(a)
 }
 
 /// The loop compiled for AVX2 (callers must check the CPU has it: see [`lif_narrow`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn lif_narrow_avx2<const TWO: bool>(a: LifLanes<'_>) {
-    lif_narrow_body::<TWO, true>(a)
+fn lif_narrow_avx2<const TWO: bool, K: Konst>(a: LifLanes<'_, K>) {
+    lif_narrow_body::<TWO, true, K>(a)
 }
 
 /// The loop compiled for AVX-512F (callers must check the CPU has it: see [`lif_narrow`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn lif_narrow_avx512<const TWO: bool>(a: LifLanes<'_>) {
-    lif_narrow_body::<TWO, true>(a)
+fn lif_narrow_avx512<const TWO: bool, K: Konst>(a: LifLanes<'_, K>) {
+    lif_narrow_body::<TWO, true, K>(a)
 }
 
 /// Run the 32-bit-lane LIF loop with `kernel`, falling back to the scalar kernel when the CPU
@@ -1179,18 +1199,18 @@ fn lif_narrow_avx512<const TWO: bool>(a: LifLanes<'_>) {
 /// dispatch for bodies that are the same on every kernel) and `learning::prefetch_line` (a cache
 /// hint), the only `unsafe` of the workspace: calling a `#[target_feature]` function.
 #[allow(unsafe_code)]
-fn lif_narrow<const TWO: bool>(a: LifLanes<'_>, kernel: LifKernel, keeps_fit: bool) {
+fn lif_narrow<const TWO: bool, K: Konst>(a: LifLanes<'_, K>, kernel: LifKernel, keeps_fit: bool) {
     let kernel = if keeps_fit && a.db <= 16 && kernel.supported() { kernel } else { LifKernel::Scalar };
     match kernel {
-        LifKernel::Scalar => lif_narrow_scalar::<TWO>(a),
+        LifKernel::Scalar => lif_narrow_scalar::<TWO, K>(a),
         // SAFETY: `kernel.supported()` checked above that the CPU has AVX2.
         #[cfg(target_arch = "x86_64")]
-        LifKernel::Avx2 => unsafe { lif_narrow_avx2::<TWO>(a) },
+        LifKernel::Avx2 => unsafe { lif_narrow_avx2::<TWO, K>(a) },
         // SAFETY: `kernel.supported()` checked above that the CPU has AVX-512F.
         #[cfg(target_arch = "x86_64")]
-        LifKernel::Avx512 => unsafe { lif_narrow_avx512::<TWO>(a) },
+        LifKernel::Avx512 => unsafe { lif_narrow_avx512::<TWO, K>(a) },
         #[cfg(not(target_arch = "x86_64"))]
-        _ => lif_narrow_scalar::<TWO>(a),
+        _ => lif_narrow_scalar::<TWO, K>(a),
     }
 }
 
@@ -1278,16 +1298,16 @@ fn lif_fast<const TWO: bool>(p: &CoreParams, s: &mut CoreState, base: usize, fm:
         vmin: fm.vmin as i32,
         vmax: fm.vmax as i32,
     };
-    lif_lanes::<TWO>(lanes, fm, p.keeps_fit);
+    lif_lanes::<TWO, i32>(lanes, fm, p.keeps_fit);
     collect_spikes(&s.fired[..n], &mut s.spikes);
 }
 
 /// The LIF update without noise over the neurons of `a` (one core, or the cores of a
 /// [`crate::cluster::Cluster`] side by side): [`lif_narrow`] when `fm.narrow`, else in 64-bit
 /// sums clamped to `fm.vmin ..= fm.vmax`. `a.vmin`/`a.vmax` are only read by the narrow loop.
-pub(crate) fn lif_lanes<const TWO: bool>(a: LifLanes<'_>, fm: &Formats, keeps_fit: bool) {
+pub(crate) fn lif_lanes<const TWO: bool, K: Konst>(a: LifLanes<'_, K>, fm: &Formats, keeps_fit: bool) {
     if fm.narrow {
-        lif_narrow::<TWO>(a, fm.lif_kernel, keeps_fit);
+        lif_narrow::<TWO, K>(a, fm.lif_kernel, keeps_fit);
         return;
     }
     let (db, cs) = (fm.decay_bits, fm.current_shift);
@@ -1297,13 +1317,13 @@ pub(crate) fn lif_lanes<const TWO: bool>(a: LifLanes<'_>, fm: &Formats, keeps_fi
     for i in 0..n {
         let inp = input[i];
         input[i] = 0;
-        let un = (decay_keep(u[i], ku[i], db).wrapping_add(inp) << cs) >> cs;
+        let un = (decay_keep(u[i], ku[i].get(), db).wrapping_add(inp) << cs) >> cs;
         u[i] = un;
-        let mut sum = i64::from(decay_keep(v[i], kv[i], db)) + i64::from(un) + i64::from(bias[i]);
+        let mut sum = i64::from(decay_keep(v[i], kv[i].get(), db)) + i64::from(un) + i64::from(bias[i]);
         if TWO {
             let inp2 = input2[i];
             input2[i] = 0;
-            let u2n = (decay_keep(u2[i], ku2[i], db).wrapping_add(inp2) << cs) >> cs;
+            let u2n = (decay_keep(u2[i], ku2[i].get(), db).wrapping_add(inp2) << cs) >> cs;
             u2[i] = u2n;
             sum += i64::from(u2n);
         }
@@ -1312,7 +1332,7 @@ pub(crate) fn lif_lanes<const TWO: bool>(a: LifLanes<'_>, fm: &Formats, keeps_fi
         let active = c == 0;
         let fire = active & (vn >= vth[i]);
         v[i] = if active & !fire { vn } else { vr[i] };
-        cnt[i] = if fire { refr[i] } else { (c - 1).max(0) };
+        cnt[i] = if fire { refr[i].get() } else { (c - 1).max(0) };
         fired[i] = i32::from(fire);
     }
 }

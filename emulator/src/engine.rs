@@ -384,6 +384,12 @@ impl Emulator {
         self.cluster.as_ref().map_or(&[], |c| &c.members)
     }
 
+    /// Whether the cluster (if any) stores its members' keep factors and refractory periods
+    /// as `u16` (every value fits) rather than `i32`; the results are the same.
+    pub fn cluster_narrow_constants(&self) -> Option<bool> {
+        self.cluster.as_ref().map(|c| c.narrow_constants())
+    }
+
     /// The LIF kernel in effect (before the per-core fallback).
     pub fn lif_kernel(&self) -> LifKernel {
         self.fm.lif_kernel

@@ -311,3 +311,31 @@ fn two_current_and_deep_ring_clusters_equal_core_by_core() {
         }
     }
 }
+
+/// The cluster stores the keep factors and refractory periods as `u16` where every value fits,
+/// else as `i32` (a 16-bit decay without leak keeps `2^16`): both equal core by core.
+#[test]
+fn narrow_and_wide_cluster_constants_equal_core_by_core() {
+    for (bits, narrow) in [(12u8, true), (16, false)] {
+        for seed in 0..3 {
+            let mut prog = program(seed, &[Kind::Static { long: false }; 3], None);
+            prog.chip.formats.decay_bits = bits;
+            for core in &mut prog.cores {
+                for p in &mut core.profiles {
+                    if p.kind == NeuronKind::Lif {
+                        p.decay_v = 0;
+                    }
+                }
+            }
+            let mut fast = Emulator::new(&prog, cfg(1)).unwrap();
+            assert_eq!(fast.cluster_members().len(), 3, "{bits} bits, seed {seed}");
+            assert_eq!(fast.cluster_narrow_constants(), Some(narrow), "{bits} bits, seed {seed}");
+            let mut slow = Emulator::new(&prog, cfg(1)).unwrap();
+            slow.set_synapse_arena(false);
+            fast.run(300);
+            slow.run(300);
+            assert!(fast.stats().spikes > 0, "{bits} bits, seed {seed}: no spikes");
+            assert_eq!(fingerprint(&fast), fingerprint(&slow), "{bits} bits, seed {seed}");
+        }
+    }
+}
