@@ -495,8 +495,6 @@ impl Emulator {
         let params = &self.params[..];
         // The step at which this step's packets are delivered.
         let t1 = t + 1;
-        // XOR of synapse words read ahead (see below); only fed to `black_box`.
-        let mut touch = 0u32;
         let mut cluster = self.cluster.as_deref_mut();
         // The members' spikes, out of the cluster while `send` adds into its rings.
         let member_spikes = cluster.as_deref_mut().map(|c| std::mem::take(&mut c.out));
@@ -543,12 +541,13 @@ impl Emulator {
                     dst.pending_events += u64::from(n);
                     return;
                 }
-                // Read the first and last synapse words the packet will use at delivery
-                // (next step) now: the cache misses of many packets overlap here instead of
-                // stalling `deliver` one packet at a time. No effect on the results.
+                // Prefetch the synapse words the packet will use at delivery (next step): the
+                // cache misses of many packets overlap here instead of stalling `deliver` one
+                // packet at a time. A hint (a load would stall this loop on the miss); no
+                // effect on the results.
                 let (words, w0) = if at == NO_ARENA { (&dst.pe[..], first) } else { (arena, at) };
-                let last = (w0 + (count & crate::core::COUNT_MASK)).saturating_sub(1);
-                touch ^= words.get(w0 as usize).map_or(0, |x| x.0) ^ words.get(last as usize).map_or(0, |x| x.0);
+                let w0 = w0 as usize;
+                crate::learning::prefetch(words, w0..w0 + (count & crate::core::COUNT_MASK) as usize);
                 if member[dc] != u32::MAX && dst.inbox_next.is_empty() {
                     member_queued.push(dc as u32);
                 }
@@ -645,7 +644,6 @@ impl Emulator {
                 send(self.input_base[k] + c as usize, pl, !clamp || pl != 0, states, usize::MAX);
             }
         }
-        std::hint::black_box(touch);
         if let (Some(c), Some(ms)) = (self.cluster.as_deref_mut(), member_spikes) {
             c.out = ms;
         }
