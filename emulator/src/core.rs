@@ -151,6 +151,17 @@ pub struct AxonRow {
     pub rule: u8,
 }
 
+/// `x0` if `xs` is `x0, x0 + 1, …` (and not empty), else `u32::MAX` ([`AxonRow::post_run`],
+/// [`RuleSlot::post_axon_run`]).
+fn run_start(mut xs: impl Iterator<Item = u32>) -> u32 {
+    let Some(x0) = xs.next() else { return u32::MAX };
+    if xs.enumerate().all(|(k, x)| u64::from(x) == u64::from(x0) + 1 + k as u64) {
+        x0
+    } else {
+        u32::MAX
+    }
+}
+
 /// A learning rule as used on one core.
 #[derive(Clone, Debug, Default)]
 pub struct RuleSlot {
@@ -739,10 +750,7 @@ pub fn load_core(
         let targets = &pr.syn_packed[r.clone()];
         let rules = &pr.syn_rule[r.clone()];
         pr.axon_rows.push(AxonRow {
-            post_run: match targets.first() {
-                Some(&t0) if targets.iter().zip(t0 & 0xFFFF..).all(|(&t, k)| t & 0xFFFF == k) => t0 & 0xFFFF,
-                _ => u32::MAX,
-            },
+            post_run: run_start(targets.iter().map(|&t| t & 0xFFFF)),
             rule: match rules.first() {
                 Some(&r0) if rules.iter().all(|&x| x == r0) => r0,
                 _ => u8::MAX,
@@ -783,13 +791,7 @@ pub fn load_core(
         slot.post_axon_run = slot
             .post_start
             .windows(2)
-            .map(|w| {
-                let ax = &slot.post_axon[w[0] as usize..w[1] as usize];
-                match ax.first() {
-                    Some(&a0) if ax.iter().zip(a0..).all(|(&a, b)| a == b) => a0,
-                    _ => u32::MAX,
-                }
-            })
+            .map(|w| run_start(slot.post_axon[w[0] as usize..w[1] as usize].iter().copied()))
             .collect();
         let xs = |k: usize| if rule.x[k].is_some() { vec![0; na] } else { Vec::new() };
         let ys = |k: usize| if rule.y[k].is_some() { vec![0; n] } else { Vec::new() };
@@ -1479,4 +1481,21 @@ pub fn refresh_weight(p: &CoreParams, s: &mut CoreState, si: usize, readout: Rou
     let weff = apply_gain(wr, p.syn_wgain[si]);
     s.weff[si] = weff;
     s.pe[si].1 = shift_exp(i64::from(weff), p.syn_exp[si]);
+}
+
+#[cfg(test)]
+mod tests {
+    //! Load-time facts the kernels rely on.
+    use super::run_start;
+
+    #[test]
+    fn a_run_is_consecutive_from_its_first_entry() {
+        assert_eq!(run_start([4u32, 5, 6].into_iter()), 4);
+        assert_eq!(run_start([0u32].into_iter()), 0);
+        assert_eq!(run_start([u32::MAX - 1, u32::MAX].into_iter()), u32::MAX - 1);
+        // Empty, a gap, a repeat, descending, past the largest value.
+        for xs in [&[][..], &[1, 3], &[2, 2], &[5, 4], &[u32::MAX - 1, u32::MAX, 0]] {
+            assert_eq!(run_start(xs.iter().copied()), u32::MAX, "{xs:?}");
+        }
+    }
 }
