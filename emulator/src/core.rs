@@ -152,8 +152,8 @@ pub struct AxonRow {
 }
 
 /// `x0` if `xs` is `x0, x0 + 1, …` (and not empty), else `u32::MAX` ([`AxonRow::post_run`],
-/// [`RuleSlot::post_axon_run`]).
-fn run_start(mut xs: impl Iterator<Item = u32>) -> u32 {
+/// [`RuleSlot::post_axon_run`], the recorder's contiguous cores).
+pub(crate) fn run_start(mut xs: impl Iterator<Item = u32>) -> u32 {
     let Some(x0) = xs.next() else { return u32::MAX };
     if xs.enumerate().all(|(k, x)| u64::from(x) == u64::from(x0) + 1 + k as u64) {
         x0

@@ -119,7 +119,8 @@ fn pop_neurons(
 /// `b` if `map` is `b, b + 1, …` with `b ≥ 0` (and not empty), else `i32::MIN`.
 fn contiguous_base(map: &[i32]) -> i32 {
     match map.first() {
-        Some(&b) if b >= 0 && map.iter().zip(b..).all(|(&x, y)| x == y) => b,
+        // Entries below 0 become `u32` values above `i32::MAX`: never the run's next one.
+        Some(&b) if b >= 0 => i32::try_from(crate::core::run_start(map.iter().map(|&x| x as u32))).unwrap_or(i32::MIN),
         _ => i32::MIN,
     }
 }
