@@ -184,6 +184,10 @@ pub struct RuleSlot {
     /// All synapses of the rule, in synapse order.
     pub syns: Vec<u32>,
     pub has: [bool; 4],
+    /// Every synapse of the core is the rule's: a lazy kernel may mark a whole range of them
+    /// stale (`Stale`), the ones between its own included, since settling a synapse that does
+    /// not lag gives its values again.
+    pub owns_core: bool,
 }
 
 /// A rule's trace state on one core: `x` per axon, `y` per neuron.
@@ -378,7 +382,8 @@ impl Stale {
     #[inline]
     pub fn mark_range(&mut self, range: std::ops::Range<usize>) {
         self.any = true;
-        for_words(range, self.bits.len(), |w, mask| self.bits[w] |= mask);
+        let bits = &mut self.bits[..];
+        for_words(range, bits.len(), |w, mask| bits[w] |= mask);
     }
 }
 
@@ -787,6 +792,7 @@ pub fn load_core(
             fill[t] += 1;
         }
         slot.post_start = count;
+        slot.owns_core = slot.syns.len() == core.synapses.len();
         slot.post_axon = slot.post_syn.iter().map(|&s| pr.syn_axon[s as usize]).collect();
         slot.post_axon_run = slot
             .post_start
@@ -1199,7 +1205,8 @@ fn lif_narrow_avx512<const TWO: bool, K: Konst>(a: LifLanes<'_, K>) {
 /// lacks its features or the core's keep factors do not meet the split decay's precondition.
 /// With [`decay_slice`] (whose scalar form also differs), the crate's `with_kernel!` (the same
 /// dispatch for bodies that are the same on every kernel) and `learning::prefetch_line` (a cache
-/// hint), the only `unsafe` of the workspace: calling a `#[target_feature]` function.
+/// hint) and `learning::gather_lanes` / `scatter_lanes` (AVX-512 lanes, bounds-checked), the
+/// only `unsafe` of the workspace: calling a `#[target_feature]` function.
 #[allow(unsafe_code)]
 fn lif_narrow<const TWO: bool, K: Konst>(a: LifLanes<'_, K>, kernel: LifKernel, keeps_fit: bool) {
     let kernel = if keeps_fit && a.db <= 16 && kernel.supported() { kernel } else { LifKernel::Scalar };

@@ -479,6 +479,102 @@ fn prefetch_line(at: *const i8) {
     }
 }
 
+/// `out[k] = xs[idx[k]]` for every `k`: with AVX-512 gathers when `kernel` is AVX-512 (the
+/// lanes' loads issued together), else one load after the other.
+///
+/// # Panics
+/// If an index is out of `xs` (as indexing would).
+#[inline(always)]
+fn gather_lanes(kernel: crate::core::LifKernel, xs: &[i32], idx: &[u32; FB], out: &mut [i32; FB]) {
+    #[cfg(target_arch = "x86_64")]
+    if kernel == crate::core::LifKernel::Avx512 && kernel.supported() {
+        assert_lanes_inside(xs.len(), idx);
+        // SAFETY: the CPU has AVX-512F (`supported`), and every index is below `xs.len()`,
+        // which fits an `i32` (checked above), so each lane reads inside `xs`.
+        #[allow(unsafe_code)]
+        unsafe {
+            gather_avx512(xs, idx, out)
+        };
+        return;
+    }
+    let _ = kernel;
+    for (o, &i) in out.iter_mut().zip(idx) {
+        *o = xs[i as usize];
+    }
+}
+
+/// `xs[idx[k]] = vals[k]` for every `k` in order (a repeated index keeps its last value): with
+/// AVX-512 scatters when `kernel` is AVX-512, else one store after the other.
+///
+/// # Panics
+/// If an index is out of `xs` (as indexing would).
+#[inline(always)]
+fn scatter_lanes(kernel: crate::core::LifKernel, xs: &mut [i32], idx: &[u32; FB], vals: &[i32; FB]) {
+    #[cfg(target_arch = "x86_64")]
+    if kernel == crate::core::LifKernel::Avx512 && kernel.supported() {
+        assert_lanes_inside(xs.len(), idx);
+        // SAFETY: as in `gather_lanes`: AVX-512F present, every lane writes inside `xs`. The
+        // scatter writes the lanes of one instruction in lane order, and the instructions one
+        // after the other, so a repeated index keeps its last value, as the loop below.
+        #[allow(unsafe_code)]
+        unsafe {
+            scatter_avx512(xs, idx, vals)
+        };
+        return;
+    }
+    let _ = kernel;
+    for (&i, &v) in idx.iter().zip(vals) {
+        xs[i as usize] = v;
+    }
+}
+
+/// Panic unless every index of `idx` is below `len` and `len` fits an `i32` (the gathers'
+/// lane offsets are signed 32-bit).
+#[inline(always)]
+fn assert_lanes_inside(len: usize, idx: &[u32; FB]) {
+    let max = idx.iter().fold(0u32, |m, &i| m.max(i));
+    assert!((max as usize) < len && len <= i32::MAX as usize, "lane index {max} out of {len}");
+}
+
+/// [`gather_lanes`] in AVX-512 gathers of 16 lanes.
+///
+/// # Safety
+/// The CPU has AVX-512F; every index is below `xs.len() ≤ i32::MAX`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(unsafe_code)]
+unsafe fn gather_avx512(xs: &[i32], idx: &[u32; FB], out: &mut [i32; FB]) {
+    use std::arch::x86_64::{_mm512_i32gather_epi32, _mm512_loadu_si512, _mm512_storeu_si512};
+    for (i, o) in idx.chunks_exact(16).zip(out.chunks_exact_mut(16)) {
+        // SAFETY: `i` and `o` hold 16 `u32` / `i32` (unaligned loads and stores), and every
+        // lane's offset points inside `xs` (the caller's contract).
+        unsafe {
+            let at = _mm512_loadu_si512(i.as_ptr().cast());
+            let v = _mm512_i32gather_epi32::<4>(at, xs.as_ptr());
+            _mm512_storeu_si512(o.as_mut_ptr().cast(), v);
+        }
+    }
+}
+
+/// [`scatter_lanes`] in AVX-512 scatters of 16 lanes.
+///
+/// # Safety
+/// The CPU has AVX-512F; every index is below `xs.len() ≤ i32::MAX`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(unsafe_code)]
+unsafe fn scatter_avx512(xs: &mut [i32], idx: &[u32; FB], vals: &[i32; FB]) {
+    use std::arch::x86_64::{_mm512_i32scatter_epi32, _mm512_loadu_si512};
+    for (i, v) in idx.chunks_exact(16).zip(vals.chunks_exact(16)) {
+        // SAFETY: as in `gather_avx512`.
+        unsafe {
+            let at = _mm512_loadu_si512(i.as_ptr().cast());
+            let v = _mm512_loadu_si512(v.as_ptr().cast());
+            _mm512_i32scatter_epi32::<4>(xs.as_mut_ptr(), at, v);
+        }
+    }
+}
+
 /// Prefetch the per-synapse arrays the fused `Pre` kernel reads and writes, over the synapses of
 /// this step's spiking arrivals.
 /// (`lazy`: only those the kernel without the refresh reads; `deliver` already read the
@@ -1038,6 +1134,9 @@ struct LazyPost<'a> {
     terms: &'a [i32],
     d: i32,
     per_axon: bool,
+    /// Mark the span from the first to the last synapse stale at once, not synapse by synapse
+    /// (`RuleSlot::owns_core`).
+    span: bool,
 }
 
 /// [`post_loop::<PER_AXON, false>`] without the refresh: each synapse's accumulator written and
@@ -1045,28 +1144,34 @@ struct LazyPost<'a> {
 /// reader to refresh; compiled for `kernel`.
 fn post_lazy(a: LazyPost<'_>, kernel: crate::core::LifKernel) {
     #[inline(always)]
-    fn body(a: LazyPost<'_>) {
-        let LazyPost { fz, rf, syns, acc, stale, terms, d, per_axon } = a;
-        if per_axon {
-            post_lazy_body::<true>(fz, rf, syns, acc, stale, terms, d)
-        } else {
-            post_lazy_body::<false>(fz, rf, syns, acc, stale, terms, d)
+    fn body(a: LazyPost<'_>, kernel: crate::core::LifKernel) {
+        let LazyPost { fz, rf, syns, acc, stale, terms, d, per_axon, span } = a;
+        let x = (fz, rf, syns, acc, stale, terms, d, kernel);
+        match (per_axon, span) {
+            (true, false) => post_lazy_body::<true, false>(x),
+            (true, true) => post_lazy_body::<true, true>(x),
+            (false, false) => post_lazy_body::<false, false>(x),
+            (false, true) => post_lazy_body::<false, true>(x),
         }
     }
-    with_kernel!(kernel, body(a: LazyPost<'_>))
+    with_kernel!(kernel, body(a: LazyPost<'_>, kernel: crate::core::LifKernel))
 }
 
 /// The body of [`post_lazy`], in chunks of [`FB`] synapses (distinct, so the same as one after
 /// the other): gather, arithmetic over the lanes, scatter.
 #[inline(always)]
-fn post_lazy_body<const PER_AXON: bool>(
-    fz: &FusedW,
-    rf: &Refresh,
-    syns: PostSyns<'_>,
-    acc: &mut [i32],
-    stale: &mut crate::core::Stale,
-    terms: &[i32],
-    d: i32,
+#[allow(clippy::type_complexity)]
+fn post_lazy_body<const PER_AXON: bool, const SPAN: bool>(
+    (fz, rf, syns, acc, stale, terms, d, kernel): (
+        &FusedW,
+        &Refresh,
+        PostSyns<'_>,
+        &mut [i32],
+        &mut crate::core::Stale,
+        &[i32],
+        i32,
+        crate::core::LifKernel,
+    ),
 ) {
     stale.any = true;
     let bits = &mut stale.bits[..];
@@ -1078,17 +1183,29 @@ fn post_lazy_body<const PER_AXON: bool>(
     let mut a = [0i32; FB];
     let mut dd = [d; FB];
     let mut lg = [4096u16; FB];
-    // The accumulators of the first chunk, then each chunk's those of the next: their cache
-    // misses overlap with the chunk's work.
-    for &si in syns.syn.iter().take(FB) {
-        prefetch_line(acc.as_ptr().wrapping_add(si as usize).cast());
-    }
-    for (c, ((sy, ax), par)) in syns.syn.chunks(FB).zip(syns.axon.chunks(FB)).zip(syns.par.chunks(FB)).enumerate() {
-        for &si in syns.syn.iter().skip((c + 1) * FB).take(FB) {
+    // Full chunks gather and scatter their accumulators in AVX-512 instructions, whose loads
+    // overlap; else the accumulators of the first chunk, then each chunk's those of the next,
+    // are prefetched, so that their cache misses overlap with the chunk's work.
+    let vector = kernel == crate::core::LifKernel::Avx512 && kernel.supported();
+    if !vector {
+        for &si in syns.syn.iter().take(FB) {
             prefetch_line(acc.as_ptr().wrapping_add(si as usize).cast());
         }
-        for (k, &si) in sy.iter().enumerate() {
-            a[k] = acc[si as usize];
+    }
+    for (c, ((sy, ax), par)) in syns.syn.chunks(FB).zip(syns.axon.chunks(FB)).zip(syns.par.chunks(FB)).enumerate() {
+        if !vector {
+            for &si in syns.syn.iter().skip((c + 1) * FB).take(FB) {
+                prefetch_line(acc.as_ptr().wrapping_add(si as usize).cast());
+            }
+        }
+        let full = <&[u32; FB]>::try_from(sy).ok();
+        match full {
+            Some(sy) => gather_lanes(kernel, acc, sy, &mut a),
+            None => {
+                for (k, &si) in sy.iter().enumerate() {
+                    a[k] = acc[si as usize];
+                }
+            }
         }
         if PER_AXON {
             // Consecutive axons inside the terms: one slice, not a gather.
@@ -1112,10 +1229,25 @@ fn post_lazy_body<const PER_AXON: bool>(
             let w = rf.write(a0, v, lg[k]);
             a[k] = w.max(rf.w_min).min(rf.w_max).max(rf.amin).min(rf.amax);
         }
-        for (k, &si) in sy.iter().enumerate() {
-            let si = si as usize;
-            acc[si] = a[k];
-            bits[si / 64] |= 1u64 << (si % 64);
+        match full {
+            Some(sy) => scatter_lanes(kernel, acc, sy, &a),
+            None => {
+                for (k, &si) in sy.iter().enumerate() {
+                    acc[si as usize] = a[k];
+                }
+            }
+        }
+        if !SPAN {
+            for &si in sy {
+                let si = si as usize;
+                bits[si / 64] |= 1u64 << (si % 64);
+            }
+        }
+    }
+    if SPAN {
+        let (lo, hi) = syns.syn.iter().fold((u32::MAX, 0), |(lo, hi), &si| (lo.min(si), hi.max(si)));
+        if lo <= hi {
+            stale.mark_range(lo as usize..hi as usize + 1);
         }
     }
 }
@@ -1166,11 +1298,12 @@ fn fused_post_events(
             };
             let st = SynState { acc, wr, weff, pe, touched };
             match (per_axon, defer_all) {
-                (true, false) if lazy && rf.batchable() => {
-                    post_lazy(LazyPost { fz, rf, syns, acc, stale, terms, d: t0, per_axon: true }, env.fm.lif_kernel)
-                }
+                (true, false) if lazy && rf.batchable() => post_lazy(
+                    LazyPost { fz, rf, syns, acc, stale, terms, d: t0, per_axon: true, span: slot.owns_core },
+                    env.fm.lif_kernel,
+                ),
                 (false, false) if lazy && rf.batchable() => post_lazy(
-                    LazyPost { fz, rf, syns, acc, stale, terms: &[], d: d_post, per_axon: false },
+                    LazyPost { fz, rf, syns, acc, stale, terms: &[], d: d_post, per_axon: false, span: slot.owns_core },
                     env.fm.lif_kernel,
                 ),
                 _ if !defer_all && rf.batchable() => post_batched(
@@ -1443,18 +1576,22 @@ mod tests {
     /// The lazy `Post` kernel reads a post's per-axon terms as one slice when its axons are
     /// consecutive (`RuleSlot::post_axon_run`): the same accumulators and stale bits as the
     /// gather, on every kernel, for runs inside the terms, reaching past them (the default term
-    /// beyond) and of every length around the chunk size.
+    /// beyond) and of every length around the chunk size. Marking its span stale
+    /// (`RuleSlot::owns_core`) gives the same accumulators and marks exactly the synapses from
+    /// the first to the last; every kernel gives the scalar kernel's accumulators.
     #[test]
     fn consecutive_axons_read_as_a_slice_equal_the_gather() {
         use crate::fastlearn::{Combine, FusedW};
         let fm = Formats::new(&ChipSpec::default_profile());
         let rf = Refresh::new((-3000, 9000), &fm);
-        let mut r = HwRng::new(5, 8);
+        let cases = [(1, 0, 10), (63, 2, 100), (64, 0, 64), (65, 7, 200), (200, 30, 1000), (130, 0, 100)];
+        let mut scalars: Vec<Option<Vec<i32>>> = vec![None; cases.len() * 3];
         for kernel in crate::core::LifKernel::available() {
-            for (len, run, nterms) in
-                [(1, 0, 10), (63, 2, 100), (64, 0, 64), (65, 7, 200), (200, 30, 1000), (130, 0, 100)]
-            {
-                for combine in [Combine::WPlusD, Combine::WMinusD, Combine::DMinusW] {
+            // The same draws for every kernel.
+            let mut r = HwRng::new(5, 8);
+            for (ci, &(len, run, nterms)) in cases.iter().enumerate() {
+                for (ki, combine) in [Combine::WPlusD, Combine::WMinusD, Combine::DMinusW].into_iter().enumerate() {
+                    let scalar_out = &mut scalars[ci * 3 + ki];
                     let fz = FusedW { src: Src::X0, chain: Vec::new(), combine, len: 3, cycles: 3 };
                     let ns = 4 * len + 9;
                     let syn: Vec<u32> = (0..len as u32).map(|k| k * 4 + 1 + k % 3).collect();
@@ -1465,7 +1602,7 @@ mod tests {
                     let terms: Vec<i32> = (0..nterms).map(|_| (r.next_u32() % 4000) as i32 - 2000).collect();
                     let acc0: Vec<i32> = (0..ns).map(|_| (r.next_u32() % 12000) as i32 - 3000).collect();
                     let mut out = Vec::new();
-                    for run in [run, u32::MAX] {
+                    for (run, span) in [(run, false), (u32::MAX, false), (run, true), (u32::MAX, true)] {
                         let mut acc = acc0.clone();
                         let mut stale = crate::core::Stale::default();
                         stale.prepare(ns, &fm);
@@ -1479,13 +1616,77 @@ mod tests {
                             terms: &terms,
                             d: 17,
                             per_axon: true,
+                            span,
                         };
                         post_lazy(a, kernel);
                         out.push((acc, stale.bits));
                     }
-                    assert_eq!(out[0], out[1], "{kernel:?}, {len} synapses from axon {run}, {nterms} terms");
+                    let at = format!("{kernel:?}, {len} synapses from axon {run}, {nterms} terms");
+                    assert_eq!(out[0], out[1], "{at}");
                     assert_ne!(out[0].0, acc0, "nothing written");
+                    // Marked as a span: the same accumulators; exactly the synapses from the
+                    // first to the last are marked, the post's own among them.
+                    let span: Vec<u64> = {
+                        let mut st = crate::core::Stale::default();
+                        st.prepare(ns, &fm);
+                        st.mark_range(syn[0] as usize..syn[len - 1] as usize + 1);
+                        st.bits
+                    };
+                    for k in [2, 3] {
+                        assert_eq!(out[k].0, out[0].0, "{at}: span");
+                        assert_eq!(out[k].1, span, "{at}: span");
+                    }
+                    assert!(out[0].1.iter().zip(&span).all(|(&b, &s)| b & !s == 0), "{at}");
+                    // The scalar kernel's accumulators on every kernel.
+                    let scalar = scalar_out.get_or_insert_with(|| out[0].0.clone());
+                    assert_eq!(&out[0].0, scalar, "{at}: as the scalar kernel");
                 }
+            }
+        }
+    }
+
+    /// The lane gathers and scatters of the `Post` kernel equal indexing on every kernel,
+    /// repeated indices included (the last lane's value stays), and panic on an index out of
+    /// bounds.
+    #[test]
+    fn gathered_and_scattered_lanes_equal_indexing() {
+        let mut r = HwRng::new(9, 8);
+        for kernel in crate::core::LifKernel::available() {
+            for n in [FB, 100, 5000] {
+                let xs: Vec<i32> = (0..n).map(|_| r.next_u32() as i32).collect();
+                let mut idx = [0u32; FB];
+                for i in idx.iter_mut() {
+                    *i = r.next_u32() % n as u32;
+                }
+                // Repeats inside one 16-lane instruction and across instructions.
+                idx[5] = idx[3];
+                idx[40] = idx[3];
+                idx[63] = (n - 1) as u32;
+                let mut got = [0i32; FB];
+                gather_lanes(kernel, &xs, &idx, &mut got);
+                for k in 0..FB {
+                    assert_eq!(got[k], xs[idx[k] as usize], "{kernel:?} {n}: gather lane {k}");
+                }
+                let vals: [i32; FB] = std::array::from_fn(|k| k as i32 * 7 - 100);
+                let (mut a, mut b) = (xs.clone(), xs.clone());
+                scatter_lanes(kernel, &mut a, &idx, &vals);
+                for (&i, &v) in idx.iter().zip(&vals) {
+                    b[i as usize] = v;
+                }
+                assert_eq!(a, b, "{kernel:?} {n}: scatter");
+                assert_eq!(a[idx[3] as usize], vals[40], "{kernel:?}: the last repeat stays");
+                let mut bad = idx;
+                bad[17] = n as u32;
+                let caught = std::panic::catch_unwind(|| {
+                    let mut o = [0i32; FB];
+                    gather_lanes(kernel, &xs, &bad, &mut o);
+                });
+                assert!(caught.is_err(), "{kernel:?}: a gather out of bounds");
+                let caught = std::panic::catch_unwind(|| {
+                    let mut ys = xs.clone();
+                    scatter_lanes(kernel, &mut ys, &bad, &vals);
+                });
+                assert!(caught.is_err(), "{kernel:?}: a scatter out of bounds");
             }
         }
     }
