@@ -476,14 +476,53 @@ fn settle_words_body<const FULL: bool>(x: SettleWords<'_>, sel: u64, sh: u32, m:
     }
 }
 
-/// [`settle_words_body`] compiled for `kernel` (AVX2 / AVX-512 if the CPU has them).
+/// [`settle_words_body`] in 32-bit lanes, for `1 ≤ sh ≤ 31`, `m < 2^15` (a weight of at most
+/// 15 bits, as every chip spec has) and exponents in `-127 ..= 63` (specs allow `±16`): the
+/// same values. With `a = |acc| ≤ 2^31` and `half ≤ 2^30`, `a + half` fits a `u32`; `|r| ≤ m`
+/// and `gain < 2^16` keep `r · gain` below `2^31`; and [`shift_exp`] of an `i32` is, in 32
+/// bits, a wrapping left shift (zero from 32 on, where the 64-bit shift leaves no low bit) or
+/// an arithmetic right shift of at most 31 (the sign from 31 on).
+#[inline(always)]
+fn settle_words_body32<const FULL: bool>(x: SettleWords<'_>, sel: u64, sh: u32, m: i32) {
+    let SettleWords { acc, wr, weff, pe, wg, ex } = x;
+    let n = acc.len().min(64);
+    let (wr, weff, pe, wg, ex) = (&mut wr[..n], &mut weff[..n], &mut pe[..n], &wg[..n], &ex[..n]);
+    let half = 1u32 << (sh - 1);
+    for k in 0..n {
+        let on = (sel >> k) & 1 != 0;
+        let a = acc[k];
+        let sign = a >> 31;
+        let r = (((a.unsigned_abs() + half) >> sh) as i32 ^ sign).wrapping_sub(sign);
+        let r = r.clamp(-m, m);
+        // `apply_gain`: at 4096 the rounded product is `r` itself.
+        let p = r * i32::from(wg[k]);
+        let ps = p >> 31;
+        let e = ((((p.unsigned_abs() + 2048) >> 12) as i32) ^ ps).wrapping_sub(ps);
+        let sx = ex[k];
+        let left = (e as u32).wrapping_shl(u32::from(sx.unsigned_abs()).min(31)) as i32;
+        let left = if sx >= 32 { 0 } else { left };
+        let right = e >> u32::from(sx.unsigned_abs()).min(31);
+        let c = if sx >= 0 { left } else { right };
+        if FULL {
+            wr[k] = if on { r } else { wr[k] };
+            weff[k] = if on { e } else { weff[k] };
+        }
+        pe[k].1 = if on { c } else { pe[k].1 };
+    }
+}
+
+/// [`settle_words_body`] compiled for `kernel` (AVX2 / AVX-512 if the CPU has them); in
+/// 32-bit lanes ([`settle_words_body32`]) where the formats allow.
 fn settle_words(x: SettleWords<'_>, sel: u64, sh: u32, m: i64, full: bool, kernel: LifKernel) {
     #[inline(always)]
     fn body(x: SettleWords<'_>, sel: u64, sh: u32, m: i64, full: bool) {
-        if full {
-            settle_words_body::<true>(x, sel, sh, m)
-        } else {
-            settle_words_body::<false>(x, sel, sh, m)
+        let narrow =
+            (1..=31).contains(&sh) && (0..1 << 15).contains(&m) && x.ex.iter().all(|&e| (-127..=63).contains(&e));
+        match (narrow, full) {
+            (true, true) => settle_words_body32::<true>(x, sel, sh, m as i32),
+            (true, false) => settle_words_body32::<false>(x, sel, sh, m as i32),
+            (false, true) => settle_words_body::<true>(x, sel, sh, m),
+            (false, false) => settle_words_body::<false>(x, sel, sh, m),
         }
     }
     with_kernel!(kernel, body(x: SettleWords<'_>, sel: u64, sh: u32, m: i64, full: bool))
@@ -1494,6 +1533,46 @@ pub fn refresh_weight(p: &CoreParams, s: &mut CoreState, si: usize, readout: Rou
 mod tests {
     //! Load-time facts the kernels rely on.
     use super::run_start;
+
+    /// The 32-bit settle equals the 64-bit one at the edges of every input: accumulators at
+    /// the `i32` limits and around rounding halves, gains 0, 4096, the largest and ones whose
+    /// products fall on a rounding half, exponents
+    /// over their whole range, every shift, the largest weight magnitude.
+    #[test]
+    fn narrow_settle_equals_the_wide_one() {
+        use super::{settle_words_body, settle_words_body32, SettleWords};
+        let mut r = nm_isa::rng::HwRng::new(3, 1);
+        let edges = [i32::MIN, i32::MIN + 1, -1, 0, 1, i32::MAX, 2047, 2048, -2048, 1 << 20, -(1 << 20) - 1];
+        for sh in 1..=31u32 {
+            for m in [1i64, 255, (1 << 15) - 1] {
+                let acc: Vec<i32> = (0..64)
+                    .map(|k| match k % 4 {
+                        0 => edges[(k / 4) % edges.len()],
+                        1 => ((r.next_u32() as i32) >> (r.next_u32() % 31)) | (1 << (sh - 1)),
+                        _ => r.next_u32() as i32 >> (r.next_u32() % 32),
+                    })
+                    .collect();
+                let wg: Vec<u16> = (0..64)
+                    .map(|k| {
+                        [0, 4096, u16::MAX, 1, 2048, 6144][k % 6].max((r.next_u32() as u16) & (k as u16 % 2 * u16::MAX))
+                    })
+                    .collect();
+                let ex: Vec<i8> = (0..64).map(|k| (-127 + ((k * 3 + sh as usize) % 191) as i32) as i8).collect();
+                let sel = u64::from(r.next_u32()) << 32 | u64::from(r.next_u32());
+                let run = |narrow: bool| {
+                    let (mut wr, mut weff, mut pe) = (vec![7; 64], vec![-7; 64], vec![(5u32, 9i32); 64]);
+                    let x = SettleWords { acc: &acc, wr: &mut wr, weff: &mut weff, pe: &mut pe, wg: &wg, ex: &ex };
+                    if narrow {
+                        settle_words_body32::<true>(x, sel, sh, m as i32);
+                    } else {
+                        settle_words_body::<true>(x, sel, sh, m);
+                    }
+                    (wr, weff, pe)
+                };
+                assert_eq!(run(true), run(false), "sh {sh}, m {m}");
+            }
+        }
+    }
 
     #[test]
     fn a_run_is_consecutive_from_its_first_entry() {

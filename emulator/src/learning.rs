@@ -1223,11 +1223,10 @@ fn post_lazy_body<const PER_AXON: bool, const SPAN: bool>(
             *l = p.lgain;
         }
         // Every lane (unused ones hold finite values and are not stored), so that it vectorises.
-        for k in 0..FB {
-            let a0 = a[k];
-            let v = (i64::from(a0) * sw + i64::from(dd[k]) * sd).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
-            let w = rf.write(a0, v, lg[k]);
-            a[k] = w.max(rf.w_min).min(rf.w_max).max(rf.amin).min(rf.amax);
+        if post_narrow_fits(sw, &a, &dd) {
+            post_math_narrow(rf, sd as i32, &mut a, &dd, &lg);
+        } else {
+            post_math_wide(rf, (sw, sd), &mut a, &dd, &lg);
         }
         match full {
             Some(sy) => scatter_lanes(kernel, acc, sy, &a),
@@ -1249,6 +1248,44 @@ fn post_lazy_body<const PER_AXON: bool, const SPAN: bool>(
         if lo <= hi {
             stale.mark_range(lo as usize..hi as usize + 1);
         }
+    }
+}
+
+/// The lazy `Post` kernel's arithmetic on every lane: the handler's value `sat32(sw · a + sd ·
+/// d)`, written with the lane's gain ([`Refresh::write`]) and clamped to the rule's and the
+/// accumulator's bounds.
+#[inline(always)]
+fn post_math_wide(rf: &Refresh, (sw, sd): (i64, i64), a: &mut [i32; FB], dd: &[i32; FB], lg: &[u16; FB]) {
+    for k in 0..FB {
+        let a0 = a[k];
+        let v = (i64::from(a0) * sw + i64::from(dd[k]) * sd).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+        let w = rf.write(a0, v, lg[k]);
+        a[k] = w.max(rf.w_min).min(rf.w_max).max(rf.amin).min(rf.amax);
+    }
+}
+
+/// Whether [`post_math_narrow`] equals [`post_math_wide`] on these lanes: the accumulator's own
+/// weight (`sw = 1`), every `|a| < 2^30` and every `|d| < 2^15`.
+#[inline(always)]
+fn post_narrow_fits(sw: i64, a: &[i32; FB], dd: &[i32; FB]) -> bool {
+    let ma = a.iter().fold(0u32, |m, &x| m.max(x.unsigned_abs()));
+    let md = dd.iter().fold(0u32, |m, &x| m.max(x.unsigned_abs()));
+    sw == 1 && ma < 1 << 30 && md < 1 << 15
+}
+
+/// [`post_math_wide`] for `sw = 1` in 32-bit lanes, where [`post_narrow_fits`]: `a + sd · d`
+/// does not saturate, so the written delta is `sd · d` itself; `|sd · d · gain| < 2^31`, and
+/// the rounded product is below `2^19`, so `a` plus it fits an `i32`.
+#[inline(always)]
+fn post_math_narrow(rf: &Refresh, sd: i32, a: &mut [i32; FB], dd: &[i32; FB], lg: &[u16; FB]) {
+    for k in 0..FB {
+        let a0 = a[k];
+        let p = dd[k] * sd * i32::from(lg[k]);
+        let ps = p >> 31;
+        let scaled = ((((p.unsigned_abs() + 2048) >> 12) as i32) ^ ps).wrapping_sub(ps);
+        // `Refresh::write`'s clamp to the accumulator's bounds is left out: the last clamp
+        // gives the same value after the rule's bounds either way (`batchable` bounds).
+        a[k] = (a0 + scaled).max(rf.w_min).min(rf.w_max).max(rf.amin).min(rf.amax);
     }
 }
 
@@ -1643,6 +1680,52 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The lazy `Post` kernel's 32-bit arithmetic equals the 64-bit one wherever
+    /// `post_narrow_fits` admits it: accumulators and terms at the limits it admits, gains 0,
+    /// 4096, the largest and ones whose products fall on a rounding half, both signs of the
+    /// term, several bounds; and it admits none past them.
+    #[test]
+    fn narrow_post_arithmetic_equals_the_wide_one() {
+        let fm = Formats::new(&ChipSpec::default_profile());
+        let mut r = HwRng::new(12, 8);
+        let ea = [0, 1, -1, (1 << 30) - 1, -(1 << 30) + 1, 2047, -2048, 5000, -9000];
+        let ed = [0, 1, -1, (1 << 15) - 1, -(1 << 15) + 1, 1024, -512, 3];
+        let eg = [0u16, 4096, u16::MAX, 1, 2048, 6144, 2];
+        for (w_min, w_max) in [(-3000, 9000), (0, 255 << 8), (i32::MIN, i32::MAX), (100, 100)] {
+            let mut rf = Refresh::new((w_min, w_max), &fm);
+            for (amin, amax) in [(rf.amin, rf.amax), (-(1 << 30), 1 << 30), (i32::MIN, i32::MAX)] {
+                (rf.amin, rf.amax) = (amin, amax);
+                for round in 0..40 {
+                    let a: [i32; FB] = std::array::from_fn(|k| match (k + round) % 3 {
+                        0 => ea[(k + round) % ea.len()],
+                        _ => (r.next_u32() as i32) >> (2 + r.next_u32() % 30),
+                    });
+                    let dd: [i32; FB] = std::array::from_fn(|k| match (k + round) % 2 {
+                        0 => ed[(k * 7 + round) % ed.len()],
+                        _ => (r.next_u32() as i32) >> (17 + r.next_u32() % 15),
+                    });
+                    let lg: [u16; FB] = std::array::from_fn(|k| match k % 2 {
+                        0 => eg[(k + round) % eg.len()],
+                        _ => r.next_u32() as u16,
+                    });
+                    for sd in [1i64, -1] {
+                        assert!(post_narrow_fits(1, &a, &dd));
+                        let (mut x, mut y) = (a, a);
+                        post_math_narrow(&rf, sd as i32, &mut x, &dd, &lg);
+                        post_math_wide(&rf, (1, sd), &mut y, &dd, &lg);
+                        assert_eq!(x, y, "bounds {w_min} {w_max} {amin} {amax}, sd {sd}");
+                    }
+                }
+            }
+        }
+        let (a, dd) = ([5; FB], [5; FB]);
+        assert!(post_narrow_fits(1, &a, &dd) && !post_narrow_fits(-1, &a, &dd));
+        let (mut a2, mut d2) = (a, dd);
+        a2[9] = 1 << 30;
+        d2[63] = -(1 << 15);
+        assert!(!post_narrow_fits(1, &a2, &dd) && !post_narrow_fits(1, &a, &d2));
     }
 
     /// The lane gathers and scatters of the `Post` kernel equal indexing on every kernel,
