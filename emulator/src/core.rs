@@ -244,6 +244,11 @@ pub struct CoreParams {
     pub rules: Vec<RuleSlot>,
     pub track_lastpre: bool,
     pub has_clamp: bool,
+    /// Every rule of the core reads its weights out rounding to nearest: every synapse's
+    /// delivered value `pe` is then the nearest refresh of its accumulator (`refresh_weight`),
+    /// or lags it (`Stale`) and settles to it, so [`deliver`] may compute a plain packet's
+    /// values from the accumulators instead of settling them.
+    pub pe_nearest: bool,
     /// Index of local neuron 0 in the global neuron fan-out table.
     pub fanout_base: usize,
     /// Per neuron: has routing targets.
@@ -337,7 +342,9 @@ pub struct CoreState {
 /// and the synapse's constants, so computing it later gives the same values as computing it at
 /// once, provided nothing reads them in between. Everything that reads them settles first:
 /// [`deliver`] the synapses of each packet's axon (only the delivered value `pe` for a plain
-/// packet of payload 1, which moves the synapse from `bits` to `wbits`), the engine every core
+/// packet of payload 1, which moves the synapse from `bits` to `wbits`; on a core whose rules
+/// all read out to nearest, `CoreParams::pe_nearest`, it computes a plain packet's values
+/// from the accumulators instead and settles nothing), the engine every core
 /// before sampling recorded weights and at the end of every public step call (so that outside
 /// a step nothing lags: the state API, snapshots and checkpoints see current values). Only bit
 /// membership is state-like, so equality compares the set bits alone.
@@ -487,22 +494,9 @@ fn settle_words_body32<const FULL: bool>(x: SettleWords<'_>, sel: u64, sh: u32, 
     let SettleWords { acc, wr, weff, pe, wg, ex } = x;
     let n = acc.len().min(64);
     let (wr, weff, pe, wg, ex) = (&mut wr[..n], &mut weff[..n], &mut pe[..n], &wg[..n], &ex[..n]);
-    let half = 1u32 << (sh - 1);
     for k in 0..n {
         let on = (sel >> k) & 1 != 0;
-        let a = acc[k];
-        let sign = a >> 31;
-        let r = (((a.unsigned_abs() + half) >> sh) as i32 ^ sign).wrapping_sub(sign);
-        let r = r.clamp(-m, m);
-        // `apply_gain`: at 4096 the rounded product is `r` itself.
-        let p = r * i32::from(wg[k]);
-        let ps = p >> 31;
-        let e = ((((p.unsigned_abs() + 2048) >> 12) as i32) ^ ps).wrapping_sub(ps);
-        let sx = ex[k];
-        let left = (e as u32).wrapping_shl(u32::from(sx.unsigned_abs()).min(31)) as i32;
-        let left = if sx >= 32 { 0 } else { left };
-        let right = e >> u32::from(sx.unsigned_abs()).min(31);
-        let c = if sx >= 0 { left } else { right };
+        let (r, e, c) = nearest32(acc[k], wg[k], ex[k], sh, m);
         if FULL {
             wr[k] = if on { r } else { wr[k] };
             weff[k] = if on { e } else { weff[k] };
@@ -511,13 +505,78 @@ fn settle_words_body32<const FULL: bool>(x: SettleWords<'_>, sel: u64, sh: u32, 
     }
 }
 
+/// The nearest refresh of accumulator `a` (readout, efficacy, delivered value) in 32 bits, as
+/// [`settle_words_body32`] states it.
+#[inline(always)]
+fn nearest32(a: i32, wg: u16, sx: i8, sh: u32, m: i32) -> (i32, i32, i32) {
+    let half = 1u32 << (sh - 1);
+    let sign = a >> 31;
+    let r = (((a.unsigned_abs() + half) >> sh) as i32 ^ sign).wrapping_sub(sign);
+    let r = r.clamp(-m, m);
+    // `apply_gain`: at 4096 the rounded product is `r` itself.
+    let p = r * i32::from(wg);
+    let ps = p >> 31;
+    let e = ((((p.unsigned_abs() + 2048) >> 12) as i32) ^ ps).wrapping_sub(ps);
+    let left = (e as u32).wrapping_shl(u32::from(sx.unsigned_abs()).min(31)) as i32;
+    let left = if sx >= 32 { 0 } else { left };
+    let right = e >> u32::from(sx.unsigned_abs()).min(31);
+    (r, e, if sx >= 0 { left } else { right })
+}
+
+/// Whether [`nearest32`] equals the 64-bit refresh for readout shift `sh`, largest magnitude
+/// `m` and exponents `ex`.
+#[inline(always)]
+fn nearest32_fits(sh: u32, m: i64, ex: &[i8]) -> bool {
+    // A fold, not `all`: no early exit, so it vectorises.
+    let (lo, hi) = ex.iter().fold((0i8, 0i8), |(lo, hi), &e| (lo.min(e), hi.max(e)));
+    (1..=31).contains(&sh) && (0..1 << 15).contains(&m) && lo >= -127 && hi <= 63
+}
+
+/// A plain payload-1 packet's values computed from its synapses' accumulators (`acc`, with
+/// their gains and exponents; targets and delays from `pe`'s words), added into the delay rings
+/// as [`deliver_words`] adds settled ones: the same values ([`CoreParams::pe_nearest`]).
+/// Returns false, adding nothing, if [`nearest32`] does not apply.
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+fn deliver_from_acc(
+    ring: &mut [i32],
+    n: usize,
+    mask: u64,
+    t: u64,
+    (acc, pe, wg, ex): (&[i32], &[(u32, i32)], &[u16], &[i8]),
+    sh: u32,
+    m: i64,
+    kernel: LifKernel,
+) -> bool {
+    if !nearest32_fits(sh, m, ex) {
+        return false;
+    }
+    #[inline(always)]
+    fn values(acc: &[i32], wg: &[u16], ex: &[i8], sh: u32, m: i32, out: &mut [i32; 64]) {
+        let k = acc.len().min(64);
+        let (acc, wg, ex) = (&acc[..k], &wg[..k], &ex[..k]);
+        for (o, ((&a, &g), &x)) in out.iter_mut().zip(acc.iter().zip(wg).zip(ex)) {
+            *o = nearest32(a, g, x, sh, m).2;
+        }
+    }
+    let mut c = [0i32; 64];
+    for (((acc, pe), wg), ex) in acc.chunks(64).zip(pe.chunks(64)).zip(wg.chunks(64)).zip(ex.chunks(64)) {
+        let m = m as i32;
+        let out = &mut c;
+        with_kernel!(kernel, values(acc: &[i32], wg: &[u16], ex: &[i8], sh: u32, m: i32, out: &mut [i32; 64]));
+        for (&(pk, _), &v) in pe.iter().zip(c.iter()) {
+            let idx = (((t + u64::from(pk >> 16)) & mask) as usize) * n + (pk & 0xFFFF) as usize;
+            ring[idx] = ring[idx].wrapping_add(v);
+        }
+    }
+    true
+}
+
 /// [`settle_words_body`] compiled for `kernel` (AVX2 / AVX-512 if the CPU has them); in
 /// 32-bit lanes ([`settle_words_body32`]) where the formats allow.
 fn settle_words(x: SettleWords<'_>, sel: u64, sh: u32, m: i64, full: bool, kernel: LifKernel) {
     #[inline(always)]
     fn body(x: SettleWords<'_>, sel: u64, sh: u32, m: i64, full: bool) {
-        let narrow =
-            (1..=31).contains(&sh) && (0..1 << 15).contains(&m) && x.ex.iter().all(|&e| (-127..=63).contains(&e));
+        let narrow = nearest32_fits(sh, m, x.ex);
         match (narrow, full) {
             (true, true) => settle_words_body32::<true>(x, sel, sh, m as i32),
             (true, false) => settle_words_body32::<false>(x, sel, sh, m as i32),
@@ -600,6 +659,7 @@ pub fn load_core(
         rules: Vec::new(),
         track_lastpre: false,
         has_clamp: false,
+        pe_nearest: true,
         fanout_base: 0,
         has_targets: vec![false; n],
         devs,
@@ -690,6 +750,7 @@ pub fn load_core(
                 return Err(bad(id, format!("group {gi}: rule {} does not exist", r.0)));
             };
             rule.validate().map_err(|e| bad(id, e))?;
+            pr.pe_nearest &= rule.readout == Rounding::Nearest;
             if rule_slot_of[r.index()].is_none() {
                 if pr.rules.len() >= 255 {
                     return Err(bad(id, "more than 255 learning rules".into()));
@@ -941,11 +1002,21 @@ pub fn deliver(p: &CoreParams, s: &mut CoreState, t: u64, costs: &CostTable, are
             s.arr_payload[a] = payload;
         }
         let range = first..first + count;
+        let plain = payload == 1 && pkt.count & PLAIN != 0;
+        if plain && pkt.at == NO_ARENA && s.stale.any && p.pe_nearest {
+            // The values the settled synapses would deliver, from their accumulators: nothing
+            // settles, the synapses keep lagging until their next reader.
+            let r = range.clone();
+            let x = (&s.acc[r.clone()], &s.pe[r.clone()], &p.syn_wgain[r.clone()], &p.syn_exp[r]);
+            if deliver_from_acc(&mut s.ring, n, mask, t, x, s.stale.sh, s.stale.m, s.stale.kernel) {
+                continue;
+            }
+        }
         if s.stale.any {
-            let what = if payload == 1 && pkt.count & PLAIN != 0 { Settle::Delivered } else { Settle::Full };
+            let what = if plain { Settle::Delivered } else { Settle::Full };
             settle_range(p, s, range.clone(), what);
         }
-        if payload == 1 && pkt.count & PLAIN != 0 {
+        if plain {
             if pkt.at != NO_ARENA {
                 deliver_words(&mut s.ring, n, mask, t, &arena[pkt.at as usize..pkt.at as usize + count]);
             } else {
@@ -1571,6 +1642,57 @@ mod tests {
                 };
                 assert_eq!(run(true), run(false), "sh {sh}, m {m}");
             }
+        }
+    }
+
+    /// A plain packet's values computed from the accumulators add into the delay rings what
+    /// the settled values add, on every kernel: rows shorter and longer than a chunk, repeated
+    /// targets, every delay slot, a shift and exponents that make the 32-bit form not apply
+    /// (nothing added).
+    #[test]
+    fn values_from_the_accumulators_deliver_as_the_settled_ones() {
+        use super::{deliver_from_acc, deliver_words, settle_words_body, LifKernel, SettleWords};
+        let mut r = nm_isa::rng::HwRng::new(4, 1);
+        let (n, slots) = (40usize, 4usize);
+        let mask = (slots - 1) as u64;
+        for kernel in LifKernel::available() {
+            for len in [1usize, 31, 64, 65, 150] {
+                for sh in [1u32, 8, 16] {
+                    let acc: Vec<i32> = (0..len).map(|_| (r.next_u32() as i32) >> (r.next_u32() % 32)).collect();
+                    let wg: Vec<u16> = (0..len).map(|k| if k % 3 == 0 { 4096 } else { r.next_u32() as u16 }).collect();
+                    let ex: Vec<i8> = (0..len).map(|_| (r.next_u32() % 33) as i8 - 16).collect();
+                    let pe0: Vec<(u32, i32)> = (0..len)
+                        .map(|_| ((r.next_u32() % n as u32) | (r.next_u32() % slots as u32) << 16, 0))
+                        .collect();
+                    let m = 255i64;
+                    let t = u64::from(r.next_u32() % 100);
+                    // Settled: every value refreshed, then delivered.
+                    let mut pe = pe0.clone();
+                    for c in 0..len.div_ceil(64) {
+                        let q = c * 64..(c * 64 + 64).min(len);
+                        let (mut wr, mut weff) = (vec![0; q.len()], vec![0; q.len()]);
+                        let x = SettleWords {
+                            acc: &acc[q.clone()],
+                            wr: &mut wr,
+                            weff: &mut weff,
+                            pe: &mut pe[q.clone()],
+                            wg: &wg[q.clone()],
+                            ex: &ex[q],
+                        };
+                        settle_words_body::<true>(x, u64::MAX, sh, m);
+                    }
+                    let mut want = vec![7i32; n * slots];
+                    deliver_words(&mut want, n, mask, t, &pe);
+                    let mut got = vec![7i32; n * slots];
+                    assert!(deliver_from_acc(&mut got, n, mask, t, (&acc, &pe0, &wg, &ex), sh, m, kernel));
+                    assert_eq!(got, want, "{kernel:?}, {len} synapses, sh {sh}");
+                }
+            }
+            let mut ring = vec![0i32; n * slots];
+            let one = ([5i32], [(3u32, 0i32)], [4096u16], [0i8]);
+            assert!(!deliver_from_acc(&mut ring, n, mask, 0, (&one.0, &one.1, &one.2, &one.3), 0, 255, kernel));
+            assert!(!deliver_from_acc(&mut ring, n, mask, 0, (&one.0, &one.1, &one.2, &[64]), 8, 255, kernel));
+            assert!(ring.iter().all(|&x| x == 0), "nothing added where it does not apply");
         }
     }
 
