@@ -1305,6 +1305,9 @@ fn fused_post_events(
     rf: &Refresh,
     env: &LearnEnv<'_>,
 ) {
+    if s.spikes.is_empty() {
+        return;
+    }
     if lazy {
         s.stale.prepare(s.acc.len(), env.fm);
     }
