@@ -5,7 +5,8 @@
 //!   are geometric: `gap = 1 + floor(ln(U) / ln(1 − p))` with `U = (r + 0.5) / 2^32` for one
 //!   32-bit draw `r` of the channel's stream, the logarithms computed by [`det_ln`] (only IEEE
 //!   add/mul/div, so the result is the same on every platform). The first spike of a channel is
-//!   at step `gap − 1`. Channels fire in channel order within a step.
+//!   at step `gap − 1`. Channels fire in channel order within a step. A timing wheel
+//!   ([`Wheel`]) finds each step's due channels.
 //! * Spike lists: each `(step, channel)` at its step.
 //! * Patterns: row `floor(t / present_steps)` (sequential, cycling) or a uniform row drawn from
 //!   the source's order stream at each presentation (random); per channel a `Rate` value is a
@@ -20,8 +21,6 @@ use crate::core::streams;
 use nm_isa::program::{Encoding, InputKind, InputSource, PatternOrder};
 use nm_isa::rng::HwRng;
 use serde::{Deserialize, Serialize};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 
 /// Natural logarithm from IEEE basic operations only (bit-reproducible everywhere); relative
 /// error below 1e-15 for positive finite `x`.
@@ -67,6 +66,99 @@ fn gap(rng: &mut HwRng, lnq: f64) -> u64 {
     }
 }
 
+/// Steps the [`Wheel`] holds in slots.
+const WHEEL: u64 = 512;
+/// Channels one slot holds (more go to the spill list).
+const SLOT: usize = 8;
+
+/// Poisson channels by the step of their next spike: the channels due at step `s` of the
+/// window `cursor .. cursor + WHEEL` in slot `s % WHEEL` (or, past `SLOT` of them, in
+/// `spill`), later ones in `far`, which moves into the slots at every multiple of `WHEEL`. A
+/// channel due at `n` in `far` moves at the multiple `⌊n / WHEEL⌋ · WHEEL`, which is past the
+/// step it was put there and not past `n`. So each step takes exactly its due channels, in
+/// channel order: what a priority queue of `(step, channel)` gives, without its `log n` moves.
+#[derive(Clone, Debug, Default)]
+struct Wheel {
+    /// The step of the next `take` (`u64::MAX`: not built).
+    cursor: u64,
+    count: Vec<u8>,
+    slots: Vec<u32>,
+    spill: Vec<u32>,
+    far: Vec<u32>,
+    due: Vec<u32>,
+}
+
+impl Wheel {
+    /// The wheel at step `t` of channels due at `next` (each `≥ t`; `u64::MAX`: never).
+    fn build(&mut self, next: &[u64], t: u64) {
+        self.count = vec![0; WHEEL as usize];
+        self.slots = vec![0; WHEEL as usize * SLOT];
+        self.spill.clear();
+        self.far.clear();
+        for (c, &n) in next.iter().enumerate() {
+            if n != u64::MAX {
+                self.place(c as u32, n, t);
+            }
+        }
+        self.cursor = t;
+    }
+
+    /// Put channel `c`, due at `n > t` (or `n = t` while building), in at step `t`.
+    #[inline]
+    fn place(&mut self, c: u32, n: u64, t: u64) {
+        if n - t >= WHEEL {
+            self.far.push(c);
+            return;
+        }
+        let s = (n % WHEEL) as usize;
+        let k = usize::from(self.count[s]);
+        if k < SLOT {
+            self.slots[s * SLOT + k] = c;
+            self.count[s] += 1;
+        } else {
+            self.spill.push(c);
+        }
+    }
+
+    /// The channels due at step `t` (the wheel's cursor), in channel order; `next` gives each
+    /// channel's step.
+    fn take(&mut self, t: u64, next: &[u64]) -> Vec<u32> {
+        debug_assert_eq!(self.cursor, t);
+        if t.is_multiple_of(WHEEL) && !self.far.is_empty() {
+            // `place` puts the channels still beyond the window back into `far`.
+            for c in std::mem::take(&mut self.far) {
+                self.place(c, next[c as usize], t);
+            }
+        }
+        let mut due = std::mem::take(&mut self.due);
+        due.clear();
+        let s = (t % WHEEL) as usize;
+        due.extend_from_slice(&self.slots[s * SLOT..s * SLOT + usize::from(self.count[s])]);
+        self.count[s] = 0;
+        if !self.spill.is_empty() {
+            let mut keep = 0;
+            for k in 0..self.spill.len() {
+                let c = self.spill[k];
+                if next[c as usize] == t {
+                    due.push(c);
+                } else {
+                    self.spill[keep] = c;
+                    keep += 1;
+                }
+            }
+            self.spill.truncate(keep);
+        }
+        due.sort_unstable();
+        due
+    }
+
+    /// Return the buffer `take` lent and move on to step `t + 1`.
+    fn give_back(&mut self, due: Vec<u32>, t: u64) {
+        self.due = due;
+        self.cursor = t + 1;
+    }
+}
+
 /// Run-time state of one input source.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct InputState {
@@ -78,8 +170,9 @@ pub struct InputState {
     /// Patterns: current row and the order stream.
     pub row: usize,
     pub order_rng: crate::core::Prng,
+    /// Poisson: the channels by the step of their next spike (derived from `next`).
     #[serde(skip)]
-    heap: BinaryHeap<Reverse<(u64, u32)>>,
+    wheel: Wheel,
     #[serde(skip)]
     lnq: Vec<f64>,
     /// Spike-list events sorted by step (stable).
@@ -118,13 +211,8 @@ impl InputState {
                         det_ln(1.0 - p)
                     })
                     .collect();
-                self.heap = self
-                    .next
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, &n)| n != u64::MAX)
-                    .map(|(c, &n)| Reverse((n, c as u32)))
-                    .collect();
+                // Rebuilt from `next` at the next `generate`.
+                self.wheel.cursor = u64::MAX;
             }
             InputKind::SpikeTimes { events } => {
                 let mut ev: Vec<(u64, u32)> = events.iter().copied().filter(|&(_, c)| c < src.channels).collect();
@@ -140,19 +228,25 @@ impl InputState {
         let start = out.len();
         match &src.kind {
             InputKind::Poisson { .. } => {
-                while let Some(&Reverse((step, c))) = self.heap.peek() {
-                    if step > t {
-                        break;
+                if self.wheel.cursor != t {
+                    // First call, a restored state or a skipped step: channels whose next spike
+                    // is before `t` draw on to their first one from `t` (sending nothing).
+                    for (c, n) in self.next.iter_mut().enumerate() {
+                        while *n < t {
+                            *n = n.saturating_add(gap(&mut self.rngs[c], self.lnq[c]));
+                        }
                     }
-                    self.heap.pop();
-                    let ci = c as usize;
-                    if step == t {
-                        out.push((c, 1));
-                    }
-                    let g = gap(&mut self.rngs[ci], self.lnq[ci]);
-                    self.next[ci] = step.saturating_add(g);
-                    self.heap.push(Reverse((self.next[ci], c)));
+                    self.wheel.build(&self.next, t);
                 }
+                let due = self.wheel.take(t, &self.next);
+                for &c in &due {
+                    let ci = c as usize;
+                    out.push((c, 1));
+                    let g = gap(&mut self.rngs[ci], self.lnq[ci]);
+                    self.next[ci] = t.saturating_add(g);
+                    self.wheel.place(c, self.next[ci], t);
+                }
+                self.wheel.give_back(due, t);
             }
             InputKind::SpikeTimes { .. } => {
                 while let Some(&(step, c)) = self.events.get(self.pos) {
@@ -209,6 +303,77 @@ mod tests {
             let b = x.ln();
             assert!((a - b).abs() <= 1e-13 * b.abs().max(1.0), "{x}: {a} vs {b}");
         }
+    }
+
+    /// The channels of one step as the priority queue of `(step, channel)` the wheel replaces
+    /// gives them (the reference).
+    fn heap_generate(
+        st: &mut InputState,
+        heap: &mut std::collections::BinaryHeap<std::cmp::Reverse<(u64, u32)>>,
+        t: u64,
+        out: &mut Vec<(u32, i32)>,
+    ) {
+        while let Some(&std::cmp::Reverse((step, c))) = heap.peek() {
+            if step > t {
+                break;
+            }
+            heap.pop();
+            let ci = c as usize;
+            if step == t {
+                out.push((c, 1));
+            }
+            let g = gap(&mut st.rngs[ci], st.lnq[ci]);
+            st.next[ci] = step.saturating_add(g);
+            heap.push(std::cmp::Reverse((st.next[ci], c)));
+        }
+    }
+
+    /// The wheel sends what the priority queue sends, step by step, and leaves the same next
+    /// steps and streams: rates from never to every step (crowded slots spill), long gaps
+    /// (the far list), steps skipped, a state rebuilt mid-run as after a checkpoint.
+    #[test]
+    fn the_wheel_sends_what_a_priority_queue_sends() {
+        let q = |p: f64| (p * 4_294_967_296.0).min(u32::MAX as f64) as u32;
+        let mut rates = vec![0, q(1e-5), q(0.0015), q(0.02), q(0.3), q(0.9), u32::MAX];
+        rates.extend((0..40).map(|c| q(0.9 * f64::from(c % 7) / 7.0 + 1e-4)));
+        let channels = rates.len() as u32;
+        let src = InputSource {
+            name: "in".into(),
+            channels,
+            key_base: 0,
+            inject_core: nm_isa::CoreId(0),
+            kind: InputKind::Poisson { p_q32: rates },
+            gate: None,
+        };
+        let mut a = InputState::new(&src, 3, 11);
+        let mut b = a.clone();
+        let mut heap: std::collections::BinaryHeap<_> = b
+            .next
+            .iter()
+            .enumerate()
+            .filter(|(_, &n)| n != u64::MAX)
+            .map(|(c, &n)| std::cmp::Reverse((n, c as u32)))
+            .collect();
+        let (mut oa, mut ob) = (Vec::new(), Vec::new());
+        let mut t = 0u64;
+        let mut sent = 0;
+        while t < 20_000 {
+            oa.clear();
+            ob.clear();
+            a.generate(&src, t, true, &mut oa);
+            heap_generate(&mut b, &mut heap, t, &mut ob);
+            assert_eq!(oa, ob, "step {t}");
+            assert_eq!(a.next, b.next, "step {t}");
+            sent += oa.len();
+            if t.is_multiple_of(2999) {
+                // As after a restored checkpoint.
+                a.prepare(&src);
+            }
+            // Skipped steps now and then.
+            t += if t % 1777 == 5 { 700 } else { 1 };
+        }
+        assert!(sent > 20_000, "{sent}");
+        assert_eq!(a.rngs, b.rngs);
     }
 
     #[test]
