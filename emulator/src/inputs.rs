@@ -6,7 +6,7 @@
 //!   32-bit draw `r` of the channel's stream, the logarithms computed by [`det_ln`] (only IEEE
 //!   add/mul/div, so the result is the same on every platform). The first spike of a channel is
 //!   at step `gap − 1`. Channels fire in channel order within a step. A timing wheel
-//!   ([`Wheel`]) finds each step's due channels.
+//!   (`Wheel`) finds each step's due channels.
 //! * Spike lists: each `(step, channel)` at its step.
 //! * Patterns: row `floor(t / present_steps)` (sequential, cycling) or a uniform row drawn from
 //!   the source's order stream at each presentation (random); per channel a `Rate` value is a
