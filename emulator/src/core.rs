@@ -563,6 +563,15 @@ fn deliver_from_acc(
         let m = m as i32;
         let out = &mut c;
         with_kernel!(kernel, values(acc: &[i32], wg: &[u16], ex: &[i8], sh: u32, m: i32, out: &mut [i32; 64]));
+        if mask == 0 {
+            // One ring row (every delay is one step), as in `deliver_words`.
+            let ring = &mut ring[..n];
+            for (&(pk, _), &v) in pe.iter().zip(c.iter()) {
+                let idx = (pk & 0xFFFF) as usize;
+                ring[idx] = ring[idx].wrapping_add(v);
+            }
+            continue;
+        }
         for (&(pk, _), &v) in pe.iter().zip(c.iter()) {
             let idx = (((t + u64::from(pk >> 16)) & mask) as usize) * n + (pk & 0xFFFF) as usize;
             ring[idx] = ring[idx].wrapping_add(v);
@@ -1647,15 +1656,16 @@ mod tests {
 
     /// A plain packet's values computed from the accumulators add into the delay rings what
     /// the settled values add, on every kernel: rows shorter and longer than a chunk, repeated
-    /// targets, every delay slot, a shift and exponents that make the 32-bit form not apply
+    /// targets, one ring row and several (every delay slot), a shift and exponents that make
+    /// the 32-bit form not apply
     /// (nothing added).
     #[test]
     fn values_from_the_accumulators_deliver_as_the_settled_ones() {
         use super::{deliver_from_acc, deliver_words, settle_words_body, LifKernel, SettleWords};
         let mut r = nm_isa::rng::HwRng::new(4, 1);
-        let (n, slots) = (40usize, 4usize);
-        let mask = (slots - 1) as u64;
-        for kernel in LifKernel::available() {
+        let n = 40usize;
+        for (kernel, slots) in LifKernel::available().into_iter().flat_map(|k| [(k, 1usize), (k, 4)]) {
+            let mask = (slots - 1) as u64;
             for len in [1usize, 31, 64, 65, 150] {
                 for sh in [1u32, 8, 16] {
                     let acc: Vec<i32> = (0..len).map(|_| (r.next_u32() as i32) >> (r.next_u32() % 32)).collect();
@@ -1685,7 +1695,7 @@ mod tests {
                     deliver_words(&mut want, n, mask, t, &pe);
                     let mut got = vec![7i32; n * slots];
                     assert!(deliver_from_acc(&mut got, n, mask, t, (&acc, &pe0, &wg, &ex), sh, m, kernel));
-                    assert_eq!(got, want, "{kernel:?}, {len} synapses, sh {sh}");
+                    assert_eq!(got, want, "{kernel:?}, {slots} ring rows, {len} synapses, sh {sh}");
                 }
             }
             let mut ring = vec![0i32; n * slots];
