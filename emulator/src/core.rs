@@ -463,18 +463,17 @@ struct SettleWords<'a> {
 }
 
 /// The nearest refresh (`wr` and `weff` too if `FULL`) of synapse `k` of `x` where bit `k` of
-/// `sel` is set (computed for every synapse, stored by select, so that the loop is vectorised;
-/// same values on every kernel).
+/// `sel` is set, by `lane` (accumulator, gain, exponent → readout, efficacy, delivered value):
+/// computed for every synapse, stored by select, so that the loop is vectorised; same values on
+/// every kernel.
 #[inline(always)]
-fn settle_words_body<const FULL: bool>(x: SettleWords<'_>, sel: u64, sh: u32, m: i64) {
+fn settle_words_with<const FULL: bool>(x: SettleWords<'_>, sel: u64, lane: impl Fn(i32, u16, i8) -> (i32, i32, i32)) {
     let SettleWords { acc, wr, weff, pe, wg, ex } = x;
     let n = acc.len().min(64);
     let (wr, weff, pe, wg, ex) = (&mut wr[..n], &mut weff[..n], &mut pe[..n], &wg[..n], &ex[..n]);
     for k in 0..n {
         let on = (sel >> k) & 1 != 0;
-        let r = crate::fastlearn::round_nearest(i64::from(acc[k]), sh).clamp(-m, m) as i32;
-        let e = apply_gain(r, wg[k]);
-        let c = shift_exp(i64::from(e), ex[k]);
+        let (r, e, c) = lane(acc[k], wg[k], ex[k]);
         if FULL {
             wr[k] = if on { r } else { wr[k] };
             weff[k] = if on { e } else { weff[k] };
@@ -483,26 +482,26 @@ fn settle_words_body<const FULL: bool>(x: SettleWords<'_>, sel: u64, sh: u32, m:
     }
 }
 
-/// [`settle_words_body`] in 32-bit lanes, for `1 ≤ sh ≤ 31`, `m < 2^15` (a weight of at most
-/// 15 bits, as every chip spec has) and exponents in `-127 ..= 63` (specs allow `±16`): the
-/// same values. With `a = |acc| ≤ 2^31` and `half ≤ 2^30`, `a + half` fits a `u32`; `|r| ≤ m`
-/// and `gain < 2^16` keep `r · gain` below `2^31`; and [`shift_exp`] of an `i32` is, in 32
-/// bits, a wrapping left shift (zero from 32 on, where the 64-bit shift leaves no low bit) or
-/// an arithmetic right shift of at most 31 (the sign from 31 on).
+/// [`settle_words_with`] in 64-bit arithmetic ([`refresh_weight`]'s nearest readout, for any
+/// `sh` and `m`).
+#[inline(always)]
+fn settle_words_body<const FULL: bool>(x: SettleWords<'_>, sel: u64, sh: u32, m: i64) {
+    settle_words_with::<FULL>(x, sel, |a, g, x| {
+        let r = crate::fastlearn::round_nearest(i64::from(a), sh).clamp(-m, m) as i32;
+        let e = apply_gain(r, g);
+        (r, e, shift_exp(i64::from(e), x))
+    })
+}
+
+/// [`settle_words_body`] in 32-bit lanes ([`nearest32`]), for `1 ≤ sh ≤ 31`, `m < 2^15` (a
+/// weight of at most 15 bits, as every chip spec has) and exponents in `-127 ..= 63` (specs
+/// allow `±16`): the same values. With `a = |acc| ≤ 2^31` and `half ≤ 2^30`, `a + half` fits a
+/// `u32`; `|r| ≤ m` and `gain < 2^16` keep `r · gain` below `2^31`; and [`shift_exp`] of an
+/// `i32` is, in 32 bits, a wrapping left shift (zero from 32 on, where the 64-bit shift leaves
+/// no low bit) or an arithmetic right shift of at most 31 (the sign from 31 on).
 #[inline(always)]
 fn settle_words_body32<const FULL: bool>(x: SettleWords<'_>, sel: u64, sh: u32, m: i32) {
-    let SettleWords { acc, wr, weff, pe, wg, ex } = x;
-    let n = acc.len().min(64);
-    let (wr, weff, pe, wg, ex) = (&mut wr[..n], &mut weff[..n], &mut pe[..n], &wg[..n], &ex[..n]);
-    for k in 0..n {
-        let on = (sel >> k) & 1 != 0;
-        let (r, e, c) = nearest32(acc[k], wg[k], ex[k], sh, m);
-        if FULL {
-            wr[k] = if on { r } else { wr[k] };
-            weff[k] = if on { e } else { weff[k] };
-        }
-        pe[k].1 = if on { c } else { pe[k].1 };
-    }
+    settle_words_with::<FULL>(x, sel, |a, g, x| nearest32(a, g, x, sh, m))
 }
 
 /// The nearest refresh of accumulator `a` (readout, efficacy, delivered value) in 32 bits, as
