@@ -17,7 +17,7 @@
 //! it was built; a step touches no member's core state unless a packet was queued for it.
 //! [`Cluster::write_back`] puts it all back for checkpoints and [`Cluster::dissolve`] ends it.
 
-use crate::core::{collect_spikes, lif_lanes, shift_exp, CoreParams, CoreState, Formats, LifLanes};
+use crate::core::{lif_lanes, shift_exp, CoreParams, CoreState, Formats, LifLanes};
 use crate::core::{COUNT_MASK, NO_ARENA, PLAIN};
 use crate::route::FanoutTable;
 use crate::timing::{CostTable, Counts};
@@ -50,7 +50,6 @@ pub struct Cluster {
     u2: Vec<i32>,
     v: Vec<i32>,
     cnt: Vec<i32>,
-    fired: Vec<i32>,
     ku: Vec<i32>,
     ku2: Vec<i32>,
     kv: Vec<i32>,
@@ -60,6 +59,10 @@ pub struct Cluster {
     bias: Vec<i32>,
     vth: Vec<i32>,
     vr: Vec<i32>,
+    /// `bias` and `vr` as `u16` offsets above their smallest values (`o16.1`) when both span
+    /// less than `2^16` (then those two are left empty). The thresholds vary too much for it
+    /// under the default mismatch (±33 % at 4 σ: more than `2^16` units at CUBA's scale).
+    o16: Option<([Vec<u16>; 2], [i32; 2])>,
     refr: Vec<i32>,
     /// `step + 1` of each neuron's last spike (0: never).
     spike_step: Vec<u64>,
@@ -251,7 +254,16 @@ impl Cluster {
             c.k16 = Some([ku, ku2, kv, refr]);
             (c.ku, c.ku2, c.kv, c.refr) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         }
-        c.fired = vec![0; total];
+        // Offsets above the smallest value, when every one fits a `u16`.
+        let offsets = |x: &[i32]| {
+            let lo = x.iter().copied().min().unwrap_or(0);
+            let o = x.iter().map(|&v| u16::try_from(i64::from(v) - i64::from(lo)).ok()).collect::<Option<Vec<u16>>>();
+            o.map(|o| (o, lo))
+        };
+        if let (Some((b, b0)), Some((r, r0))) = (offsets(&c.bias), offsets(&c.vr)) {
+            c.o16 = Some(([b, r], [b0, r0]));
+            (c.bias, c.vr) = (Vec::new(), Vec::new());
+        }
         for _plane in 0..planes {
             for k in 0..c.members.len() {
                 c.colmem.extend(std::iter::repeat_n(k as u32, (c.off[k + 1] - c.off[k]) as usize));
@@ -295,9 +307,15 @@ impl Cluster {
         }
     }
 
-    /// Whether the LIF constants are stored as `u16` (see `Cluster::k16`).
+    /// Whether the LIF keep factors and refractory periods are stored as `u16` (see
+    /// `Cluster::k16`).
     pub fn narrow_constants(&self) -> bool {
         self.k16.is_some()
+    }
+
+    /// Whether the LIF bias and reset are stored as `u16` offsets (see `Cluster::o16`).
+    pub fn narrow_offsets(&self) -> bool {
+        self.o16.is_some()
     }
 
     /// What the router does for a payload-1 packet of source `src` sent at step `t1 − 1` on its
@@ -328,6 +346,12 @@ impl Cluster {
         }
         let (a, b) = (s0[1] as usize, s1[1] as usize);
         &self.rest[a..b]
+    }
+
+    /// Prefetch the record of source `src` that [`Cluster::prefetch_source`] reads (a hint only).
+    #[inline]
+    pub fn prefetch_starts(&self, src: usize) {
+        crate::learning::prefetch(&self.starts, src..src + 2);
     }
 
     /// Prefetch what [`Cluster::send_flat`] reads for source `src` (a hint only).
@@ -378,13 +402,14 @@ impl Cluster {
             s.inbox_next.clear();
         }
         queued.clear();
+        self.spikes.clear();
         let n = self.n;
         let base = ((t & mask) as usize) * self.row;
         let (input, input2) = self.ring[base..base + self.row].split_at_mut(n);
         let m2 = if self.two { n } else { 0 };
         // One loop over the members' neurons, with the constants as stored.
         macro_rules! lif {
-            ($ku:expr, $ku2:expr, $kv:expr, $refr:expr) => {{
+            ($ku:expr, $ku2:expr, $kv:expr, $refr:expr, $bias:expr, $vr:expr, $base:expr) => {{
                 let lanes = LifLanes {
                     input,
                     input2: &mut input2[..m2],
@@ -392,13 +417,14 @@ impl Cluster {
                     u2: &mut self.u2[..m2],
                     v: &mut self.v[..n],
                     cnt: &mut self.cnt[..n],
-                    fired: &mut self.fired[..n],
+                    spikes: &mut self.spikes,
                     ku: &$ku[..n],
                     ku2: &$ku2[..m2],
                     kv: &$kv[..n],
-                    bias: &self.bias[..n],
+                    bias: &$bias[..n],
                     vth: &self.vth[..n],
-                    vr: &self.vr[..n],
+                    vr: &$vr[..n],
+                    base: $base,
                     refr: &$refr[..n],
                     db: fm.decay_bits,
                     cs: fm.current_shift,
@@ -406,18 +432,18 @@ impl Cluster {
                     vmax: fm.vmax as i32,
                 };
                 if self.two {
-                    lif_lanes::<true, _>(lanes, fm, self.keeps_fit);
+                    lif_lanes::<true, _, _>(lanes, fm, self.keeps_fit);
                 } else {
-                    lif_lanes::<false, _>(lanes, fm, self.keeps_fit);
+                    lif_lanes::<false, _, _>(lanes, fm, self.keeps_fit);
                 }
             }};
         }
-        match &self.k16 {
-            Some([ku, ku2, kv, refr]) => lif!(ku, ku2, kv, refr),
-            None => lif!(self.ku, self.ku2, self.kv, self.refr),
+        match (&self.k16, &self.o16) {
+            (Some([ku, ku2, kv, refr]), Some(([b, r], base))) => lif!(ku, ku2, kv, refr, b, r, *base),
+            (Some([ku, ku2, kv, refr]), None) => lif!(ku, ku2, kv, refr, self.bias, self.vr, [0; 2]),
+            (None, Some(([b, r], base))) => lif!(self.ku, self.ku2, self.kv, self.refr, b, r, *base),
+            (None, None) => lif!(self.ku, self.ku2, self.kv, self.refr, self.bias, self.vr, [0; 2]),
         }
-        self.spikes.clear();
-        collect_spikes(&self.fired, &mut self.spikes);
         let t1 = t + 1;
         let out = &mut self.out;
         out.clear();

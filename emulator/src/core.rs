@@ -320,8 +320,6 @@ pub struct CoreState {
     pub emit: Vec<(u32, i32, bool)>,
     #[serde(skip)]
     pub touched: Vec<u32>,
-    #[serde(skip)]
-    pub fired: Vec<i32>,
     /// Scratch list of learning events.
     #[serde(skip)]
     pub events: Vec<(u32, u32, u32)>,
@@ -921,7 +919,6 @@ pub fn load_core(
     st.pay_step = vec![0; na];
     st.touched_flag = vec![false; ns];
     st.spikes = Vec::with_capacity(n);
-    st.fired = vec![0; n];
     let pars: Vec<_> = pr.rules.iter().map(|slot| crate::learning::post_params(&pr, slot)).collect();
     for (slot, par) in pr.rules.iter_mut().zip(pars) {
         slot.post_par = par;
@@ -1203,20 +1200,23 @@ impl Konst for u16 {
 
 /// The slices and constants of the 32-bit-lane LIF update of one core (`input2`, `u2`, `ku2`
 /// have length `n` with a second current, 0 otherwise).
-pub(crate) struct LifLanes<'a, K: Konst = i32> {
+pub(crate) struct LifLanes<'a, K: Konst = i32, O: Konst = i32> {
     pub(crate) input: &'a mut [i32],
     pub(crate) input2: &'a mut [i32],
     pub(crate) u: &'a mut [i32],
     pub(crate) u2: &'a mut [i32],
     pub(crate) v: &'a mut [i32],
     pub(crate) cnt: &'a mut [i32],
-    pub(crate) fired: &'a mut [i32],
+    /// Where the loop appends the indices of the neurons that fire.
+    pub(crate) spikes: &'a mut Vec<u32>,
     pub(crate) ku: &'a [K],
     pub(crate) ku2: &'a [K],
     pub(crate) kv: &'a [K],
-    pub(crate) bias: &'a [i32],
+    /// Bias and reset: `base[j]` plus the stored value (bases 0 for `O = i32`).
+    pub(crate) bias: &'a [O],
     pub(crate) vth: &'a [i32],
-    pub(crate) vr: &'a [i32],
+    pub(crate) vr: &'a [O],
+    pub(crate) base: [i32; 2],
     pub(crate) refr: &'a [K],
     pub(crate) db: u32,
     pub(crate) cs: u32,
@@ -1227,23 +1227,61 @@ pub(crate) struct LifLanes<'a, K: Konst = i32> {
 /// The 32-bit-lane LIF loop, generic over the second current and the decay form (`SPLIT`:
 /// [`decay_keep_split`], else [`decay_keep_u`]); instantiated once per target feature set.
 #[inline(always)]
-fn lif_narrow_body<const TWO: bool, const SPLIT: bool, K: Konst>(a: LifLanes<'_, K>) {
+fn lif_narrow_body<const TWO: bool, const SPLIT: bool, K: Konst, O: Konst>(a: LifLanes<'_, K, O>) {
     let n = a.u.len();
     let (db, cs, vmin, vmax) = (a.db, a.cs, a.vmin, a.vmax);
-    let (input, u, v, cnt, fired) = (&mut a.input[..n], a.u, &mut a.v[..n], &mut a.cnt[..n], &mut a.fired[..n]);
+    let (input, u, v, cnt) = (&mut a.input[..n], a.u, &mut a.v[..n], &mut a.cnt[..n]);
     let (ku, kv, bias, vth, vr, refr) = (&a.ku[..n], &a.kv[..n], &a.bias[..n], &a.vth[..n], &a.vr[..n], &a.refr[..n]);
     let m2 = if TWO { n } else { 0 };
     let (input2, u2, ku2) = (&mut a.input2[..m2], &mut a.u2[..m2], &a.ku2[..m2]);
-    lif_narrow_loop::<TWO, SPLIT, K>(
-        input, input2, u, u2, v, cnt, fired, ku, ku2, kv, bias, vth, vr, refr, db, cs, vmin, vmax,
-    );
+    // Blocks of `LIF_BLOCK` neurons, each one vectorised loop whose fire flags stay in a buffer
+    // on the stack (in the L1 cache), collected right after: the flags never reach memory.
+    let mut fired = [0i32; LIF_BLOCK];
+    let mut at = 0;
+    while at < n {
+        let r = at..n.min(at + LIF_BLOCK);
+        let m = r.len();
+        let r2 = if TWO { r.clone() } else { 0..0 };
+        let any = lif_narrow_loop::<TWO, SPLIT, K, O>(
+            &mut input[r.clone()],
+            &mut input2[r2.clone()],
+            &mut u[r.clone()],
+            &mut u2[r2.clone()],
+            &mut v[r.clone()],
+            &mut cnt[r.clone()],
+            &mut fired[..m],
+            &ku[r.clone()],
+            &ku2[r2],
+            &kv[r.clone()],
+            &bias[r.clone()],
+            &vth[r.clone()],
+            &vr[r.clone()],
+            a.base,
+            db,
+            cs,
+            vmin,
+            vmax,
+        );
+        if any != 0 {
+            // The neurons that fired start their refractory period (the loop left 0 there).
+            let from = a.spikes.len();
+            collect_spikes(&fired[..m], at as u32, a.spikes);
+            for &i in &a.spikes[from..] {
+                cnt[i as usize] = refr[i as usize].get();
+            }
+        }
+        at += m;
+    }
 }
+
+/// Neurons per block of the 32-bit-lane LIF loop (a multiple of 16: whole AVX-512 vectors).
+const LIF_BLOCK: usize = 256;
 
 /// The loop of [`lif_narrow_body`] (a separate function so that the slices reach it as
 /// arguments, which the compiler knows do not alias: no runtime overlap checks before the loop).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn lif_narrow_loop<const TWO: bool, const SPLIT: bool, K: Konst>(
+fn lif_narrow_loop<const TWO: bool, const SPLIT: bool, K: Konst, O: Konst>(
     input: &mut [i32],
     input2: &mut [i32],
     u: &mut [i32],
@@ -1254,28 +1292,29 @@ fn lif_narrow_loop<const TWO: bool, const SPLIT: bool, K: Konst>(
     ku: &[K],
     ku2: &[K],
     kv: &[K],
-    bias: &[i32],
+    bias: &[O],
     vth: &[i32],
-    vr: &[i32],
-    refr: &[K],
+    vr: &[O],
+    [bias0, vr0]: [i32; 2],
     db: u32,
     cs: u32,
     vmin: i32,
     vmax: i32,
-) {
+) -> i32 {
     let n = u.len();
     let decay = |x: i32, k: i32| if SPLIT { decay_keep_split(x, k as u32, db) } else { decay_keep_u(x, k as u32, db) };
     let (input, v, cnt, fired) = (&mut input[..n], &mut v[..n], &mut cnt[..n], &mut fired[..n]);
-    let (ku, kv, bias, vth, vr, refr) = (&ku[..n], &kv[..n], &bias[..n], &vth[..n], &vr[..n], &refr[..n]);
+    let (ku, kv, bias, vth, vr) = (&ku[..n], &kv[..n], &bias[..n], &vth[..n], &vr[..n]);
     let m2 = if TWO { n } else { 0 };
     let (input2, u2, ku2) = (&mut input2[..m2], &mut u2[..m2], &ku2[..m2]);
+    let mut any = 0;
     // decay(v), u, u2, bias lie in [−2^29, 2^29) each, so their sum fits an i32.
     for i in 0..n {
         let inp = input[i];
         input[i] = 0;
         let un = (decay(u[i], ku[i].get()).wrapping_add(inp) << cs) >> cs;
         u[i] = un;
-        let mut sum = decay(v[i], kv[i].get()) + un + bias[i];
+        let mut sum = decay(v[i], kv[i].get()) + un + (bias0 + bias[i].get());
         if TWO {
             let inp2 = input2[i];
             input2[i] = 0;
@@ -1293,30 +1332,33 @@ fn lif_narrow_loop<const TWO: bool, const SPLIT: bool, K: Konst>(
         let c = cnt[i];
         let active = i32::from(c == 0);
         let fire = active & i32::from(vn >= vth[i]);
-        let fire_mask = -fire;
         let keep_mask = -(active & !fire & 1);
-        v[i] = (vn & keep_mask) | (vr[i] & !keep_mask);
-        cnt[i] = (refr[i].get() & fire_mask) | ((c - 1 + i32::from(c == 0)) & !fire_mask);
+        v[i] = (vn & keep_mask) | ((vr0 + vr[i].get()) & !keep_mask);
+        // Counting down; a neuron that fires (count 0) stays at 0 here and gets its
+        // refractory period from the caller, which reads `refr` only for the neurons that fired.
+        cnt[i] = c - i32::from(c != 0);
         fired[i] = fire;
+        any |= fire;
     }
+    any
 }
 
-fn lif_narrow_scalar<const TWO: bool, K: Konst>(a: LifLanes<'_, K>) {
-    lif_narrow_body::<TWO, false, K>(a)
+fn lif_narrow_scalar<const TWO: bool, K: Konst, O: Konst>(a: LifLanes<'_, K, O>) {
+    lif_narrow_body::<TWO, false, K, O>(a)
 }
 
 /// The loop compiled for AVX2 (callers must check the CPU has it: see [`lif_narrow`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn lif_narrow_avx2<const TWO: bool, K: Konst>(a: LifLanes<'_, K>) {
-    lif_narrow_body::<TWO, true, K>(a)
+fn lif_narrow_avx2<const TWO: bool, K: Konst, O: Konst>(a: LifLanes<'_, K, O>) {
+    lif_narrow_body::<TWO, true, K, O>(a)
 }
 
 /// The loop compiled for AVX-512F (callers must check the CPU has it: see [`lif_narrow`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn lif_narrow_avx512<const TWO: bool, K: Konst>(a: LifLanes<'_, K>) {
-    lif_narrow_body::<TWO, true, K>(a)
+fn lif_narrow_avx512<const TWO: bool, K: Konst, O: Konst>(a: LifLanes<'_, K, O>) {
+    lif_narrow_body::<TWO, true, K, O>(a)
 }
 
 /// Run the 32-bit-lane LIF loop with `kernel`, falling back to the scalar kernel when the CPU
@@ -1326,18 +1368,18 @@ fn lif_narrow_avx512<const TWO: bool, K: Konst>(a: LifLanes<'_, K>) {
 /// hint) and `learning::gather_lanes` / `scatter_lanes` (AVX-512 lanes, bounds-checked), the
 /// only `unsafe` of the workspace: calling a `#[target_feature]` function.
 #[allow(unsafe_code)]
-fn lif_narrow<const TWO: bool, K: Konst>(a: LifLanes<'_, K>, kernel: LifKernel, keeps_fit: bool) {
+fn lif_narrow<const TWO: bool, K: Konst, O: Konst>(a: LifLanes<'_, K, O>, kernel: LifKernel, keeps_fit: bool) {
     let kernel = if keeps_fit && a.db <= 16 && kernel.supported() { kernel } else { LifKernel::Scalar };
     match kernel {
-        LifKernel::Scalar => lif_narrow_scalar::<TWO, K>(a),
+        LifKernel::Scalar => lif_narrow_scalar::<TWO, K, O>(a),
         // SAFETY: `kernel.supported()` checked above that the CPU has AVX2.
         #[cfg(target_arch = "x86_64")]
-        LifKernel::Avx2 => unsafe { lif_narrow_avx2::<TWO, K>(a) },
+        LifKernel::Avx2 => unsafe { lif_narrow_avx2::<TWO, K, O>(a) },
         // SAFETY: `kernel.supported()` checked above that the CPU has AVX-512F.
         #[cfg(target_arch = "x86_64")]
-        LifKernel::Avx512 => unsafe { lif_narrow_avx512::<TWO, K>(a) },
+        LifKernel::Avx512 => unsafe { lif_narrow_avx512::<TWO, K, O>(a) },
         #[cfg(not(target_arch = "x86_64"))]
-        _ => lif_narrow_scalar::<TWO, K>(a),
+        _ => lif_narrow_scalar::<TWO, K, O>(a),
     }
 }
 
@@ -1412,7 +1454,7 @@ fn lif_fast<const TWO: bool>(p: &CoreParams, s: &mut CoreState, base: usize, fm:
         u2,
         v: &mut s.v[..n],
         cnt: &mut s.cnt[..n],
-        fired: &mut s.fired[..n],
+        spikes: &mut s.spikes,
         ku: &p.keep_u[..n],
         ku2,
         kv: &p.keep_v[..n],
@@ -1420,33 +1462,34 @@ fn lif_fast<const TWO: bool>(p: &CoreParams, s: &mut CoreState, base: usize, fm:
         vth: &p.vth[..n],
         vr: &p.vreset[..n],
         refr: &p.refr[..n],
+        base: [0; 2],
         db: fm.decay_bits,
         cs: fm.current_shift,
         vmin: fm.vmin as i32,
         vmax: fm.vmax as i32,
     };
-    lif_lanes::<TWO, i32>(lanes, fm, p.keeps_fit);
-    collect_spikes(&s.fired[..n], &mut s.spikes);
+    lif_lanes::<TWO, i32, i32>(lanes, fm, p.keeps_fit);
 }
 
 /// The LIF update without noise over the neurons of `a` (one core, or the cores of a
 /// [`crate::cluster::Cluster`] side by side): [`lif_narrow`] when `fm.narrow`, else in 64-bit
 /// sums clamped to `fm.vmin ..= fm.vmax`. `a.vmin`/`a.vmax` are only read by the narrow loop.
-pub(crate) fn lif_lanes<const TWO: bool, K: Konst>(a: LifLanes<'_, K>, fm: &Formats, keeps_fit: bool) {
+pub(crate) fn lif_lanes<const TWO: bool, K: Konst, O: Konst>(a: LifLanes<'_, K, O>, fm: &Formats, keeps_fit: bool) {
     if fm.narrow {
-        lif_narrow::<TWO, K>(a, fm.lif_kernel, keeps_fit);
+        lif_narrow::<TWO, K, O>(a, fm.lif_kernel, keeps_fit);
         return;
     }
     let (db, cs) = (fm.decay_bits, fm.current_shift);
     let (vmin, vmax) = (fm.vmin, fm.vmax);
     let n = a.u.len();
-    let LifLanes { input, input2, u, u2, v, cnt, fired, ku, ku2, kv, bias, vth, vr, refr, .. } = a;
+    let LifLanes { input, input2, u, u2, v, cnt, spikes, ku, ku2, kv, bias, vth, vr, refr, base, .. } = a;
+    let [bias0, vr0] = base;
     for i in 0..n {
         let inp = input[i];
         input[i] = 0;
         let un = (decay_keep(u[i], ku[i].get(), db).wrapping_add(inp) << cs) >> cs;
         u[i] = un;
-        let mut sum = i64::from(decay_keep(v[i], kv[i].get(), db)) + i64::from(un) + i64::from(bias[i]);
+        let mut sum = i64::from(decay_keep(v[i], kv[i].get(), db)) + i64::from(un) + i64::from(bias0 + bias[i].get());
         if TWO {
             let inp2 = input2[i];
             input2[i] = 0;
@@ -1458,17 +1501,18 @@ pub(crate) fn lif_lanes<const TWO: bool, K: Konst>(a: LifLanes<'_, K>, fm: &Form
         let c = cnt[i];
         let active = c == 0;
         let fire = active & (vn >= vth[i]);
-        v[i] = if active & !fire { vn } else { vr[i] };
+        v[i] = if active & !fire { vn } else { vr0 + vr[i].get() };
         cnt[i] = if fire { refr[i].get() } else { (c - 1).max(0) };
-        fired[i] = i32::from(fire);
+        if fire {
+            spikes.push(i as u32);
+        }
     }
 }
 
-/// Append the indices of the set flags of `fired` to `spikes`, skipping 16 flags at a time when
-/// none is set (an OR that vectorises).
-pub(crate) fn collect_spikes(fired: &[i32], spikes: &mut Vec<u32>) {
+/// Append `at` plus the indices of the set flags of `fired` to `spikes`, skipping 16 flags at a
+/// time when none is set (an OR that vectorises).
+fn collect_spikes(fired: &[i32], mut at: u32, spikes: &mut Vec<u32>) {
     let mut chunks = fired.chunks_exact(16);
-    let mut at = 0u32;
     for ch in &mut chunks {
         if ch.iter().fold(0, |a, &b| a | b) != 0 {
             for (k, &f) in ch.iter().enumerate() {

@@ -390,6 +390,12 @@ impl Emulator {
         self.cluster.as_ref().map(|c| c.narrow_constants())
     }
 
+    /// Whether the static LIF cluster stores bias and reset as `u16` offsets (`None`
+    /// without a cluster).
+    pub fn cluster_narrow_offsets(&self) -> Option<bool> {
+        self.cluster.as_ref().map(|c| c.narrow_offsets())
+    }
+
     /// The LIF kernel in effect (before the per-core fallback).
     pub fn lif_kernel(&self) -> LifKernel {
         self.fm.lif_kernel
@@ -499,8 +505,17 @@ impl Emulator {
         // The members' spikes, out of the cluster while `send` adds into its rings.
         let member_spikes = cluster.as_deref_mut().map(|c| std::mem::take(&mut c.out));
         let (member, member_queued) = (&self.member[..], &mut self.member_queued);
-        // `ahead`: a source sent soon after this one, whose tables to prefetch (or usize::MAX).
-        let mut send = |src: usize, payload: i32, spike: bool, states: &mut [CoreState], ahead: usize| {
+        // `ahead`: a source sent soon after this one, whose tables to prefetch (or usize::MAX);
+        // `far`: one sent later still, whose table records to prefetch (so that reading them
+        // for `ahead`'s prefetches hits the cache).
+        let mut send = |src: usize, payload: i32, spike: bool, states: &mut [CoreState], ahead: usize, far: usize| {
+            if far != usize::MAX {
+                if let Some(c) = cluster.as_deref() {
+                    c.prefetch_starts(far);
+                }
+                crate::learning::prefetch(&fan.mesh, far..far + 1);
+                crate::learning::prefetch(&fan.start, far..far + 2);
+            }
             if ahead != usize::MAX {
                 if let Some(c) = cluster.as_deref() {
                     c.prefetch_source(ahead);
@@ -603,8 +618,8 @@ impl Emulator {
                 spikes_total += spikes.len() as u64;
                 for (j, &i) in spikes.iter().enumerate() {
                     // Prefetch the tables of the member spike two places later.
-                    let ahead = ms.src.get(ms.seg[h] as usize + j + 2).map_or(usize::MAX, |&s| s as usize);
-                    send(ms.fanout_base[k] + i as usize, 1, true, states, ahead);
+                    let at = |d: usize| ms.src.get(ms.seg[h] as usize + j + d).map_or(usize::MAX, |&s| s as usize);
+                    send(ms.fanout_base[k] + i as usize, 1, true, states, at(2), at(5));
                 }
                 if self.recorder.core_recorded[ci] {
                     self.recorder.spikes(&mut self.g.recordings, ci, t, spikes);
@@ -617,12 +632,12 @@ impl Emulator {
             spikes_total += spikes.len() as u64;
             if p.all_lif {
                 for &i in &spikes {
-                    send(p.fanout_base + i as usize, 1, true, states, usize::MAX);
+                    send(p.fanout_base + i as usize, 1, true, states, usize::MAX, usize::MAX);
                 }
             } else {
                 let emit = std::mem::take(&mut states[ci].emit);
                 for &(i, pl, spike) in &emit {
-                    send(p.fanout_base + i as usize, pl, spike, states, usize::MAX);
+                    send(p.fanout_base + i as usize, pl, spike, states, usize::MAX, usize::MAX);
                 }
                 states[ci].emit = emit;
             }
@@ -641,7 +656,7 @@ impl Emulator {
                 nm_isa::program::InputKind::Patterns { encoding: nm_isa::program::Encoding::Clamp, .. }
             );
             for &(c, pl) in &self.packets {
-                send(self.input_base[k] + c as usize, pl, !clamp || pl != 0, states, usize::MAX);
+                send(self.input_base[k] + c as usize, pl, !clamp || pl != 0, states, usize::MAX, usize::MAX);
             }
         }
         if let (Some(c), Some(ms)) = (self.cluster.as_deref_mut(), member_spikes) {
@@ -916,7 +931,6 @@ impl Emulator {
                 spikes.extend((0..st.spike_step.len() as u32).filter(|&i| st.spike_step[i as usize] == g.t));
             }
             st.spikes = spikes;
-            st.fired = vec![0; old.u.len()];
             self.states[k] = st;
         }
         self.g = g;

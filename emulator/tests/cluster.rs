@@ -339,3 +339,30 @@ fn narrow_and_wide_cluster_constants_equal_core_by_core() {
         }
     }
 }
+
+/// The cluster stores bias and reset as `u16` offsets above their smallest values where both
+/// span less than `2^16`, else as `i32` (a reset far below the others): both equal core by core.
+#[test]
+fn narrow_and_wide_cluster_offsets_equal_core_by_core() {
+    for (low_reset, narrow) in [(None, true), (Some(-70_000), false), (Some(-65_535), true)] {
+        for seed in 0..3 {
+            let mut prog = program(seed, &[Kind::Static { long: false }; 3], None);
+            if let Some(vr) = low_reset {
+                for p in &mut prog.cores[1].profiles {
+                    if p.kind == NeuronKind::Lif {
+                        p.v_reset = vr;
+                    }
+                }
+            }
+            let mut fast = Emulator::new(&prog, cfg(1)).unwrap();
+            assert_eq!(fast.cluster_members().len(), 3, "reset {low_reset:?}, seed {seed}");
+            assert_eq!(fast.cluster_narrow_offsets(), Some(narrow), "reset {low_reset:?}, seed {seed}");
+            let mut slow = Emulator::new(&prog, cfg(1)).unwrap();
+            slow.set_synapse_arena(false);
+            fast.run(300);
+            slow.run(300);
+            assert!(fast.stats().spikes > 0, "reset {low_reset:?}, seed {seed}: no spikes");
+            assert_eq!(fingerprint(&fast), fingerprint(&slow), "reset {low_reset:?}, seed {seed}");
+        }
+    }
+}

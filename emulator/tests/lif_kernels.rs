@@ -148,8 +148,13 @@ fn kernels_leave_identical_core_states() {
         randomize(&mut rng, &mut s0, &fm);
         let t = u64::from(rng.next_u32() % 1000);
         let mut want: Option<CoreState> = None;
-        for &k in &kernels {
+        // Every kernel of the 32-bit-lane loop, then the 64-bit loop (`narrow` off), which
+        // sets the refractory count and collects the spikes inline: an independent reference
+        // for the lane loop's blocks, its spike collection and its refractory fix-up.
+        let runs = kernels.iter().map(|&k| (k, true)).chain([(LifKernel::Scalar, false)]);
+        for (k, narrow) in runs {
             fm.lif_kernel = k;
+            fm.narrow = narrow;
             let mut s = s0.clone();
             // Two updates: the second starts from states the first produced (resets, refractory).
             update_neurons(&p, &mut s, t, &fm, &prog.luts, &costs);
@@ -157,7 +162,10 @@ fn kernels_leave_identical_core_states() {
             update_neurons(&p, &mut s, t + 1, &fm, &prog.luts, &costs);
             match &want {
                 None => want = Some(s),
-                Some(w) => assert!(*w == s, "case {case} (n {n}, two currents {two}): {k:?} differs from Scalar"),
+                Some(w) => assert!(
+                    *w == s,
+                    "case {case} (n {n}, two currents {two}): {k:?} (narrow {narrow}) differs from Scalar"
+                ),
             }
         }
     }

@@ -166,7 +166,8 @@ fn run_program_main(args: &[String]) -> Result<(), String> {
         "bench": "run", "program": path, "ideal": ideal, "steps": steps, "load_s": load, "sim_s": sim,
         "sim_cpu_s": cpu, "spikes": st.spikes, "synaptic_events": st.synaptic_events,
         "learning_invocations": st.learning_invocations, "learning_ops": st.learning_ops,
-        "synapses": total,
+        "synapses": total, "cluster_cores": emu.cluster_members().len(),
+        "cluster_narrow": [emu.cluster_narrow_constants(), emu.cluster_narrow_offsets()],
         "frac_weights_below_0.1_wmax": frac(low), "frac_weights_above_0.9_wmax": frac(high),
     });
     println!("RESULT {line}");
