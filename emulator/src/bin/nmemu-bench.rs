@@ -122,8 +122,8 @@ fn stdp_main(args: &[String]) {
 
 /// `nmemu-bench run PROGRAM.bin [--ideal]`.
 fn run_program_main(args: &[String]) -> Result<(), String> {
-    const USAGE: &str = "usage: nmemu-bench run PROGRAM.bin [--ideal] [--steps N]";
-    let (mut path, mut ideal, mut steps) = (None, false, None);
+    const USAGE: &str = "usage: nmemu-bench run PROGRAM.bin [--ideal] [--steps N] [--threads T]";
+    let (mut path, mut ideal, mut steps, mut threads) = (None, false, None, 1usize);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -131,6 +131,9 @@ fn run_program_main(args: &[String]) -> Result<(), String> {
             "--steps" => {
                 let n = it.next().and_then(|v| v.parse::<u64>().ok()).ok_or(USAGE)?;
                 steps = Some(n);
+            }
+            "--threads" => {
+                threads = it.next().and_then(|v| v.parse::<usize>().ok()).filter(|&t| t > 0).ok_or(USAGE)?;
             }
             _ if a.starts_with("--") => return Err(format!("unknown option `{a}`; {USAGE}")),
             _ => path = Some(a),
@@ -140,7 +143,7 @@ fn run_program_main(args: &[String]) -> Result<(), String> {
     let t0 = Instant::now();
     let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
     let program = nm_isa::binary::decode(&bytes).map_err(|e| format!("{path}: {e}"))?;
-    let cfg = RunConfig { chip_seed: 1, noise_seed: 0, ideal, threads: 1, seed: None };
+    let cfg = RunConfig { chip_seed: 1, noise_seed: 0, ideal, threads, seed: None };
     let mut emu = Emulator::new(&program, cfg).map_err(|e| format!("{path}: {e}"))?;
     let load = t0.elapsed().as_secs_f64();
     let steps = steps.unwrap_or(program.meta.steps);
@@ -163,7 +166,7 @@ fn run_program_main(args: &[String]) -> Result<(), String> {
     }
     let frac = |k: usize| if total == 0 { None } else { Some(k as f64 / total as f64) };
     let line = serde_json::json!({
-        "bench": "run", "program": path, "ideal": ideal, "steps": steps, "load_s": load, "sim_s": sim,
+        "bench": "run", "program": path, "ideal": ideal, "steps": steps, "threads": threads, "load_s": load, "sim_s": sim,
         "sim_cpu_s": cpu, "spikes": st.spikes, "synaptic_events": st.synaptic_events,
         "learning_invocations": st.learning_invocations, "learning_ops": st.learning_ops,
         "synapses": total, "cluster_cores": emu.cluster_members().len(),
