@@ -127,7 +127,7 @@ fn trial(
             }
         }
     }
-    let v = neurons.iter().map(|&(ci, i)| emu.neuron_state(ci).map_or(0, |s| s.1[i])).collect();
+    let v = neurons.iter().map(|&(ci, i)| emu.membrane(ci).map_or(0, |s| s.1[i])).collect();
     let counts = neurons.iter().map(|&(ci, i)| count[ci][i]).collect();
     Ok((v, counts))
 }

@@ -21,6 +21,7 @@ use crate::core::{lif_lanes, shift_exp, CoreParams, CoreState, Formats, LifLanes
 use crate::core::{COUNT_MASK, NO_ARENA, PLAIN};
 use crate::route::FanoutTable;
 use crate::timing::{CostTable, Counts};
+use std::borrow::Cow;
 
 /// Marks a runtime core that is not a member.
 const NOT_MEMBER: u32 = u32::MAX;
@@ -56,6 +57,9 @@ pub struct Cluster {
     /// `ku`, `ku2`, `kv` and `refr` as `u16` when every value fits (then those four are left
     /// empty): the LIF loop reads half the bytes of them.
     k16: Option<[Vec<u16>; 4]>,
+    /// `cnt` as `u16` with `k16` (every count fits then, being at most a refractory period or
+    /// a restored count that fitted; `cnt` is left empty).
+    cnt16: Vec<u16>,
     bias: Vec<i32>,
     vth: Vec<i32>,
     vr: Vec<i32>,
@@ -248,11 +252,12 @@ impl Cluster {
         }
         c.out.finish();
         let narrow = |x: &[i32]| x.iter().map(|&v| u16::try_from(v).ok()).collect::<Option<Vec<u16>>>();
-        if let (Some(ku), Some(ku2), Some(kv), Some(refr)) =
-            (narrow(&c.ku), narrow(&c.ku2), narrow(&c.kv), narrow(&c.refr))
+        if let (Some(ku), Some(ku2), Some(kv), Some(refr), Some(cnt)) =
+            (narrow(&c.ku), narrow(&c.ku2), narrow(&c.kv), narrow(&c.refr), narrow(&c.cnt))
         {
             c.k16 = Some([ku, ku2, kv, refr]);
             (c.ku, c.ku2, c.kv, c.refr) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            (c.cnt16, c.cnt) = (cnt, Vec::new());
         }
         // Offsets above the smallest value, when every one fits a `u16`.
         let offsets = |x: &[i32]| {
@@ -409,14 +414,14 @@ impl Cluster {
         let m2 = if self.two { n } else { 0 };
         // One loop over the members' neurons, with the constants as stored.
         macro_rules! lif {
-            ($ku:expr, $ku2:expr, $kv:expr, $refr:expr, $bias:expr, $vr:expr, $base:expr) => {{
+            ($ku:expr, $ku2:expr, $kv:expr, $refr:expr, $cnt:expr, $bias:expr, $vr:expr, $base:expr) => {{
                 let lanes = LifLanes {
                     input,
                     input2: &mut input2[..m2],
                     u: &mut self.u[..n],
                     u2: &mut self.u2[..m2],
                     v: &mut self.v[..n],
-                    cnt: &mut self.cnt[..n],
+                    cnt: &mut $cnt[..n],
                     spikes: &mut self.spikes,
                     ku: &$ku[..n],
                     ku2: &$ku2[..m2],
@@ -438,11 +443,12 @@ impl Cluster {
                 }
             }};
         }
+        let cnt16 = &mut self.cnt16;
         match (&self.k16, &self.o16) {
-            (Some([ku, ku2, kv, refr]), Some(([b, r], base))) => lif!(ku, ku2, kv, refr, b, r, *base),
-            (Some([ku, ku2, kv, refr]), None) => lif!(ku, ku2, kv, refr, self.bias, self.vr, [0; 2]),
-            (None, Some(([b, r], base))) => lif!(self.ku, self.ku2, self.kv, self.refr, b, r, *base),
-            (None, None) => lif!(self.ku, self.ku2, self.kv, self.refr, self.bias, self.vr, [0; 2]),
+            (Some([ku, ku2, kv, refr]), Some(([b, r], base))) => lif!(ku, ku2, kv, refr, cnt16, b, r, *base),
+            (Some([ku, ku2, kv, refr]), None) => lif!(ku, ku2, kv, refr, cnt16, self.bias, self.vr, [0; 2]),
+            (None, Some(([b, r], base))) => lif!(self.ku, self.ku2, self.kv, self.refr, self.cnt, b, r, *base),
+            (None, None) => lif!(self.ku, self.ku2, self.kv, self.refr, self.cnt, self.bias, self.vr, [0; 2]),
         }
         let t1 = t + 1;
         let out = &mut self.out;
@@ -504,10 +510,26 @@ impl Cluster {
         self.off[k] as usize..self.off[k + 1] as usize
     }
 
-    /// `(u, v, refractory counter)` of member core `ci`.
-    pub fn neuron_state(&self, ci: usize) -> Option<(&[i32], &[i32], &[i32])> {
+    /// `(u, v, refractory counter)` of member core `ci` (the counters copied when stored as
+    /// `u16`).
+    pub fn neuron_state(&self, ci: usize) -> Option<crate::engine::NeuronState<'_>> {
         let r = self.range(self.member_index(ci)?);
-        Some((&self.u[r.clone()], &self.v[r.clone()], &self.cnt[r]))
+        Some((&self.u[r.clone()], &self.v[r.clone()], self.counters(r)))
+    }
+
+    /// `(u, v)` of member core `ci`.
+    pub fn membrane(&self, ci: usize) -> Option<(&[i32], &[i32])> {
+        let r = self.range(self.member_index(ci)?);
+        Some((&self.u[r.clone()], &self.v[r]))
+    }
+
+    /// The refractory counters of the neurons `r`.
+    fn counters(&self, r: std::ops::Range<usize>) -> Cow<'_, [i32]> {
+        if self.k16.is_some() {
+            Cow::Owned(self.cnt16[r].iter().map(|&c| i32::from(c)).collect())
+        } else {
+            Cow::Borrowed(&self.cnt[r])
+        }
     }
 
     /// `(u, v)` of member core `ci`, mutable.
@@ -531,7 +553,7 @@ impl Cluster {
             let (n, o) = (p.n, r.start);
             s.u = self.u[r.clone()].to_vec();
             s.v = self.v[r.clone()].to_vec();
-            s.cnt = self.cnt[r.clone()].to_vec();
+            s.cnt = self.counters(r.clone()).into_owned();
             if self.two {
                 s.u2 = self.u2[r].to_vec();
             }

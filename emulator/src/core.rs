@@ -1182,6 +1182,9 @@ impl LifKernel {
 /// or `u16` where every value fits (the static LIF cluster), which halves those arrays' bytes.
 pub(crate) trait Konst: Copy {
     fn get(self) -> i32;
+    /// `x` as stored (the caller keeps `x` in the type's range: a refractory count at most the
+    /// refractory period it started from).
+    fn put(x: i32) -> Self;
 }
 
 impl Konst for i32 {
@@ -1189,12 +1192,20 @@ impl Konst for i32 {
     fn get(self) -> i32 {
         self
     }
+    #[inline(always)]
+    fn put(x: i32) -> i32 {
+        x
+    }
 }
 
 impl Konst for u16 {
     #[inline(always)]
     fn get(self) -> i32 {
         i32::from(self)
+    }
+    #[inline(always)]
+    fn put(x: i32) -> u16 {
+        x as u16
     }
 }
 
@@ -1206,7 +1217,8 @@ pub(crate) struct LifLanes<'a, K: Konst = i32, O: Konst = i32> {
     pub(crate) u: &'a mut [i32],
     pub(crate) u2: &'a mut [i32],
     pub(crate) v: &'a mut [i32],
-    pub(crate) cnt: &'a mut [i32],
+    /// Refractory counters, stored as the refractory periods are (`u16` with them).
+    pub(crate) cnt: &'a mut [K],
     /// Where the loop appends the indices of the neurons that fire.
     pub(crate) spikes: &'a mut Vec<u32>,
     pub(crate) ku: &'a [K],
@@ -1267,7 +1279,7 @@ fn lif_narrow_body<const TWO: bool, const SPLIT: bool, K: Konst, O: Konst>(a: Li
             let from = a.spikes.len();
             collect_spikes(&fired[..m], at as u32, a.spikes);
             for &i in &a.spikes[from..] {
-                cnt[i as usize] = refr[i as usize].get();
+                cnt[i as usize] = refr[i as usize];
             }
         }
         at += m;
@@ -1287,7 +1299,7 @@ fn lif_narrow_loop<const TWO: bool, const SPLIT: bool, K: Konst, O: Konst>(
     u: &mut [i32],
     u2: &mut [i32],
     v: &mut [i32],
-    cnt: &mut [i32],
+    cnt: &mut [K],
     fired: &mut [i32],
     ku: &[K],
     ku2: &[K],
@@ -1329,14 +1341,14 @@ fn lif_narrow_loop<const TWO: bool, const SPLIT: bool, K: Konst, O: Konst>(
         } else {
             sum
         };
-        let c = cnt[i];
+        let c = cnt[i].get();
         let active = i32::from(c == 0);
         let fire = active & i32::from(vn >= vth[i]);
         let keep_mask = -(active & !fire & 1);
         v[i] = (vn & keep_mask) | ((vr0 + vr[i].get()) & !keep_mask);
         // Counting down; a neuron that fires (count 0) stays at 0 here and gets its
         // refractory period from the caller, which reads `refr` only for the neurons that fired.
-        cnt[i] = c - i32::from(c != 0);
+        cnt[i] = K::put(c - i32::from(c != 0));
         fired[i] = fire;
         any |= fire;
     }
@@ -1498,11 +1510,11 @@ pub(crate) fn lif_lanes<const TWO: bool, K: Konst, O: Konst>(a: LifLanes<'_, K, 
             sum += i64::from(u2n);
         }
         let vn = sum.clamp(vmin, vmax) as i32;
-        let c = cnt[i];
+        let c = cnt[i].get();
         let active = c == 0;
         let fire = active & (vn >= vth[i]);
         v[i] = if active & !fire { vn } else { vr0 + vr[i].get() };
-        cnt[i] = if fire { refr[i].get() } else { (c - 1).max(0) };
+        cnt[i] = if fire { refr[i] } else { K::put((c - 1).max(0)) };
         if fire {
             spikes.push(i as u32);
         }

@@ -63,6 +63,9 @@ pub struct GlobalState {
     pub wall_seconds: f64,
 }
 
+/// `(u, v, refractory counter)` of a core's neurons ([`Emulator::neuron_state`]).
+pub type NeuronState<'a> = (&'a [i32], &'a [i32], std::borrow::Cow<'a, [i32]>);
+
 /// A loaded program on one chip instance.
 #[derive(Debug)]
 pub struct Emulator {
@@ -722,13 +725,23 @@ impl Emulator {
         })
     }
 
-    /// Neuron state vectors of core index `ci`: `(u, v, refractory counter)`.
-    pub fn neuron_state(&self, ci: usize) -> Option<(&[i32], &[i32], &[i32])> {
+    /// Neuron state vectors of core index `ci`: `(u, v, refractory counter)` (the counters of a
+    /// core in the static LIF cluster are a copy: the cluster may store them as `u16`).
+    pub fn neuron_state(&self, ci: usize) -> Option<NeuronState<'_>> {
         if let Some(x) = self.cluster.as_ref().and_then(|c| c.neuron_state(ci)) {
             return Some(x);
         }
         let s = self.states.get(ci)?;
-        Some((&s.u, &s.v, &s.cnt))
+        Some((&s.u, &s.v, std::borrow::Cow::Borrowed(&s.cnt[..])))
+    }
+
+    /// `(u, v)` of core index `ci`: [`Emulator::neuron_state`] without the counters (no copy).
+    pub fn membrane(&self, ci: usize) -> Option<(&[i32], &[i32])> {
+        if let Some(x) = self.cluster.as_ref().and_then(|c| c.membrane(ci)) {
+            return Some(x);
+        }
+        let s = self.states.get(ci)?;
+        Some((&s.u, &s.v))
     }
 
     /// The second synaptic current of core index `ci` (empty if the core has none).
@@ -766,7 +779,7 @@ impl Emulator {
         if i >= p.n {
             return None;
         }
-        if let Some((u, v, _)) = self.cluster.as_ref().and_then(|c| c.neuron_state(ci)) {
+        if let Some((u, v)) = self.cluster.as_ref().and_then(|c| c.membrane(ci)) {
             use nm_isa::program::StateVar;
             match var {
                 StateVar::V => return Some(v[i]),

@@ -35,7 +35,7 @@ fn lif_integrates_decays_fires_and_charges_cycles() {
     // Step 0: v = decay(v, 1024) + u + bias; decay keeps 3072/4096, truncating.
     emu.step();
     let (u, v, c) = emu.neuron_state(0).unwrap();
-    assert_eq!((u, v, c), (&[0, 0][..], &[475, 849][..], &[0, 0][..]));
+    assert_eq!((u, v, &*c), (&[0, 0][..], &[475, 849][..], &[0, 0][..]));
     assert_eq!(emu.step_cycles(), &[2 * 2 + 16]);
     // Step 1: the input spike of step 0 arrives: u0 = 10 · 2^2 = 40.
     emu.step();
