@@ -1180,7 +1180,7 @@ impl LifKernel {
 
 /// A per-neuron constant of the LIF update (keep factor, refractory period) as stored: `i32`,
 /// or `u16` where every value fits (the static LIF cluster), which halves those arrays' bytes.
-pub(crate) trait Konst: Copy {
+pub(crate) trait Konst: Copy + Default {
     fn get(self) -> i32;
     /// `x` as stored (the caller keeps `x` in the type's range: a refractory count at most the
     /// refractory period it started from).
@@ -1246,43 +1246,141 @@ fn lif_narrow_body<const TWO: bool, const SPLIT: bool, K: Konst, O: Konst>(a: Li
     let (ku, kv, bias, vth, vr, refr) = (&a.ku[..n], &a.kv[..n], &a.bias[..n], &a.vth[..n], &a.vr[..n], &a.refr[..n]);
     let m2 = if TWO { n } else { 0 };
     let (input2, u2, ku2) = (&mut a.input2[..m2], &mut a.u2[..m2], &a.ku2[..m2]);
-    // Blocks of `LIF_BLOCK` neurons, each one vectorised loop whose fire flags stay in a buffer
-    // on the stack (in the L1 cache), collected right after: the flags never reach memory.
-    let mut fired = [0i32; LIF_BLOCK];
+    // Blocks of `LIF_BLOCK` neurons (the last one up to 15 more), each one vectorised loop whose
+    // fire flags stay in a buffer on the stack (in the L1 cache), collected right after: the
+    // flags never reach memory.
+    // (A small core takes a small buffer: zeroing the large one costs a `memset` call.)
+    if n <= 64 {
+        lif_blocks::<TWO, SPLIT, K, O, 64>(
+            a.spikes, input, input2, u, u2, v, cnt, ku, ku2, kv, bias, vth, vr, refr, a.base, db, cs, vmin, vmax,
+        );
+    } else {
+        lif_blocks::<TWO, SPLIT, K, O, { LIF_BLOCK + 16 }>(
+            a.spikes, input, input2, u, u2, v, cnt, ku, ku2, kv, bias, vth, vr, refr, a.base, db, cs, vmin, vmax,
+        );
+    }
+}
+
+/// The blocks of [`lif_narrow_body`], with a fire-flag buffer of `B ≥ min(n, LIF_BLOCK + 15)`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn lif_blocks<const TWO: bool, const SPLIT: bool, K: Konst, O: Konst, const B: usize>(
+    spikes: &mut Vec<u32>,
+    input: &mut [i32],
+    input2: &mut [i32],
+    u: &mut [i32],
+    u2: &mut [i32],
+    v: &mut [i32],
+    cnt: &mut [K],
+    ku: &[K],
+    ku2: &[K],
+    kv: &[K],
+    bias: &[O],
+    vth: &[i32],
+    vr: &[O],
+    refr: &[K],
+    base: [i32; 2],
+    db: u32,
+    cs: u32,
+    vmin: i32,
+    vmax: i32,
+) {
+    let n = u.len();
+    let mut fired = [0i32; B];
     let mut at = 0;
     while at < n {
-        let r = at..n.min(at + LIF_BLOCK);
-        let m = r.len();
+        let end = if n - at < LIF_BLOCK + 16 { n } else { at + LIF_BLOCK };
+        let m = end - at;
+        // A block of at least 16 neurons whose length is not a multiple of 16 ends with two
+        // overlapping windows of 16 (see `lif_window_pair`) instead of a scalar remainder.
+        let tail = if m >= 16 { m % 16 } else { 0 };
+        let direct = if tail != 0 { m - 16 - tail } else { m };
+        let r = at..at + direct;
         let r2 = if TWO { r.clone() } else { 0..0 };
-        let any = lif_narrow_loop::<TWO, SPLIT, K, O>(
+        let mut any = lif_narrow_loop::<TWO, SPLIT, K, O>(
             &mut input[r.clone()],
             &mut input2[r2.clone()],
             &mut u[r.clone()],
             &mut u2[r2.clone()],
             &mut v[r.clone()],
             &mut cnt[r.clone()],
-            &mut fired[..m],
+            &mut fired[..direct],
             &ku[r.clone()],
             &ku2[r2],
             &kv[r.clone()],
             &bias[r.clone()],
             &vth[r.clone()],
             &vr[r.clone()],
-            a.base,
+            base,
             db,
             cs,
             vmin,
             vmax,
         );
+        if tail != 0 {
+            let (w1, w2) = (at + direct, end - 16);
+            let mut pair = [0i32; 32];
+            macro_rules! win {
+                ($x:expr) => {
+                    win!($x, w1, w2)
+                };
+                ($x:expr, $a:expr, $b:expr) => {{
+                    let mut w = [Default::default(); 32];
+                    w[..16].copy_from_slice(&$x[$a..$a + 16]);
+                    w[16..].copy_from_slice(&$x[$b..$b + 16]);
+                    w
+                }};
+            }
+            macro_rules! back {
+                ($x:expr, $w:expr) => {{
+                    $x[w1..w1 + 16].copy_from_slice(&$w[..16]);
+                    $x[w2..w2 + 16].copy_from_slice(&$w[16..]);
+                }};
+            }
+            let (mut wi, mut wu, mut wv, mut wc) = (win!(input), win!(u), win!(v), win!(cnt));
+            let (mut wi2, mut wu2, wk2) = if TWO { (win!(input2), win!(u2), win!(ku2)) } else { Default::default() };
+            let m2 = if TWO { 32 } else { 0 };
+            any |= lif_narrow_loop::<TWO, SPLIT, K, O>(
+                &mut wi,
+                &mut wi2[..m2],
+                &mut wu,
+                &mut wu2[..m2],
+                &mut wv,
+                &mut wc,
+                &mut pair,
+                &win!(ku),
+                &wk2[..m2],
+                &win!(kv),
+                &win!(bias),
+                &win!(vth),
+                &win!(vr),
+                base,
+                db,
+                cs,
+                vmin,
+                vmax,
+            );
+            // The lanes both windows hold got the same values from the same inputs.
+            back!(input, wi);
+            back!(u, wu);
+            back!(v, wv);
+            back!(cnt, wc);
+            if TWO {
+                back!(input2, wi2);
+                back!(u2, wu2);
+            }
+            fired[direct..direct + 16].copy_from_slice(&pair[..16]);
+            fired[direct + 16..m].copy_from_slice(&pair[32 - tail..]);
+        }
         if any != 0 {
             // The neurons that fired start their refractory period (the loop left 0 there).
-            let from = a.spikes.len();
-            collect_spikes(&fired[..m], at as u32, a.spikes);
-            for &i in &a.spikes[from..] {
+            let from = spikes.len();
+            collect_spikes(&fired[..m], at as u32, spikes);
+            for &i in &spikes[from..] {
                 cnt[i as usize] = refr[i as usize];
             }
         }
-        at += m;
+        at = end;
     }
 }
 
