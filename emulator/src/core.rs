@@ -1240,59 +1240,34 @@ pub(crate) struct LifLanes<'a, K: Konst = i32, O: Konst = i32> {
 /// [`decay_keep_split`], else [`decay_keep_u`]); instantiated once per target feature set.
 #[inline(always)]
 fn lif_narrow_body<const TWO: bool, const SPLIT: bool, K: Konst, O: Konst>(a: LifLanes<'_, K, O>) {
+    // A small core takes a small fire-flag buffer: zeroing the large one costs a `memset` call.
+    if a.u.len() <= 64 {
+        lif_blocks::<TWO, SPLIT, K, O, 64>(a)
+    } else {
+        lif_blocks::<TWO, SPLIT, K, O, { LIF_BLOCK + 16 }>(a)
+    }
+}
+
+/// The blocks of [`lif_narrow_body`], with a fire-flag buffer of `B ≥ min(n, LIF_BLOCK + 15)`:
+/// blocks of `LIF_BLOCK` neurons (the last one up to 15 more), each one vectorised loop whose
+/// fire flags stay in the buffer on the stack (in the L1 cache), collected right after: the
+/// flags never reach memory.
+#[inline(always)]
+fn lif_blocks<const TWO: bool, const SPLIT: bool, K: Konst, O: Konst, const B: usize>(a: LifLanes<'_, K, O>) {
     let n = a.u.len();
-    let (db, cs, vmin, vmax) = (a.db, a.cs, a.vmin, a.vmax);
+    let (db, cs, vmin, vmax, base, spikes) = (a.db, a.cs, a.vmin, a.vmax, a.base, a.spikes);
     let (input, u, v, cnt) = (&mut a.input[..n], a.u, &mut a.v[..n], &mut a.cnt[..n]);
     let (ku, kv, bias, vth, vr, refr) = (&a.ku[..n], &a.kv[..n], &a.bias[..n], &a.vth[..n], &a.vr[..n], &a.refr[..n]);
     let m2 = if TWO { n } else { 0 };
     let (input2, u2, ku2) = (&mut a.input2[..m2], &mut a.u2[..m2], &a.ku2[..m2]);
-    // Blocks of `LIF_BLOCK` neurons (the last one up to 15 more), each one vectorised loop whose
-    // fire flags stay in a buffer on the stack (in the L1 cache), collected right after: the
-    // flags never reach memory.
-    // (A small core takes a small buffer: zeroing the large one costs a `memset` call.)
-    if n <= 64 {
-        lif_blocks::<TWO, SPLIT, K, O, 64>(
-            a.spikes, input, input2, u, u2, v, cnt, ku, ku2, kv, bias, vth, vr, refr, a.base, db, cs, vmin, vmax,
-        );
-    } else {
-        lif_blocks::<TWO, SPLIT, K, O, { LIF_BLOCK + 16 }>(
-            a.spikes, input, input2, u, u2, v, cnt, ku, ku2, kv, bias, vth, vr, refr, a.base, db, cs, vmin, vmax,
-        );
-    }
-}
-
-/// The blocks of [`lif_narrow_body`], with a fire-flag buffer of `B ≥ min(n, LIF_BLOCK + 15)`.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn lif_blocks<const TWO: bool, const SPLIT: bool, K: Konst, O: Konst, const B: usize>(
-    spikes: &mut Vec<u32>,
-    input: &mut [i32],
-    input2: &mut [i32],
-    u: &mut [i32],
-    u2: &mut [i32],
-    v: &mut [i32],
-    cnt: &mut [K],
-    ku: &[K],
-    ku2: &[K],
-    kv: &[K],
-    bias: &[O],
-    vth: &[i32],
-    vr: &[O],
-    refr: &[K],
-    base: [i32; 2],
-    db: u32,
-    cs: u32,
-    vmin: i32,
-    vmax: i32,
-) {
-    let n = u.len();
     let mut fired = [0i32; B];
     let mut at = 0;
     while at < n {
         let end = if n - at < LIF_BLOCK + 16 { n } else { at + LIF_BLOCK };
         let m = end - at;
         // A block of at least 16 neurons whose length is not a multiple of 16 ends with two
-        // overlapping windows of 16 (see `lif_window_pair`) instead of a scalar remainder.
+        // overlapping windows of 16, computed together from the same inputs, instead of a
+        // scalar remainder.
         let tail = if m >= 16 { m % 16 } else { 0 };
         let direct = if tail != 0 { m - 16 - tail } else { m };
         let r = at..at + direct;

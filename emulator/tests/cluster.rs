@@ -290,6 +290,19 @@ fn state_written_through_the_api_is_used() {
     assert_ne!(runs[0], fingerprint(&untouched), "the write changed nothing: the test would not see a lost write");
 }
 
+/// Run `prog` for 300 steps with the cluster (`fast`, checked by `check` once loaded) and core
+/// by core: both must spike and end in the same state.
+fn assert_cluster_equals_core_by_core(prog: &Program, what: &str, check: impl Fn(&Emulator)) {
+    let mut fast = Emulator::new(prog, cfg(1)).unwrap();
+    check(&fast);
+    let mut slow = Emulator::new(prog, cfg(1)).unwrap();
+    slow.set_synapse_arena(false);
+    fast.run(300);
+    slow.run(300);
+    assert!(fast.stats().spikes > 0, "{what}: no spikes");
+    assert_eq!(fingerprint(&fast), fingerprint(&slow), "{what}");
+}
+
 /// A cluster of two-current cores (the second plane of the rings) and one of long-delay cores
 /// (a deeper ring) run as core by core does.
 #[test]
@@ -300,14 +313,10 @@ fn two_current_and_deep_ring_clusters_equal_core_by_core() {
     ] {
         for seed in 0..4 {
             let prog = program(seed, &kinds, None);
-            let mut fast = Emulator::new(&prog, cfg(1)).unwrap();
-            assert_eq!(fast.cluster_members(), want.as_slice(), "{kinds:?}, seed {seed}");
-            let mut slow = Emulator::new(&prog, cfg(1)).unwrap();
-            slow.set_synapse_arena(false);
-            fast.run(300);
-            slow.run(300);
-            assert!(fast.stats().spikes > 0);
-            assert_eq!(fingerprint(&fast), fingerprint(&slow), "{kinds:?}, seed {seed}");
+            let what = format!("{kinds:?}, seed {seed}");
+            assert_cluster_equals_core_by_core(&prog, &what, |fast| {
+                assert_eq!(fast.cluster_members(), want.as_slice(), "{what}");
+            });
         }
     }
 }
@@ -327,15 +336,11 @@ fn narrow_and_wide_cluster_constants_equal_core_by_core() {
                     }
                 }
             }
-            let mut fast = Emulator::new(&prog, cfg(1)).unwrap();
-            assert_eq!(fast.cluster_members().len(), 3, "{bits} bits, seed {seed}");
-            assert_eq!(fast.cluster_narrow_constants(), Some(narrow), "{bits} bits, seed {seed}");
-            let mut slow = Emulator::new(&prog, cfg(1)).unwrap();
-            slow.set_synapse_arena(false);
-            fast.run(300);
-            slow.run(300);
-            assert!(fast.stats().spikes > 0, "{bits} bits, seed {seed}: no spikes");
-            assert_eq!(fingerprint(&fast), fingerprint(&slow), "{bits} bits, seed {seed}");
+            let what = format!("{bits} bits, seed {seed}");
+            assert_cluster_equals_core_by_core(&prog, &what, |fast| {
+                assert_eq!(fast.cluster_members().len(), 3, "{what}");
+                assert_eq!(fast.cluster_narrow_constants(), Some(narrow), "{what}");
+            });
         }
     }
 }
@@ -354,15 +359,11 @@ fn narrow_and_wide_cluster_offsets_equal_core_by_core() {
                     }
                 }
             }
-            let mut fast = Emulator::new(&prog, cfg(1)).unwrap();
-            assert_eq!(fast.cluster_members().len(), 3, "reset {low_reset:?}, seed {seed}");
-            assert_eq!(fast.cluster_narrow_offsets(), Some(narrow), "reset {low_reset:?}, seed {seed}");
-            let mut slow = Emulator::new(&prog, cfg(1)).unwrap();
-            slow.set_synapse_arena(false);
-            fast.run(300);
-            slow.run(300);
-            assert!(fast.stats().spikes > 0, "reset {low_reset:?}, seed {seed}: no spikes");
-            assert_eq!(fingerprint(&fast), fingerprint(&slow), "reset {low_reset:?}, seed {seed}");
+            let what = format!("reset {low_reset:?}, seed {seed}");
+            assert_cluster_equals_core_by_core(&prog, &what, |fast| {
+                assert_eq!(fast.cluster_members().len(), 3, "{what}");
+                assert_eq!(fast.cluster_narrow_offsets(), Some(narrow), "{what}");
+            });
         }
     }
 }
