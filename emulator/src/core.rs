@@ -1295,14 +1295,12 @@ fn lif_blocks<const TWO: bool, const SPLIT: bool, K: Konst, O: Konst, const B: u
         if tail != 0 {
             let (w1, w2) = (at + direct, end - 16);
             let mut pair = [0i32; 32];
+            // The two windows of an array side by side, and back.
             macro_rules! win {
-                ($x:expr) => {
-                    win!($x, w1, w2)
-                };
-                ($x:expr, $a:expr, $b:expr) => {{
+                ($x:expr) => {{
                     let mut w = [Default::default(); 32];
-                    w[..16].copy_from_slice(&$x[$a..$a + 16]);
-                    w[16..].copy_from_slice(&$x[$b..$b + 16]);
+                    w[..16].copy_from_slice(&$x[w1..w1 + 16]);
+                    w[16..].copy_from_slice(&$x[w2..w2 + 16]);
                     w
                 }};
             }
