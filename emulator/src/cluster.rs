@@ -17,6 +17,7 @@
 //! it was built; a step touches no member's core state unless a packet was queued for it.
 //! [`Cluster::write_back`] puts it all back for checkpoints and [`Cluster::dissolve`] ends it.
 
+use crate::aligned::Aligned;
 use crate::core::{lif_lanes, shift_exp, CoreParams, CoreState, Formats, LifLanes};
 use crate::core::{COUNT_MASK, NO_ARENA, PLAIN};
 use crate::route::FanoutTable;
@@ -46,28 +47,28 @@ pub struct Cluster {
     /// Row width of `ring`: `n`, or `2n` with a second current (second plane `n..2n`).
     row: usize,
     keeps_fit: bool,
-    ring: Vec<i32>,
-    u: Vec<i32>,
-    u2: Vec<i32>,
-    v: Vec<i32>,
-    cnt: Vec<i32>,
-    ku: Vec<i32>,
-    ku2: Vec<i32>,
-    kv: Vec<i32>,
+    ring: Aligned<i32>,
+    u: Aligned<i32>,
+    u2: Aligned<i32>,
+    v: Aligned<i32>,
+    cnt: Aligned<i32>,
+    ku: Aligned<i32>,
+    ku2: Aligned<i32>,
+    kv: Aligned<i32>,
     /// `ku`, `ku2`, `kv` and `refr` as `u16` when every value fits (then those four are left
     /// empty): the LIF loop reads half the bytes of them.
-    k16: Option<[Vec<u16>; 4]>,
+    k16: Option<[Aligned<u16>; 4]>,
     /// `cnt` as `u16` with `k16` (every count fits then, being at most a refractory period or
     /// a restored count that fitted; `cnt` is left empty).
-    cnt16: Vec<u16>,
-    bias: Vec<i32>,
-    vth: Vec<i32>,
-    vr: Vec<i32>,
+    cnt16: Aligned<u16>,
+    bias: Aligned<i32>,
+    vth: Aligned<i32>,
+    vr: Aligned<i32>,
     /// `bias` and `vr` as `u16` offsets above their smallest values (`o16.1`) when both span
     /// less than `2^16` (then those two are left empty). The thresholds vary too much for it
     /// under the default mismatch (±33 % at 4 σ: more than `2^16` units at CUBA's scale).
-    o16: Option<([Vec<u16>; 2], [i32; 2])>,
-    refr: Vec<i32>,
+    o16: Option<([Aligned<u16>; 2], [i32; 2])>,
+    refr: Aligned<i32>,
     /// `step + 1` of each neuron's last spike (0: never).
     spike_step: Vec<u64>,
     /// Synaptic events the router already added for the next step, per member.
@@ -212,7 +213,7 @@ impl Cluster {
         c.n = total;
         c.row = total * planes;
         c.keeps_fit = true;
-        c.ring = vec![0; slots * c.row];
+        c.ring = vec![0; slots * c.row].into();
         for (k, &ci) in c.members.iter().enumerate() {
             let (p, s) = (&mut params[ci as usize], &mut states[ci as usize]);
             let (n, o) = (p.n, c.off[k] as usize);
@@ -255,9 +256,9 @@ impl Cluster {
         if let (Some(ku), Some(ku2), Some(kv), Some(refr), Some(cnt)) =
             (narrow(&c.ku), narrow(&c.ku2), narrow(&c.kv), narrow(&c.refr), narrow(&c.cnt))
         {
-            c.k16 = Some([ku, ku2, kv, refr]);
-            (c.ku, c.ku2, c.kv, c.refr) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            (c.cnt16, c.cnt) = (cnt, Vec::new());
+            c.k16 = Some([ku.into(), ku2.into(), kv.into(), refr.into()]);
+            (c.ku, c.ku2, c.kv, c.refr) = Default::default();
+            (c.cnt16, c.cnt) = (cnt.into(), Aligned::default());
         }
         // Offsets above the smallest value, when every one fits a `u16`.
         let offsets = |x: &[i32]| {
@@ -266,8 +267,24 @@ impl Cluster {
             o.map(|o| (o, lo))
         };
         if let (Some((b, b0)), Some((r, r0))) = (offsets(&c.bias), offsets(&c.vr)) {
-            c.o16 = Some(([b, r], [b0, r0]));
-            (c.bias, c.vr) = (Vec::new(), Vec::new());
+            c.o16 = Some(([b.into(), r.into()], [b0, r0]));
+            (c.bias, c.vr) = Default::default();
+        }
+        // The LIF loop's arrays on cache lines (the `u16` ones are already).
+        for x in [
+            &mut c.u,
+            &mut c.u2,
+            &mut c.v,
+            &mut c.cnt,
+            &mut c.ku,
+            &mut c.ku2,
+            &mut c.kv,
+            &mut c.bias,
+            &mut c.vth,
+            &mut c.vr,
+            &mut c.refr,
+        ] {
+            x.align();
         }
         for _plane in 0..planes {
             for k in 0..c.members.len() {

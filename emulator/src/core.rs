@@ -1181,6 +1181,8 @@ impl LifKernel {
 /// A per-neuron constant of the LIF update (keep factor, refractory period) as stored: `i32`,
 /// or `u16` where every value fits (the static LIF cluster), which halves those arrays' bytes.
 pub(crate) trait Konst: Copy + Default {
+    /// Stored as `u16` (else `i32`): how the intrinsics loop loads and stores it.
+    const NARROW: bool;
     fn get(self) -> i32;
     /// `x` as stored (the caller keeps `x` in the type's range: a refractory count at most the
     /// refractory period it started from).
@@ -1188,6 +1190,7 @@ pub(crate) trait Konst: Copy + Default {
 }
 
 impl Konst for i32 {
+    const NARROW: bool = false;
     #[inline(always)]
     fn get(self) -> i32 {
         self
@@ -1199,6 +1202,7 @@ impl Konst for i32 {
 }
 
 impl Konst for u16 {
+    const NARROW: bool = true;
     #[inline(always)]
     fn get(self) -> i32 {
         i32::from(self)
@@ -1441,15 +1445,17 @@ fn lif_narrow_avx2<const TWO: bool, K: Konst, O: Konst>(a: LifLanes<'_, K, O>) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 fn lif_narrow_avx512<const TWO: bool, K: Konst, O: Konst>(a: LifLanes<'_, K, O>) {
-    lif_narrow_body::<TWO, true, K, O>(a)
+    crate::lif_avx512::lif::<TWO, K, O>(a)
 }
 
 /// Run the 32-bit-lane LIF loop with `kernel`, falling back to the scalar kernel when the CPU
 /// lacks its features or the core's keep factors do not meet the split decay's precondition.
 /// With [`decay_slice`] (whose scalar form also differs), the crate's `with_kernel!` (the same
 /// dispatch for bodies that are the same on every kernel) and `learning::prefetch_line` (a cache
-/// hint) and `learning::gather_lanes` / `scatter_lanes` (AVX-512 lanes, bounds-checked), the
-/// only `unsafe` of the workspace: calling a `#[target_feature]` function.
+/// hint), `learning::gather_lanes` / `scatter_lanes` (AVX-512 lanes, bounds-checked) and the
+/// lane loads and stores of `lif_avx512`, the only `unsafe` of the workspace: calling a
+/// `#[target_feature]` function. The AVX-512 kernel runs `lif_avx512::lif` (intrinsics), the
+/// others the generic body.
 #[allow(unsafe_code)]
 fn lif_narrow<const TWO: bool, K: Konst, O: Konst>(a: LifLanes<'_, K, O>, kernel: LifKernel, keeps_fit: bool) {
     let kernel = if keeps_fit && a.db <= 16 && kernel.supported() { kernel } else { LifKernel::Scalar };

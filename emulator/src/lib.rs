@@ -42,6 +42,7 @@ macro_rules! with_kernel {
     }};
 }
 
+pub mod aligned;
 pub mod bench;
 pub mod budget;
 pub mod calibrate;
@@ -54,6 +55,8 @@ pub mod fastlearn;
 pub mod faults;
 pub mod inputs;
 pub mod learning;
+#[cfg(target_arch = "x86_64")]
+mod lif_avx512;
 pub mod mismatch;
 pub mod netbuild;
 pub mod output;
