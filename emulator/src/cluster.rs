@@ -26,9 +26,15 @@ use std::borrow::Cow;
 
 /// Marks a runtime core that is not a member.
 const NOT_MEMBER: u32 = u32::MAX;
-/// Flat synapse words pack the global ring column in the low 24 bits and `delay − 1` above.
+/// Flat synapse words pack the global ring column in the low 24 bits and `delay − 1` above
+/// (unless they hold their member too, [`Cluster::mem_shift`]).
 const COL_BITS: u32 = 24;
 const COL_MASK: u32 = (1 << COL_BITS) - 1;
+
+/// Bits of an unsigned value below `x` (at least 1).
+fn bits_below(x: usize) -> u32 {
+    (usize::BITS - x.saturating_sub(1).leading_zeros()).max(1)
+}
 
 /// The members' state and parameters side by side, and the flat fan-out onto them.
 #[derive(Clone, Debug, Default)]
@@ -90,6 +96,13 @@ pub struct Cluster {
     flat: Vec<(u32, i32)>,
     /// The member of each ring column (both planes): a flat word is one synaptic event of it.
     colmem: Vec<u32>,
+    /// When the column, `delay − 1` and the member fit one word together (as they do unless
+    /// the cluster is huge): the flat words are `column | (delay − 1) << col_bits | member <<
+    /// mem_shift`, so that counting a word's event reads no `colmem` (a random access per
+    /// event, out of the cache once the LIF loop has streamed a large cluster's arrays).
+    /// `mem_shift` 0: the layout of [`COL_BITS`].
+    col_bits: u32,
+    mem_shift: u32,
     /// The fan-out destinations (indices into the table) not in `flat`.
     rest: Vec<u32>,
 }
@@ -309,6 +322,8 @@ impl Cluster {
 
     fn flatten(&mut self, params: &[CoreParams], fan: &FanoutTable, arena: &[(u32, i32)]) {
         self.starts = vec![[0; 2]];
+        let (cb, db, mb) = (bits_below(self.row), self.slots.trailing_zeros(), bits_below(self.members.len()));
+        (self.col_bits, self.mem_shift) = if cb + db + mb <= 32 { (cb, cb + db) } else { (COL_BITS, 0) };
         for src in 0..fan.len() {
             for d in fan.start[src] as usize..fan.start[src + 1] as usize {
                 let dc = fan.dest_core[d] as usize;
@@ -321,8 +336,14 @@ impl Cluster {
                 let cnt = count & COUNT_MASK;
                 let n = params[dc].n;
                 for &(pk, e) in &arena[at as usize..(at + cnt) as usize] {
+                    debug_assert!(((pk >> 16) as usize) < self.slots, "a delay beyond the ring");
                     let col = self.column(k as usize, n, (pk & 0xFFFF) as usize) as u32;
-                    self.flat.push((col | (pk >> 16) << COL_BITS, e));
+                    let w = if self.mem_shift > 0 {
+                        col | (pk >> 16) << cb | k << self.mem_shift
+                    } else {
+                        col | (pk >> 16) << COL_BITS
+                    };
+                    self.flat.push((w, e));
                 }
             }
             self.starts.push([self.flat.len() as u32, self.rest.len() as u32]);
@@ -333,6 +354,25 @@ impl Cluster {
     /// `Cluster::k16`).
     pub fn narrow_constants(&self) -> bool {
         self.k16.is_some()
+    }
+
+    /// Whether the flat synapse words hold their member (see `Cluster::mem_shift`).
+    pub fn words_hold_members(&self) -> bool {
+        self.mem_shift > 0
+    }
+
+    /// Rewrite the flat synapse words without their members (the layout of huge clusters, in
+    /// which every event looks its member up in `colmem`), for tests of that layout.
+    pub fn drop_members_from_words(&mut self) {
+        if self.mem_shift == 0 {
+            return;
+        }
+        let (cb, ms) = (self.col_bits, self.mem_shift);
+        for (w, _) in &mut self.flat {
+            let (col, delay) = (*w & ((1 << cb) - 1), (*w & !(u32::MAX << ms)) >> cb);
+            *w = col | delay << COL_BITS;
+        }
+        (self.col_bits, self.mem_shift) = (COL_BITS, 0);
     }
 
     /// Whether the LIF bias and reset are stored as `u16` offsets (see `Cluster::o16`).
@@ -351,19 +391,42 @@ impl Cluster {
         let (a, b) = (s0[0] as usize, s1[0] as usize);
         let ring = &mut self.ring[..];
         let (colmem, pending) = (&self.colmem[..row], &mut self.pending[..]);
-        if mask == 0 {
-            let ring = &mut ring[..row];
-            for &(w, e) in &self.flat[a..b] {
-                let col = (w & COL_MASK) as usize;
-                ring[col] = ring[col].wrapping_add(e);
-                pending[colmem[col] as usize] += 1;
+        let (cb, ms) = (self.col_bits, self.mem_shift);
+        let cmask = (1u32 << cb) - 1;
+        let flat = &self.flat[a..b];
+        match (mask == 0, ms > 0) {
+            (true, true) => {
+                let ring = &mut ring[..row];
+                for &(w, e) in flat {
+                    let col = (w & cmask) as usize;
+                    ring[col] = ring[col].wrapping_add(e);
+                    pending[(w >> ms) as usize] += 1;
+                }
             }
-        } else {
-            for &(w, e) in &self.flat[a..b] {
-                let col = (w & COL_MASK) as usize;
-                let idx = (((t1 + u64::from(w >> COL_BITS)) & mask) as usize) * row + col;
-                ring[idx] = ring[idx].wrapping_add(e);
-                pending[colmem[col] as usize] += 1;
+            (false, true) => {
+                for &(w, e) in flat {
+                    let col = (w & cmask) as usize;
+                    // `w >> cb` is `delay − 1 + member · slots`: the member vanishes in the mask.
+                    let idx = (((t1 + u64::from(w >> cb)) & mask) as usize) * row + col;
+                    ring[idx] = ring[idx].wrapping_add(e);
+                    pending[(w >> ms) as usize] += 1;
+                }
+            }
+            (true, false) => {
+                let ring = &mut ring[..row];
+                for &(w, e) in flat {
+                    let col = (w & COL_MASK) as usize;
+                    ring[col] = ring[col].wrapping_add(e);
+                    pending[colmem[col] as usize] += 1;
+                }
+            }
+            (false, false) => {
+                for &(w, e) in flat {
+                    let col = (w & COL_MASK) as usize;
+                    let idx = (((t1 + u64::from(w >> COL_BITS)) & mask) as usize) * row + col;
+                    ring[idx] = ring[idx].wrapping_add(e);
+                    pending[colmem[col] as usize] += 1;
+                }
             }
         }
         let (a, b) = (s0[1] as usize, s1[1] as usize);

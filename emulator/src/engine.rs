@@ -393,6 +393,21 @@ impl Emulator {
         self.cluster.as_ref().map(|c| c.narrow_constants())
     }
 
+    /// Whether the static LIF cluster's flat synapse words hold their member (`None` without
+    /// a cluster; see [`Emulator::cluster_words_without_members`]).
+    pub fn cluster_words_hold_members(&self) -> Option<bool> {
+        self.cluster.as_ref().map(|c| c.words_hold_members())
+    }
+
+    /// Switch the static LIF cluster (if any) to flat synapse words without their members,
+    /// the layout of clusters too large for them (each synaptic event then looks its member
+    /// up): for tests, which compare both layouts. Results do not change.
+    pub fn cluster_words_without_members(&mut self) {
+        if let Some(c) = &mut self.cluster {
+            c.drop_members_from_words();
+        }
+    }
+
     /// Whether the static LIF cluster stores bias and reset as `u16` offsets (`None`
     /// without a cluster).
     pub fn cluster_narrow_offsets(&self) -> Option<bool> {

@@ -44,6 +44,8 @@ fn hebb() -> LearnRule {
 enum Kind {
     /// LIF only, no rule: a member. `long`: delays up to 6 (a deeper ring, another group).
     Static { long: bool },
+    /// LIF only, no rule, every synapse onto it of delay 1 (a ring of one slot).
+    Prompt,
     /// LIF only, two synaptic currents, no rule.
     TwoCurrents,
     /// LIF with a learning rule on its inputs.
@@ -126,7 +128,12 @@ fn program(seed: u64, kinds: &[Kind], probed: Option<usize>) -> Program {
     for &post in &all {
         let kind = kinds[core_of(post)];
         let long = matches!(kind, Kind::Static { long: true });
-        let delay = |r: &mut HwRng| 1 + (r.next_u32() % if long { 6 } else { 2 }) as u8;
+        let span = match kind {
+            Kind::Prompt => 1,
+            _ if long => 6,
+            _ => 2,
+        };
+        let delay = |r: &mut HwRng| 1 + (r.next_u32() % span) as u8;
         let (ge, gi) = groups[core_of(post)];
         for ch in 0..8 {
             if r.next_u32().is_multiple_of(3) {
@@ -301,6 +308,37 @@ fn assert_cluster_equals_core_by_core(prog: &Program, what: &str, check: impl Fn
     slow.run(300);
     assert!(fast.stats().spikes > 0, "{what}: no spikes");
     assert_eq!(fingerprint(&fast), fingerprint(&slow), "{what}");
+}
+
+/// The cluster's flat synapse words hold their member (no per-event look-up); without it (the
+/// layout of a cluster too large for it) the run is the same, with rings of one slot, short and
+/// deep rings, and two currents.
+#[test]
+fn flat_words_with_and_without_members_equal_core_by_core() {
+    for kinds in [
+        vec![Kind::Prompt, Kind::Plastic, Kind::Prompt, Kind::Prompt, Kind::Prompt],
+        vec![Kind::Static { long: false }, Kind::Plastic, Kind::Static { long: false }, Kind::Static { long: false }],
+        vec![Kind::Static { long: true }, Kind::Static { long: true }, Kind::Mixed],
+        vec![Kind::TwoCurrents, Kind::TwoCurrents],
+    ] {
+        for seed in 0..3 {
+            let prog = program(seed, &kinds, None);
+            let what = format!("{kinds:?}, seed {seed}");
+            let mut packed = Emulator::new(&prog, cfg(1)).unwrap();
+            assert_eq!(packed.cluster_words_hold_members(), Some(true), "{what}");
+            let mut plain = Emulator::new(&prog, cfg(1)).unwrap();
+            plain.cluster_words_without_members();
+            assert_eq!(plain.cluster_words_hold_members(), Some(false), "{what}");
+            let mut slow = Emulator::new(&prog, cfg(1)).unwrap();
+            slow.set_synapse_arena(false);
+            for e in [&mut packed, &mut plain, &mut slow] {
+                e.run(300);
+            }
+            assert!(packed.stats().spikes > 0, "{what}: no spikes");
+            assert_eq!(fingerprint(&packed), fingerprint(&slow), "{what}: with members");
+            assert_eq!(fingerprint(&plain), fingerprint(&slow), "{what}: without members");
+        }
+    }
 }
 
 /// A cluster of two-current cores (the second plane of the rings) and one of long-delay cores
