@@ -18,10 +18,10 @@
 use std::arch::x86_64::{
     __m128i, __m512i, __mmask16, _mm256_loadu_si256, _mm256_storeu_si256, _mm512_abs_epi32, _mm512_add_epi32,
     _mm512_cmplt_epi32_mask, _mm512_cvtepi32_epi16, _mm512_cvtepu16_epi32, _mm512_loadu_si512, _mm512_mask_blend_epi32,
-    _mm512_mask_cmpge_epi32_mask, _mm512_mask_cmplt_epi32_mask, _mm512_mask_sub_epi32, _mm512_max_epi32,
-    _mm512_min_epi32, _mm512_mul_epu32, _mm512_set1_epi32, _mm512_setzero_si512, _mm512_shuffle_epi32,
-    _mm512_sll_epi64, _mm512_srl_epi64, _mm512_storeu_si512, _mm512_sub_epi32, _mm512_ternarylogic_epi32,
-    _mm512_testn_epi32_mask, _mm_cvtsi32_si128, _MM_PERM_DDBB,
+    _mm512_mask_cmpge_epi32_mask, _mm512_mask_cmplt_epi32_mask, _mm512_mask_storeu_epi32, _mm512_mask_sub_epi32,
+    _mm512_maskz_loadu_epi32, _mm512_max_epi32, _mm512_min_epi32, _mm512_mul_epu32, _mm512_set1_epi32,
+    _mm512_setzero_si512, _mm512_shuffle_epi32, _mm512_sll_epi64, _mm512_srl_epi64, _mm512_storeu_si512,
+    _mm512_sub_epi32, _mm512_ternarylogic_epi32, _mm512_testn_epi32_mask, _mm_cvtsi32_si128, _MM_PERM_DDBB,
 };
 
 use crate::core::{Konst, LifLanes};
@@ -58,18 +58,24 @@ struct Lanes<K, O> {
     vr: *const O,
 }
 
-/// 16 values from `p` as `i32` lanes (`u16` zero-extended).
+/// 16 values from `p` as `i32` lanes (`u16` zero-extended); with `MASKED`, only the lanes set
+/// in `m` (the others 0), for 32-bit `T` only.
 ///
 /// # Safety
-/// `p` points at 16 readable values of `T`; the CPU has AVX-512F.
+/// `p` points at 16 readable values of `T` (with `MASKED`: as many as the lanes of `m`, and
+/// `T` is not narrow); the CPU has AVX-512F.
 #[inline]
 #[target_feature(enable = "avx512f")]
 #[allow(unsafe_code)]
-unsafe fn load<T: Konst>(p: *const T) -> __m512i {
-    // SAFETY: 16 values of `T` (32 or 64 bytes) are readable at `p` (the caller's contract);
-    // the loads are unaligned.
+unsafe fn load<T: Konst, const MASKED: bool>(p: *const T, m: __mmask16) -> __m512i {
+    debug_assert!(!(MASKED && T::NARROW));
+    // SAFETY: 16 values of `T` (32 or 64 bytes) are readable at `p`, or the lanes of `m` with
+    // `MASKED` (a masked load does not touch the others), the caller's contract; the loads
+    // are unaligned.
     unsafe {
-        if T::NARROW {
+        if MASKED {
+            _mm512_maskz_loadu_epi32(m, p.cast())
+        } else if T::NARROW {
             _mm512_cvtepu16_epi32(_mm256_loadu_si256(p.cast()))
         } else {
             _mm512_loadu_si512(p.cast())
@@ -78,17 +84,20 @@ unsafe fn load<T: Konst>(p: *const T) -> __m512i {
 }
 
 /// Store 16 lanes at `p` as `T` (`u16`: the low 16 bits of each lane, which the caller keeps
-/// in range).
+/// in range); with `MASKED`, only the lanes set in `m`, for 32-bit `T` only.
 ///
 /// # Safety
-/// `p` points at 16 writable values of `T`; the CPU has AVX-512F.
+/// As [`load`], for writes.
 #[inline]
 #[target_feature(enable = "avx512f")]
 #[allow(unsafe_code)]
-unsafe fn store<T: Konst>(p: *mut T, x: __m512i) {
+unsafe fn store<T: Konst, const MASKED: bool>(p: *mut T, m: __mmask16, x: __m512i) {
+    debug_assert!(!(MASKED && T::NARROW));
     // SAFETY: as in `load`, for writes.
     unsafe {
-        if T::NARROW {
+        if MASKED {
+            _mm512_mask_storeu_epi32(p.cast(), m, x)
+        } else if T::NARROW {
             _mm256_storeu_si256(p.cast(), _mm512_cvtepi32_epi16(x))
         } else {
             _mm512_storeu_si512(p.cast(), x)
@@ -125,42 +134,62 @@ fn wrap(x: __m512i, c: &Splat) -> __m512i {
 /// One window of 16 neurons, those from `at`; returns the mask of those that fire (their
 /// counters are left at 0 for the caller to set).
 ///
+/// With `MASKED`, only the lanes set in `m` (the first ones) are read, written and may fire.
+///
 /// # Safety
-/// Every pointer of `l` has 16 values from `at` behind it (`input2`, `u2`, `ku2` only read
-/// with `TWO`); the CPU has AVX-512F.
+/// Every pointer of `l` has 16 values from `at` behind it, or with `MASKED` as many as the
+/// lanes of `m`, and then no array of `l` is narrow (`input2`, `u2`, `ku2` only read with
+/// `TWO`); the CPU has AVX-512F.
 #[inline]
 #[target_feature(enable = "avx512f")]
 #[allow(unsafe_code)]
-unsafe fn window<const TWO: bool, K: Konst, O: Konst>(l: &Lanes<K, O>, at: usize, c: &Splat) -> __mmask16 {
+unsafe fn window<const TWO: bool, K: Konst, O: Konst, const MASKED: bool>(
+    l: &Lanes<K, O>,
+    at: usize,
+    c: &Splat,
+    m: __mmask16,
+) -> __mmask16 {
     let zero = _mm512_setzero_si512();
     // SAFETY: every access below reads or writes the 16 values from `at` the caller vouches
     // for.
     unsafe {
-        let inp = load(l.input.add(at));
-        store(l.input.add(at), zero);
-        let un = wrap(_mm512_add_epi32(decay(load(l.u.add(at)), load(l.ku.add(at)), c), inp), c);
-        store(l.u.add(at), un);
-        let bias = _mm512_add_epi32(load(l.bias.add(at)), c.bias0);
-        let mut sum = _mm512_add_epi32(_mm512_add_epi32(decay(load(l.v.add(at)), load(l.kv.add(at)), c), un), bias);
+        let inp = load::<_, MASKED>(l.input.add(at), m);
+        store::<_, MASKED>(l.input.add(at), m, zero);
+        let un = wrap(
+            _mm512_add_epi32(decay(load::<_, MASKED>(l.u.add(at), m), load::<_, MASKED>(l.ku.add(at), m), c), inp),
+            c,
+        );
+        store::<_, MASKED>(l.u.add(at), m, un);
+        let bias = _mm512_add_epi32(load::<_, MASKED>(l.bias.add(at), m), c.bias0);
+        let mut sum = _mm512_add_epi32(
+            _mm512_add_epi32(decay(load::<_, MASKED>(l.v.add(at), m), load::<_, MASKED>(l.kv.add(at), m), c), un),
+            bias,
+        );
         if TWO {
-            let inp2 = load(l.input2.add(at));
-            store(l.input2.add(at), zero);
-            let u2n = wrap(_mm512_add_epi32(decay(load(l.u2.add(at)), load(l.ku2.add(at)), c), inp2), c);
-            store(l.u2.add(at), u2n);
+            let inp2 = load::<_, MASKED>(l.input2.add(at), m);
+            store::<_, MASKED>(l.input2.add(at), m, zero);
+            let u2n = wrap(
+                _mm512_add_epi32(
+                    decay(load::<_, MASKED>(l.u2.add(at), m), load::<_, MASKED>(l.ku2.add(at), m), c),
+                    inp2,
+                ),
+                c,
+            );
+            store::<_, MASKED>(l.u2.add(at), m, u2n);
             sum = _mm512_add_epi32(sum, u2n);
         }
         let vn = _mm512_min_epi32(_mm512_max_epi32(sum, c.vmin), c.vmax);
-        let cnt = load(l.cnt.add(at));
+        let cnt = load::<_, MASKED>(l.cnt.add(at), m);
         // Counters are never negative: `c − (c ≠ 0)` is `max(c − 1, 0)`.
-        store(l.cnt.add(at), _mm512_max_epi32(_mm512_sub_epi32(cnt, c.one), zero));
+        store::<_, MASKED>(l.cnt.add(at), m, _mm512_max_epi32(_mm512_sub_epi32(cnt, c.one), zero));
         let active = _mm512_testn_epi32_mask(cnt, cnt);
-        let vth = load(l.vth.add(at));
+        let vth = load::<_, MASKED>(l.vth.add(at), m);
         // Two compares rather than mask arithmetic (which goes through general registers).
         let keep = _mm512_mask_cmplt_epi32_mask(active, vn, vth);
         let fire = _mm512_mask_cmpge_epi32_mask(active, vn, vth);
-        let reset = _mm512_add_epi32(load(l.vr.add(at)), c.vr0);
-        store(l.v.add(at), _mm512_mask_blend_epi32(keep, reset, vn));
-        fire
+        let reset = _mm512_add_epi32(load::<_, MASKED>(l.vr.add(at), m), c.vr0);
+        store::<_, MASKED>(l.v.add(at), m, _mm512_mask_blend_epi32(keep, reset, vn));
+        fire & m
     }
 }
 
@@ -235,7 +264,7 @@ pub(crate) fn lif<const TWO: bool, K: Konst, O: Konst>(a: LifLanes<'_, K, O>) {
             };
             // SAFETY: every pointer is to a 16-value array on the stack; AVX-512F as below.
             #[allow(unsafe_code)]
-            let fire = unsafe { window::<TWO, K, O>(&l, 0, &c) } & ((1u32 << t) - 1) as u16;
+            let fire = unsafe { window::<TWO, K, O, false>(&l, 0, &c, 0xFFFF) } & ((1u32 << t) - 1) as u16;
             input[s..s + t].copy_from_slice(&wi[..t]);
             u[s..s + t].copy_from_slice(&wu[..t]);
             v[s..s + t].copy_from_slice(&wv[..t]);
@@ -277,7 +306,7 @@ pub(crate) fn lif<const TWO: bool, K: Konst, O: Konst>(a: LifLanes<'_, K, O>) {
             // with `TWO`), so each pointer has 16 values behind it from there; the CPU has
             // AVX-512F (this function's feature).
             #[allow(unsafe_code)]
-            let f = unsafe { window::<TWO, K, O>(&l, from + 16 * k, &c) };
+            let f = unsafe { window::<TWO, K, O, false>(&l, from + 16 * k, &c, 0xFFFF) };
             *m = f;
             any |= f;
         }
@@ -291,6 +320,32 @@ pub(crate) fn lif<const TWO: bool, K: Konst, O: Konst>(a: LifLanes<'_, K, O>) {
         from += len;
     }
     if full < n {
-        partial!(full, n - full);
+        if K::NARROW || O::NARROW {
+            partial!(full, n - full);
+        } else {
+            // 32-bit arrays only: the last lanes by masked loads and stores.
+            let m = ((1u32 << (n - full)) - 1) as __mmask16;
+            let l = Lanes {
+                input: input[full..].as_mut_ptr(),
+                input2: if TWO { input2[full..].as_mut_ptr() } else { input2.as_mut_ptr() },
+                u: u[full..].as_mut_ptr(),
+                u2: if TWO { u2[full..].as_mut_ptr() } else { u2.as_mut_ptr() },
+                v: v[full..].as_mut_ptr(),
+                cnt: cnt[full..].as_mut_ptr(),
+                ku: ku[full..].as_ptr(),
+                ku2: if TWO { ku2[full..].as_ptr() } else { ku2.as_ptr() },
+                kv: kv[full..].as_ptr(),
+                bias: bias[full..].as_ptr(),
+                vth: vth[full..].as_ptr(),
+                vr: vr[full..].as_ptr(),
+            };
+            // SAFETY: every slice has `n − full` values from `full` (`m2 = n` with `TWO`), the
+            // lanes of `m`, and none is narrow; AVX-512F as above.
+            #[allow(unsafe_code)]
+            let fire = unsafe { window::<TWO, K, O, true>(&l, 0, &c, m) };
+            if fire != 0 {
+                fired(fire, full, cnt);
+            }
+        }
     }
 }
