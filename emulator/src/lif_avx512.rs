@@ -233,48 +233,24 @@ pub(crate) fn lif<const TWO: bool, K: Konst, O: Konst>(a: LifLanes<'_, K, O>) {
             f &= f - 1;
         }
     };
-    // Fewer than 16 neurons from `s` through padded copies (the padding's lanes are computed
-    // and dropped).
-    macro_rules! partial {
-        ($s:expr, $t:expr) => {{
-            let (s, t) = ($s, $t);
-            macro_rules! pad {
-                ($x:expr) => {{
-                    let mut w = [Default::default(); 16];
-                    w[..t].copy_from_slice(&$x[s..s + t]);
-                    w
-                }};
-            }
-            let (mut wi, mut wu, mut wv, mut wc) = (pad!(input), pad!(u), pad!(v), pad!(cnt));
-            let (mut wi2, mut wu2, wk2) = if TWO { (pad!(input2), pad!(u2), pad!(ku2)) } else { Default::default() };
-            let (wku, wkv, wb, wth, wvr) = (pad!(ku), pad!(kv), pad!(bias), pad!(vth), pad!(vr));
-            let l = Lanes {
-                input: wi.as_mut_ptr(),
-                input2: wi2.as_mut_ptr(),
-                u: wu.as_mut_ptr(),
-                u2: wu2.as_mut_ptr(),
-                v: wv.as_mut_ptr(),
-                cnt: wc.as_mut_ptr(),
-                ku: wku.as_ptr(),
-                ku2: wk2.as_ptr(),
-                kv: wkv.as_ptr(),
-                bias: wb.as_ptr(),
-                vth: wth.as_ptr(),
-                vr: wvr.as_ptr(),
-            };
-            // SAFETY: every pointer is to a 16-value array on the stack; AVX-512F as below.
-            #[allow(unsafe_code)]
-            let fire = unsafe { window::<TWO, K, O, false>(&l, 0, &c, 0xFFFF) } & ((1u32 << t) - 1) as u16;
-            input[s..s + t].copy_from_slice(&wi[..t]);
-            u[s..s + t].copy_from_slice(&wu[..t]);
-            v[s..s + t].copy_from_slice(&wv[..t]);
-            cnt[s..s + t].copy_from_slice(&wc[..t]);
-            if TWO {
-                input2[s..s + t].copy_from_slice(&wi2[..t]);
-                u2[s..s + t].copy_from_slice(&wu2[..t]);
-            }
-            if fire != 0 {
-                fired(fire, s, cnt);
+    // Pointers into the slices from `at` (the second current's arrays are empty without `TWO`,
+    // never read then).
+    macro_rules! lanes {
+        ($at:expr) => {{
+            let at = $at;
+            Lanes {
+                input: input[at..].as_mut_ptr(),
+                input2: if TWO { input2[at..].as_mut_ptr() } else { input2.as_mut_ptr() },
+                u: u[at..].as_mut_ptr(),
+                u2: if TWO { u2[at..].as_mut_ptr() } else { u2.as_mut_ptr() },
+                v: v[at..].as_mut_ptr(),
+                cnt: cnt[at..].as_mut_ptr(),
+                ku: ku[at..].as_ptr(),
+                ku2: if TWO { ku2[at..].as_ptr() } else { ku2.as_ptr() },
+                kv: kv[at..].as_ptr(),
+                bias: bias[at..].as_ptr(),
+                vth: vth[at..].as_ptr(),
+                vr: vr[at..].as_ptr(),
             }
         }};
     }
@@ -284,22 +260,8 @@ pub(crate) fn lif<const TWO: bool, K: Konst, O: Konst>(a: LifLanes<'_, K, O>) {
     while from < full {
         let len = (full - from).min(16 * BLOCK);
         // Pointers derived afresh for each block (the spikes' fix-up below writes `cnt`
-        // through the slice); the second current's arrays are empty without `TWO` (never
-        // read then).
-        let l = Lanes {
-            input: input.as_mut_ptr(),
-            input2: input2.as_mut_ptr(),
-            u: u.as_mut_ptr(),
-            u2: u2.as_mut_ptr(),
-            v: v.as_mut_ptr(),
-            cnt: cnt.as_mut_ptr(),
-            ku: ku.as_ptr(),
-            ku2: ku2.as_ptr(),
-            kv: kv.as_ptr(),
-            bias: bias.as_ptr(),
-            vth: vth.as_ptr(),
-            vr: vr.as_ptr(),
-        };
+        // through the slice).
+        let l = lanes!(0);
         let mut any = 0;
         for (k, m) in masks[..len / 16].iter_mut().enumerate() {
             // SAFETY: `from + 16·k + 16 ≤ full ≤ n` and every slice has length `n` (`m2 = n`
@@ -320,29 +282,55 @@ pub(crate) fn lif<const TWO: bool, K: Konst, O: Konst>(a: LifLanes<'_, K, O>) {
         from += len;
     }
     if full < n {
+        let t = n - full;
         if K::NARROW || O::NARROW {
-            partial!(full, n - full);
+            // 16-bit arrays: the last lanes through padded copies (the padding's lanes are
+            // computed and dropped).
+            macro_rules! pad {
+                ($x:expr) => {{
+                    let mut w = [Default::default(); 16];
+                    w[..t].copy_from_slice(&$x[full..]);
+                    w
+                }};
+            }
+            let (mut wi, mut wu, mut wv, mut wc) = (pad!(input), pad!(u), pad!(v), pad!(cnt));
+            let (mut wi2, mut wu2, wk2) = if TWO { (pad!(input2), pad!(u2), pad!(ku2)) } else { Default::default() };
+            let (wku, wkv, wb, wth, wvr) = (pad!(ku), pad!(kv), pad!(bias), pad!(vth), pad!(vr));
+            let l = Lanes {
+                input: wi.as_mut_ptr(),
+                input2: wi2.as_mut_ptr(),
+                u: wu.as_mut_ptr(),
+                u2: wu2.as_mut_ptr(),
+                v: wv.as_mut_ptr(),
+                cnt: wc.as_mut_ptr(),
+                ku: wku.as_ptr(),
+                ku2: wk2.as_ptr(),
+                kv: wkv.as_ptr(),
+                bias: wb.as_ptr(),
+                vth: wth.as_ptr(),
+                vr: wvr.as_ptr(),
+            };
+            // SAFETY: every pointer is to a 16-value array on the stack; AVX-512F as above.
+            #[allow(unsafe_code)]
+            let fire = unsafe { window::<TWO, K, O, false>(&l, 0, &c, 0xFFFF) } & ((1u32 << t) - 1) as u16;
+            input[full..].copy_from_slice(&wi[..t]);
+            u[full..].copy_from_slice(&wu[..t]);
+            v[full..].copy_from_slice(&wv[..t]);
+            cnt[full..].copy_from_slice(&wc[..t]);
+            if TWO {
+                input2[full..].copy_from_slice(&wi2[..t]);
+                u2[full..].copy_from_slice(&wu2[..t]);
+            }
+            if fire != 0 {
+                fired(fire, full, cnt);
+            }
         } else {
             // 32-bit arrays only: the last lanes by masked loads and stores.
-            let m = ((1u32 << (n - full)) - 1) as __mmask16;
-            let l = Lanes {
-                input: input[full..].as_mut_ptr(),
-                input2: if TWO { input2[full..].as_mut_ptr() } else { input2.as_mut_ptr() },
-                u: u[full..].as_mut_ptr(),
-                u2: if TWO { u2[full..].as_mut_ptr() } else { u2.as_mut_ptr() },
-                v: v[full..].as_mut_ptr(),
-                cnt: cnt[full..].as_mut_ptr(),
-                ku: ku[full..].as_ptr(),
-                ku2: if TWO { ku2[full..].as_ptr() } else { ku2.as_ptr() },
-                kv: kv[full..].as_ptr(),
-                bias: bias[full..].as_ptr(),
-                vth: vth[full..].as_ptr(),
-                vr: vr[full..].as_ptr(),
-            };
-            // SAFETY: every slice has `n − full` values from `full` (`m2 = n` with `TWO`), the
-            // lanes of `m`, and none is narrow; AVX-512F as above.
+            let l = lanes!(full);
+            // SAFETY: every slice has `t` values from `full` (`m2 = n` with `TWO`), the lanes
+            // of the mask, and none is narrow; AVX-512F as above.
             #[allow(unsafe_code)]
-            let fire = unsafe { window::<TWO, K, O, true>(&l, 0, &c, m) };
+            let fire = unsafe { window::<TWO, K, O, true>(&l, 0, &c, ((1u32 << t) - 1) as __mmask16) };
             if fire != 0 {
                 fired(fire, full, cnt);
             }
