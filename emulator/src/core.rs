@@ -1169,10 +1169,11 @@ impl LifKernel {
     }
 
     /// The fastest kernel this CPU can run: AVX-512 where the CPU has it, else AVX2, else
-    /// scalar. On this project's machine (AMD EPYC) AVX-512 was no faster while every core ran
-    /// its own short loop; with the static LIF cluster's one long loop it is about 7 % faster
-    /// at CUBA 4k and the same at 16k (docs/performance.md, session 4). Every kernel gives the
-    /// same values.
+    /// scalar. On an AMD EPYC the autovectorised AVX-512 loop was about 7 % faster than AVX2 at
+    /// CUBA 4k (docs/performance.md, session 4); on an Intel Xeon the intrinsics loop of
+    /// `lif_avx512` with cache-line-aligned arrays brought CUBA 4k to 0.75–0.8× the time of the
+    /// autovectorised loop (session 9).
+    /// Every kernel gives the same values.
     pub fn detect() -> LifKernel {
         [LifKernel::Avx512, LifKernel::Avx2].into_iter().find(|k| k.supported()).unwrap_or(LifKernel::Scalar)
     }
@@ -1241,7 +1242,8 @@ pub(crate) struct LifLanes<'a, K: Konst = i32, O: Konst = i32> {
 }
 
 /// The 32-bit-lane LIF loop, generic over the second current and the decay form (`SPLIT`:
-/// [`decay_keep_split`], else [`decay_keep_u`]); instantiated once per target feature set.
+/// [`decay_keep_split`], else [`decay_keep_u`]); instantiated for the scalar and AVX2
+/// kernels (the AVX-512 kernel runs `lif_avx512::lif`, the same update in intrinsics).
 #[inline(always)]
 fn lif_narrow_body<const TWO: bool, const SPLIT: bool, K: Konst, O: Konst>(a: LifLanes<'_, K, O>) {
     // A small core takes a small fire-flag buffer: zeroing the large one costs a `memset` call.
