@@ -162,6 +162,25 @@ pub(crate) fn run_start(mut xs: impl Iterator<Item = u32>) -> u32 {
     }
 }
 
+/// `step ≥ 1` if `xs` is `x0, x0 + step, …` (1 for one value), else 0 (no value, a stride of 0,
+/// a decreasing or an irregular sequence) ([`RuleSlot::post_syn_step`]).
+pub(crate) fn step_of(xs: &[u32]) -> u32 {
+    match xs {
+        [] => 0,
+        [_] => 1,
+        [x0, x1, ..] if x1 > x0 => {
+            let step = x1 - x0;
+            let fits = xs.windows(2).all(|w| w[1].checked_sub(w[0]) == Some(step));
+            if fits {
+                step
+            } else {
+                0
+            }
+        }
+        _ => 0,
+    }
+}
+
 /// A learning rule as used on one core.
 #[derive(Clone, Debug, Default)]
 pub struct RuleSlot {
@@ -179,6 +198,12 @@ pub struct RuleSlot {
     /// The gains and exponent of each synapse of `post_syn` in CSC order, for the learning
     /// engine's `Post` kernel ([`crate::learning::post_params`]; empty: not built).
     pub post_par: Vec<crate::learning::SynPar>,
+    /// The learning gains of `post_par`, alone: the lazy `Post` kernel reads only them.
+    pub post_lgain: Vec<u16>,
+    /// Per post neuron, the stride of its `post_syn` entries if they are `s, s + step, …` with
+    /// `step ≥ 1` (a dense projection; 1 for a single synapse), else 0: the lazy `Post` kernel
+    /// then computes their indices instead of reading them.
+    pub post_syn_step: Vec<u32>,
     /// Neurons with at least one incoming synapse of the rule.
     pub posts: Vec<u32>,
     /// All synapses of the rule, in synapse order.
@@ -905,6 +930,8 @@ pub fn load_core(
             .windows(2)
             .map(|w| run_start(slot.post_axon[w[0] as usize..w[1] as usize].iter().copied()))
             .collect();
+        slot.post_syn_step =
+            slot.post_start.windows(2).map(|w| step_of(&slot.post_syn[w[0] as usize..w[1] as usize])).collect();
         let xs = |k: usize| if rule.x[k].is_some() { vec![0; na] } else { Vec::new() };
         let ys = |k: usize| if rule.y[k].is_some() { vec![0; n] } else { Vec::new() };
         st.rules.push(RuleState { x: [xs(0), xs(1)], y: [ys(0), ys(1)] });
@@ -921,6 +948,7 @@ pub fn load_core(
     st.spikes = Vec::with_capacity(n);
     let pars: Vec<_> = pr.rules.iter().map(|slot| crate::learning::post_params(&pr, slot)).collect();
     for (slot, par) in pr.rules.iter_mut().zip(pars) {
+        slot.post_lgain = par.iter().map(|q| q.lgain).collect();
         slot.post_par = par;
     }
     Ok((pr, st))
@@ -1454,7 +1482,7 @@ fn lif_narrow_avx512<const TWO: bool, K: Konst, O: Konst>(a: LifLanes<'_, K, O>)
 /// lacks its features or the core's keep factors do not meet the split decay's precondition.
 /// With [`decay_slice`] (whose scalar form also differs), the crate's `with_kernel!` (the same
 /// dispatch for bodies that are the same on every kernel) and `learning::prefetch_line` (a cache
-/// hint), `learning::gather_lanes` / `scatter_lanes` (AVX-512 lanes, bounds-checked) and the
+/// hint), `learning::gather_lanes` (AVX2 / AVX-512 lanes) / `scatter_lanes` (AVX-512 lanes), bounds-checked, and the
 /// lane loads and stores of `lif_avx512`, the only `unsafe` of the workspace: calling a
 /// `#[target_feature]` function. The AVX-512 kernel runs `lif_avx512::lif` (intrinsics), the
 /// others the generic body.

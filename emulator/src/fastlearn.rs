@@ -417,7 +417,26 @@ pub struct FusedW {
 fn chain_over(chain: &[Unary], out: &mut [i32]) {
     for &u in chain {
         match u {
-            Unary::Muli(imm, sh) => out.iter_mut().for_each(|v| *v = Unary::Muli(imm, sh).apply(*v)),
+            Unary::Muli(imm, sh) => {
+                // A fold, not `all`: no early exit, so it vectorises.
+                let most = out.iter().fold(0u32, |m, &v| m.max(v.unsigned_abs()));
+                let least = out.iter().fold(0i32, |m, &v| m.min(v));
+                if muli_fits32(most, imm, sh) {
+                    out.iter_mut().for_each(|v| *v = nearest32(*v * imm, sh))
+                } else if least >= 0 && imm >= 0 && (1..=62).contains(&sh) {
+                    // Non-negative (traces): `v · imm < 2^62` and the half `≤ 2^61`, so the
+                    // rounded magnitude is an unsigned 64-bit sum and shift (32 × 32 → 64-bit
+                    // multiplies), saturated at `i32::MAX`.
+                    let half = 1u64 << (sh - 1);
+                    out.iter_mut().for_each(|v| {
+                        let p = u64::from(*v as u32) * u64::from(imm as u32);
+                        *v = ((p + half) >> sh).min(i32::MAX as u64) as i32
+                    })
+                } else {
+                    out.iter_mut().for_each(|v| *v = Unary::Muli(imm, sh).apply(*v))
+                }
+            }
+            Unary::Shr(sh) if sh <= 31 => out.iter_mut().for_each(|v| *v = nearest32(*v, sh)),
             Unary::Shr(sh) => out.iter_mut().for_each(|v| *v = Unary::Shr(sh).apply(*v)),
             Unary::Shl(sh) => out.iter_mut().for_each(|v| *v = Unary::Shl(sh).apply(*v)),
             Unary::Addi(imm) => out.iter_mut().for_each(|v| *v = Unary::Addi(imm).apply(*v)),
@@ -427,6 +446,25 @@ fn chain_over(chain: &[Unary], out: &mut [i32]) {
             Unary::Abs => out.iter_mut().for_each(|v| *v = Unary::Abs.apply(*v)),
         }
     }
+}
+
+/// Whether every `v` with `|v| ≤ most` has `v · imm` inside the `i32` range and `sh ≤ 31`:
+/// then [`Unary::Muli`] of it is [`nearest32`] of the 32-bit product (no saturation).
+#[inline(always)]
+fn muli_fits32(most: u32, imm: i32, sh: u8) -> bool {
+    u64::from(most) * u64::from(imm.unsigned_abs()) < 1 << 31 && sh <= 31
+}
+
+/// [`nearest`] of an `i32` in 32-bit arithmetic, for `sh ≤ 31`: the same value (`|v| ≤ 2^31`
+/// and the half `≤ 2^30`, so their sum fits a `u32`; the shifted magnitude is below `2^31`).
+#[inline(always)]
+fn nearest32(v: i32, sh: u8) -> i32 {
+    if sh == 0 {
+        return v;
+    }
+    let half = 1u32 << (sh - 1);
+    let sign = v >> 31;
+    ((((v.unsigned_abs() + half) >> sh) as i32) ^ sign).wrapping_sub(sign)
 }
 
 /// Symbolic register contents while recognising a [`FusedW`].
@@ -531,6 +569,62 @@ impl FusedW {
             Combine::WPlusD => sat32(i64::from(w) + i64::from(d)),
             Combine::WMinusD => sat32(i64::from(w) - i64::from(d)),
             Combine::DMinusW => sat32(i64::from(d) - i64::from(w)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::LifKernel;
+
+    /// `chain_over` (32-bit `Muli` / `Shr` where they fit) gives what `Unary::apply` gives value
+    /// by value, on every kernel: products just inside and just outside the `i32` range, both
+    /// signs, rounding halves, shifts 0, 1, 12, 31 and 32.
+    #[test]
+    fn chain_over_equals_apply_value_by_value() {
+        let imms = [
+            0,
+            1,
+            -1,
+            3,
+            3417,
+            4096,
+            -4096,
+            1 << 15,
+            -(1 << 15),
+            46341,
+            886_646_177,
+            1_610_612_736,
+            i32::MAX,
+            i32::MIN,
+        ];
+        let shs = [0u8, 1, 12, 15, 31, 32, 40, 62, 63];
+        let base = [0, 1, -1, 2, -2, 2047, 2048, -2048, 6144, 65535, 1 << 16, 46340, 46341, i32::MAX, i32::MIN];
+        for &imm in &imms {
+            for &sh in &shs {
+                // The largest magnitude whose product with `imm` fits, and one past it.
+                let edge = if imm == 0 { i32::MAX as u64 } else { ((1u64 << 31) - 1) / u64::from(imm.unsigned_abs()) };
+                for most in [edge, edge + 1] {
+                    let most = most.min(i32::MAX as u64) as i32;
+                    let mut vals: Vec<i32> = base.iter().map(|&v: &i32| v.clamp(-most, most)).collect();
+                    vals.extend([most, -most, most / 2, -(most / 3)]);
+                    // Also the non-negative values alone (traces: the unsigned 64-bit path).
+                    let traces: Vec<i32> = vals.iter().chain(&base).copied().filter(|&v| v >= 0).collect();
+                    for (u, vals) in
+                        [Unary::Muli(imm, sh), Unary::Shr(sh)].into_iter().flat_map(|u| [(u, &vals), (u, &traces)])
+                    {
+                        let want: Vec<i32> = vals.iter().map(|&v| u.apply(v)).collect();
+                        for kernel in LifKernel::available() {
+                            let mut got = vals.clone();
+                            let chain = [u];
+                            let (chain, out) = (&chain[..], &mut got[..]);
+                            with_kernel!(kernel, chain_over(chain: &[Unary], out: &mut [i32]));
+                            assert_eq!(got, want, "{u:?} on {kernel:?}, values up to {most}");
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -479,8 +479,8 @@ fn prefetch_line(at: *const i8) {
     }
 }
 
-/// `out[k] = xs[idx[k]]` for every `k`: with AVX-512 gathers when `kernel` is AVX-512 (the
-/// lanes' loads issued together), else one load after the other.
+/// `out[k] = xs[idx[k]]` for every `k`: with AVX-512 / AVX2 gathers when `kernel` is AVX-512 /
+/// AVX2 (the lanes' loads issued together), else one load after the other.
 ///
 /// # Panics
 /// If an index is out of `xs` (as indexing would).
@@ -494,6 +494,16 @@ fn gather_lanes(kernel: crate::core::LifKernel, xs: &[i32], idx: &[u32; FB], out
         #[allow(unsafe_code)]
         unsafe {
             gather_avx512(xs, idx, out)
+        };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if kernel == crate::core::LifKernel::Avx2 && kernel.supported() {
+        assert_lanes_inside(xs.len(), idx);
+        // SAFETY: as above, with AVX2 (`supported`).
+        #[allow(unsafe_code)]
+        unsafe {
+            gather_avx2(xs, idx, out)
         };
         return;
     }
@@ -552,6 +562,26 @@ unsafe fn gather_avx512(xs: &[i32], idx: &[u32; FB], out: &mut [i32; FB]) {
             let at = _mm512_loadu_si512(i.as_ptr().cast());
             let v = _mm512_i32gather_epi32::<4>(at, xs.as_ptr());
             _mm512_storeu_si512(o.as_mut_ptr().cast(), v);
+        }
+    }
+}
+
+/// [`gather_lanes`] in AVX2 gathers of 8 lanes.
+///
+/// # Safety
+/// The CPU has AVX2; every index is below `xs.len() ≤ i32::MAX`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(unsafe_code)]
+unsafe fn gather_avx2(xs: &[i32], idx: &[u32; FB], out: &mut [i32; FB]) {
+    use std::arch::x86_64::{__m256i, _mm256_i32gather_epi32, _mm256_loadu_si256, _mm256_storeu_si256};
+    for (i, o) in idx.chunks_exact(8).zip(out.chunks_exact_mut(8)) {
+        // SAFETY: `i` and `o` hold 8 `u32` / `i32` (unaligned loads and stores), and every
+        // lane's offset points inside `xs` (the caller's contract).
+        unsafe {
+            let at = _mm256_loadu_si256(i.as_ptr().cast::<__m256i>());
+            let v = _mm256_i32gather_epi32::<4>(xs.as_ptr(), at);
+            _mm256_storeu_si256(o.as_mut_ptr().cast::<__m256i>(), v);
         }
     }
 }
@@ -851,7 +881,11 @@ struct PostSyns<'a> {
     axon: &'a [u32],
     /// `axon` is `run, run + 1, …` (`RuleSlot::post_axon_run`; `u32::MAX`: not known to be).
     run: u32,
+    /// `syn` is `syn[0], syn[0] + step, …` (`RuleSlot::post_syn_step`; 0: not known to be).
+    step: u32,
     par: &'a [SynPar],
+    /// The learning gains of `par` (`RuleSlot::post_lgain`).
+    lg: &'a [u16],
 }
 
 /// The per-synapse state a fused kernel writes.
@@ -1183,21 +1217,50 @@ fn post_lazy_body<const PER_AXON: bool, const SPAN: bool>(
     let mut a = [0i32; FB];
     let mut dd = [d; FB];
     let mut lg = [4096u16; FB];
-    // Full chunks gather and scatter their accumulators in AVX-512 instructions, whose loads
-    // overlap; else the accumulators of the first chunk, then each chunk's those of the next,
-    // are prefetched, so that their cache misses overlap with the chunk's work.
-    let vector = kernel == crate::core::LifKernel::Avx512 && kernel.supported();
-    if !vector {
-        for &si in syns.syn.iter().take(FB) {
-            prefetch_line(acc.as_ptr().wrapping_add(si as usize).cast());
+    let len = syns.syn.len();
+    // A post's synapses at a constant stride (`RuleSlot::post_syn_step`, a dense projection):
+    // their indices computed, not read from `post_syn` (whose stream pushed the accumulators out
+    // of the L2 cache).
+    let step = syns.step as usize;
+    let s0 = syns.syn.first().map_or(0, |&s| s as usize);
+    let mut ib = [0u32; FB];
+    let chunk = |c: usize, ib: &mut [u32; FB]| -> usize {
+        let m = (len - c * FB).min(FB);
+        for (k, i) in ib[..m].iter_mut().enumerate() {
+            *i = (s0 + (c * FB + k) * step) as u32;
         }
-    }
-    for (c, ((sy, ax), par)) in syns.syn.chunks(FB).zip(syns.axon.chunks(FB)).zip(syns.par.chunks(FB)).enumerate() {
-        if !vector {
-            for &si in syns.syn.iter().skip((c + 1) * FB).take(FB) {
+        m
+    };
+    // Full chunks gather their accumulators in vector gathers (AVX2, AVX-512) and scatter them
+    // in AVX-512 instructions, whose loads overlap; without AVX-512 the accumulators of the first
+    // chunk, then each chunk's those of the next, are prefetched, so that their cache misses
+    // overlap with the chunk's work.
+    let vector = kernel == crate::core::LifKernel::Avx512 && kernel.supported();
+    let prefetch_chunk = |acc: &[i32], c: usize| {
+        if step != 0 {
+            for k in (c * FB..len).take(FB) {
+                prefetch_line(acc.as_ptr().wrapping_add(s0 + k * step).cast());
+            }
+        } else {
+            for &si in syns.syn.iter().skip(c * FB).take(FB) {
                 prefetch_line(acc.as_ptr().wrapping_add(si as usize).cast());
             }
         }
+    };
+    if !vector {
+        prefetch_chunk(acc, 0);
+    }
+    for c in 0..len.div_ceil(FB) {
+        if !vector {
+            prefetch_chunk(acc, c + 1);
+        }
+        let sy: &[u32] = if step != 0 {
+            let m = chunk(c, &mut ib);
+            &ib[..m]
+        } else {
+            &syns.syn[c * FB..(c * FB + FB).min(len)]
+        };
+        let m = sy.len();
         let full = <&[u32; FB]>::try_from(sy).ok();
         match full {
             Some(sy) => gather_lanes(kernel, acc, sy, &mut a),
@@ -1210,18 +1273,16 @@ fn post_lazy_body<const PER_AXON: bool, const SPAN: bool>(
         if PER_AXON {
             // Consecutive axons inside the terms: one slice, not a gather.
             let first = (syns.run as usize).wrapping_add(c * FB);
-            match terms.get(first..first.wrapping_add(ax.len())).filter(|_| syns.run != u32::MAX) {
+            match terms.get(first..first.wrapping_add(m)).filter(|_| syns.run != u32::MAX) {
                 Some(run) => dd[..run.len()].copy_from_slice(run),
                 None => {
-                    for (k, &x) in ax.iter().enumerate() {
+                    for (k, &x) in syns.axon[c * FB..c * FB + m].iter().enumerate() {
                         dd[k] = terms.get(x as usize).copied().unwrap_or(d);
                     }
                 }
             }
         }
-        for (l, p) in lg.iter_mut().zip(par) {
-            *l = p.lgain;
-        }
+        lg[..m].copy_from_slice(&syns.lg[c * FB..c * FB + m]);
         // Every lane (unused ones hold finite values and are not stored), so that it vectorises.
         if post_narrow_fits(sw, &a, &dd) {
             post_math_narrow(rf, sd as i32, &mut a, &dd, &lg);
@@ -1243,11 +1304,14 @@ fn post_lazy_body<const PER_AXON: bool, const SPAN: bool>(
             }
         }
     }
-    if SPAN {
-        let (lo, hi) = syns.syn.iter().fold((u32::MAX, 0), |(lo, hi), &si| (lo.min(si), hi.max(si)));
-        if lo <= hi {
-            stale.mark_range(lo as usize..hi as usize + 1);
-        }
+    if SPAN && len > 0 {
+        let (lo, hi) = if step != 0 {
+            (s0, s0 + (len - 1) * step)
+        } else {
+            let (lo, hi) = syns.syn.iter().fold((u32::MAX, 0), |(lo, hi), &si| (lo.min(si), hi.max(si)));
+            (lo as usize, hi as usize)
+        };
+        stale.mark_range(lo..hi + 1);
     }
 }
 
@@ -1334,7 +1398,9 @@ fn fused_post_events(
                 syn: &slot.post_syn[a..b],
                 axon: &slot.post_axon[a..b],
                 run: slot.post_axon_run.get(post).copied().unwrap_or(u32::MAX),
+                step: slot.post_syn_step.get(post).copied().unwrap_or(0),
                 par: &slot.post_par[a..b],
+                lg: &slot.post_lgain[a..b],
             };
             let st = SynState { acc, wr, weff, pe, touched };
             match (per_axon, defer_all) {
@@ -1613,6 +1679,86 @@ mod tests {
         }
     }
 
+    /// The lazy `Post` kernel computes the indices of a post's synapses when they lie at a
+    /// constant stride (`RuleSlot::post_syn_step`): the same accumulators and stale bits as
+    /// reading them from `post_syn`, on every kernel (AVX2 and AVX-512 gathers, scalar loads),
+    /// for strides 1, 4 and 25, lengths around the chunk size, a stride sequence ending at the
+    /// last accumulator, per-axon and per-post terms, marked span by span and synapse by synapse;
+    /// and every kernel gives the scalar kernel's accumulators.
+    #[test]
+    fn strided_synapses_computed_equal_the_ones_read() {
+        use crate::fastlearn::{Combine, FusedW};
+        let fm = Formats::new(&ChipSpec::default_profile());
+        let rf = Refresh::new((-3000, 9000), &fm);
+        let mut scalars: std::collections::HashMap<String, Vec<i32>> = std::collections::HashMap::new();
+        for kernel in crate::core::LifKernel::available() {
+            let mut r = HwRng::new(7, 3);
+            for &(len, step, s0) in
+                &[(1, 1, 0), (5, 1, 3), (63, 4, 1), (64, 25, 2), (65, 25, 0), (200, 4, 7), (1000, 25, 24)]
+            {
+                let syn: Vec<u32> = (0..len as u32).map(|k| s0 + k * step).collect();
+                assert_eq!(crate::core::step_of(&syn), step, "{len} synapses at stride {step}");
+                // The last synapse is the last accumulator.
+                let ns = syn[len - 1] as usize + 1;
+                let axon: Vec<u32> = (0..len as u32).collect();
+                let par: Vec<SynPar> = (0..len)
+                    .map(|_| SynPar { lgain: 3000 + (r.next_u32() % 2200) as u16, wgain: 4096, exp: 0 })
+                    .collect();
+                let lg: Vec<u16> = par.iter().map(|q| q.lgain).collect();
+                let terms: Vec<i32> = (0..len).map(|_| (r.next_u32() % 4000) as i32 - 2000).collect();
+                let acc0: Vec<i32> = (0..ns).map(|_| (r.next_u32() % 12000) as i32 - 3000).collect();
+                for combine in [Combine::WPlusD, Combine::DMinusW] {
+                    let fz = FusedW { src: Src::X0, chain: Vec::new(), combine, len: 3, cycles: 3 };
+                    for (per_axon, span) in [(true, false), (true, true), (false, false), (false, true)] {
+                        let mut out = Vec::new();
+                        for st in [0, step] {
+                            let mut acc = acc0.clone();
+                            let mut stale = crate::core::Stale::default();
+                            stale.prepare(ns, &fm);
+                            let syns = PostSyns { syn: &syn, axon: &axon, run: 0, step: st, par: &par, lg: &lg };
+                            let a = LazyPost {
+                                fz: &fz,
+                                rf: &rf,
+                                syns,
+                                acc: &mut acc,
+                                stale: &mut stale,
+                                terms: if per_axon { &terms } else { &[] },
+                                d: -321,
+                                per_axon,
+                                span,
+                            };
+                            post_lazy(a, kernel);
+                            out.push((acc, stale.bits));
+                        }
+                        let at = format!("{kernel:?}, {len} synapses from {s0} at stride {step}, {combine:?}, per axon {per_axon}, span {span}");
+                        assert_eq!(out[1], out[0], "{at}");
+                        assert_ne!(out[0].0, acc0, "{at}: nothing written");
+                        let key = format!("{len} {step} {combine:?} {per_axon} {span}");
+                        let scalar = scalars.entry(key).or_insert_with(|| out[1].0.clone());
+                        assert_eq!(&out[1].0, scalar, "{at}: as the scalar kernel");
+                    }
+                }
+            }
+        }
+    }
+
+    /// `step_of`: the stride of an increasing arithmetic sequence, 1 for one value, and 0 for
+    /// none, a constant, a decreasing or an irregular sequence.
+    #[test]
+    fn step_of_finds_constant_strides_only() {
+        use crate::core::step_of;
+        assert_eq!(step_of(&[]), 0);
+        assert_eq!(step_of(&[7]), 1);
+        assert_eq!(step_of(&[3, 28, 53, 78]), 25);
+        assert_eq!(step_of(&[0, 1]), 1);
+        assert_eq!(step_of(&[5, 5, 5]), 0);
+        assert_eq!(step_of(&[9, 6, 3]), 0);
+        assert_eq!(step_of(&[0, 4, 8, 13]), 0);
+        assert_eq!(step_of(&[0, 4, 8, 4]), 0);
+        assert_eq!(step_of(&[1, u32::MAX]), u32::MAX - 1);
+        assert_eq!(step_of(&[0, u32::MAX - 1, 1]), 0);
+    }
+
     /// The lazy `Post` kernel reads a post's per-axon terms as one slice when its axons are
     /// consecutive (`RuleSlot::post_axon_run`): the same accumulators and stale bits as the
     /// gather, on every kernel, for runs inside the terms, reaching past them (the default term
@@ -1646,7 +1792,8 @@ mod tests {
                         let mut acc = acc0.clone();
                         let mut stale = crate::core::Stale::default();
                         stale.prepare(ns, &fm);
-                        let syns = PostSyns { syn: &syn, axon: &axon, run, par: &par };
+                        let lg: Vec<u16> = par.iter().map(|q| q.lgain).collect();
+                        let syns = PostSyns { syn: &syn, axon: &axon, run, step: 0, par: &par, lg: &lg };
                         let a = LazyPost {
                             fz: &fz,
                             rf: &rf,
