@@ -1482,8 +1482,9 @@ fn lif_narrow_avx512<const TWO: bool, K: Konst, O: Konst>(a: LifLanes<'_, K, O>)
 /// lacks its features or the core's keep factors do not meet the split decay's precondition.
 /// With [`decay_slice`] (whose scalar form also differs), the crate's `with_kernel!` (the same
 /// dispatch for bodies that are the same on every kernel) and `learning::prefetch_line` (a cache
-/// hint), `learning::gather_lanes` (AVX2 / AVX-512 lanes) / `scatter_lanes` (AVX-512 lanes), bounds-checked, and the
-/// lane loads and stores of `lif_avx512`, the only `unsafe` of the workspace: calling a
+/// hint), `learning::gather_lanes` (AVX2 / AVX-512 lanes) and `scatter_lanes` (AVX-512 lanes),
+/// bounds-checked, and the lane loads and stores of `lif_avx512`, the only `unsafe` of the
+/// workspace: calling a
 /// `#[target_feature]` function. The AVX-512 kernel runs `lif_avx512::lif` (intrinsics), the
 /// others the generic body.
 #[allow(unsafe_code)]

@@ -578,9 +578,10 @@ mod tests {
     use super::*;
     use crate::core::LifKernel;
 
-    /// `chain_over` (32-bit `Muli` / `Shr` where they fit) gives what `Unary::apply` gives value
-    /// by value, on every kernel: products just inside and just outside the `i32` range, both
-    /// signs, rounding halves, shifts 0, 1, 12, 31 and 32.
+    /// `chain_over` (32-bit `Muli` / `Shr` where they fit, unsigned 64-bit `Muli` on
+    /// non-negative values) gives what `Unary::apply` gives value by value, on every kernel:
+    /// products just inside and just outside the `i32` range, both signs, non-negative values
+    /// alone, rounding halves, saturation, shifts 0 to 63.
     #[test]
     fn chain_over_equals_apply_value_by_value() {
         let imms = [

@@ -486,24 +486,20 @@ fn prefetch_line(at: *const i8) {
 /// If an index is out of `xs` (as indexing would).
 #[inline(always)]
 fn gather_lanes(kernel: crate::core::LifKernel, xs: &[i32], idx: &[u32; FB], out: &mut [i32; FB]) {
+    use crate::core::LifKernel;
     #[cfg(target_arch = "x86_64")]
-    if kernel == crate::core::LifKernel::Avx512 && kernel.supported() {
+    if matches!(kernel, LifKernel::Avx512 | LifKernel::Avx2) && kernel.supported() {
         assert_lanes_inside(xs.len(), idx);
-        // SAFETY: the CPU has AVX-512F (`supported`), and every index is below `xs.len()`,
-        // which fits an `i32` (checked above), so each lane reads inside `xs`.
+        // SAFETY: the CPU has the kernel's features, AVX-512F or AVX2 (`supported`), and every
+        // index is below `xs.len()`, which fits an `i32` (checked above), so each lane reads
+        // inside `xs`.
         #[allow(unsafe_code)]
         unsafe {
-            gather_avx512(xs, idx, out)
-        };
-        return;
-    }
-    #[cfg(target_arch = "x86_64")]
-    if kernel == crate::core::LifKernel::Avx2 && kernel.supported() {
-        assert_lanes_inside(xs.len(), idx);
-        // SAFETY: as above, with AVX2 (`supported`).
-        #[allow(unsafe_code)]
-        unsafe {
-            gather_avx2(xs, idx, out)
+            if kernel == LifKernel::Avx512 {
+                gather_avx512(xs, idx, out)
+            } else {
+                gather_avx2(xs, idx, out)
+            }
         };
         return;
     }
