@@ -164,12 +164,15 @@ pub struct MeshMeter {
     link_busy: Vec<u64>,
     touched_links: Vec<u32>,
     max_latency: u64,
-    /// With AVX-512F ([`MeshMeter::new`] on a CPU that has it): one `u32` counter per router
-    /// (`64 · words` of them) instead of the bit planes, which stay unused. A bitset word then
-    /// costs four masked vector additions of 16 counters each, where the planes take one
-    /// dependent load, xor and store per carry (about six per word at a few dozen packets per
-    /// step). A counter would wrap only after 2^32 packets through one router in one step.
+    /// One `u32` counter per router (`64 · words` of them) instead of the bit planes, which
+    /// then stay unused: [`MeshMeter::new`] takes them where the CPU has AVX-512F, where a
+    /// bitset word costs four masked vector additions of 16 counters each, while the planes
+    /// take one dependent load, xor and store per carry (about six per word at a few dozen
+    /// packets per step). A counter would wrap only after 2^32 packets through one router in
+    /// one step.
     counters: Vec<u32>,
+    /// The CPU has AVX-512F: the counters are added by [`add_bits_avx512`].
+    avx512: bool,
     pub counts: Counts,
 }
 
@@ -177,30 +180,21 @@ impl MeshMeter {
     /// The meter of a system of `total_cores` routers: per-router counters where the CPU has
     /// AVX-512F, else the bit planes (both give the same cycles).
     pub fn new(total_cores: usize) -> MeshMeter {
-        #[cfg(target_arch = "x86_64")]
-        let vector = std::arch::is_x86_feature_detected!("avx512f");
-        #[cfg(not(target_arch = "x86_64"))]
-        let vector = false;
-        MeshMeter::with_counters(total_cores, vector)
+        let avx512 = avx512f();
+        MeshMeter::with_counters(total_cores, avx512)
     }
 
-    /// The meter with per-router counters (`counters`, which needs AVX-512F: else the bit
-    /// planes are used) or with the bit planes.
+    /// The meter with per-router counters (`counters`; added with AVX-512F where the CPU has
+    /// it, one bit at a time elsewhere) or with the bit planes.
     pub fn with_counters(total_cores: usize, counters: bool) -> MeshMeter {
         let words = total_cores.div_ceil(64).max(1);
-        #[cfg(target_arch = "x86_64")]
-        let counters = counters && std::arch::is_x86_feature_detected!("avx512f");
-        #[cfg(not(target_arch = "x86_64"))]
-        let counters = {
-            let _ = counters;
-            false
-        };
         MeshMeter {
             planes: vec![0; words],
             words,
             lo: usize::MAX,
             link_busy: vec![0; total_cores * 4],
             counters: if counters { vec![0; words * 64] } else { Vec::new() },
+            avx512: avx512f(),
             ..Default::default()
         }
     }
@@ -219,20 +213,23 @@ impl MeshMeter {
             // Never for a table built for this system; grown rather than indexed out of range.
             self.counters.resize(end, 0);
         }
+        let counters = &mut self.counters[word0 * 64..end];
         #[cfg(target_arch = "x86_64")]
-        {
-            // SAFETY: `counters` is non-empty only where the CPU has AVX-512F (`with_counters`),
-            // and it holds `64 · (word0 + bits.len())` counters (resized above).
+        if self.avx512 {
+            // SAFETY: `avx512` says the CPU has AVX-512F (`avx512f`), and `counters` holds
+            // `64 · bits.len()` counters (resized above).
             #[allow(unsafe_code)]
             unsafe {
-                add_bits_avx512(&mut self.counters[word0 * 64..end], bits)
+                add_bits_avx512(counters, bits)
             };
+            self.lo = self.lo.min(word0);
+            self.hi = self.hi.max(word0 + bits.len());
+            return;
         }
-        #[cfg(not(target_arch = "x86_64"))]
         for (k, &x) in bits.iter().enumerate() {
             let mut b = x;
             while b != 0 {
-                self.counters[(word0 + k) * 64 + b.trailing_zeros() as usize] += 1;
+                counters[k * 64 + b.trailing_zeros() as usize] += 1;
                 b &= b - 1;
             }
         }
@@ -342,6 +339,18 @@ impl MeshMeter {
     }
 }
 
+/// Whether the CPU has AVX-512F.
+fn avx512f() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// Add 1 to `counters[64·k + j]` for every bit `j` set in `bits[k]`: four masked additions of
 /// 16 lanes per word.
 ///
@@ -409,10 +418,11 @@ mod tests {
     use super::*;
     use nm_isa::rng::HwRng;
 
-    /// The bit-sliced router counts give the busiest router of a step exactly as one counter
-    /// per router does, for packets given as lists (with repeats) and as bitsets, mixed.
+    /// The bit-sliced router counts and the per-router counters (vector and scalar additions)
+    /// give the busiest router of a step exactly as one naive counter per router does, for
+    /// packets given as lists (with repeats) and as bitsets, mixed.
     #[test]
-    fn bit_sliced_router_load_is_the_busiest_router() {
+    fn router_counts_give_the_busiest_router() {
         let costs = CostTable {
             neuron_update: 1,
             synaptic_event: 1,
@@ -425,11 +435,12 @@ mod tests {
         let mut r = HwRng::new(5, 5);
         for case in 0..200u32 {
             let cores = 1 + (r.next_u32() % 700) as usize;
-            // Counters (where the CPU has AVX-512F) and bit planes, alternately.
+            // Counters (with AVX-512F where the CPU has it) and bit planes, alternately; the
+            // counters one bit at a time on every fourth case.
             let mut m = MeshMeter::with_counters(cores, case % 2 == 0);
-            #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                assert_eq!(m.has_counters(), case % 2 == 0);
+            assert_eq!(m.has_counters(), case % 2 == 0);
+            if case % 4 == 2 {
+                m.avx512 = false;
             }
             for _step in 0..3 {
                 let mut naive = vec![0u64; cores];
