@@ -180,8 +180,7 @@ impl MeshMeter {
     /// The meter of a system of `total_cores` routers: per-router counters where the CPU has
     /// AVX-512F, else the bit planes (both give the same cycles).
     pub fn new(total_cores: usize) -> MeshMeter {
-        let avx512 = avx512f();
-        MeshMeter::with_counters(total_cores, avx512)
+        MeshMeter::with_counters(total_cores, avx512f())
     }
 
     /// The meter with per-router counters (`counters`; added with AVX-512F where the CPU has
@@ -213,6 +212,8 @@ impl MeshMeter {
             // Never for a table built for this system; grown rather than indexed out of range.
             self.counters.resize(end, 0);
         }
+        self.lo = self.lo.min(word0);
+        self.hi = self.hi.max(word0 + bits.len());
         let counters = &mut self.counters[word0 * 64..end];
         #[cfg(target_arch = "x86_64")]
         if self.avx512 {
@@ -222,8 +223,6 @@ impl MeshMeter {
             unsafe {
                 add_bits_avx512(counters, bits)
             };
-            self.lo = self.lo.min(word0);
-            self.hi = self.hi.max(word0 + bits.len());
             return;
         }
         for (k, &x) in bits.iter().enumerate() {
@@ -233,8 +232,6 @@ impl MeshMeter {
                 b &= b - 1;
             }
         }
-        self.lo = self.lo.min(word0);
-        self.hi = self.hi.max(word0 + bits.len());
     }
 
     /// Add one packet to the routers set in `x`, word `i` of the router bitset.
