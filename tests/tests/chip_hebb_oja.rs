@@ -745,23 +745,67 @@ proptest::proptest! {
     }
 }
 
-/// The larger sweep (about 30 s): `cargo test --release -p nm-tests --test chip_hebb_oja -- --ignored`.
+/// The larger sweep (about 12 s): `cargo test --release -p nm-tests --test chip_hebb_oja -- --ignored
+/// --nocapture`. 200 cases drawn as the property's, with data seeds 1–20 instead of check B's
+/// 1–5; every case runs (no shrinking) and the misses are printed. Asserted: no miss on check B's
+/// data seeds (the property's domain), and beyond them exactly the misses of [`SWEEP_MISSES`]
+/// (none in these 200 cases; a counter-example on data seed 8 is pinned in
+/// [`a_mismatched_chip_misses_the_angle_on_data_seed_8`]).
 #[test]
-#[ignore = "larger sweep, 200 chip cases (~30 s): cargo test --release -p nm-tests --test chip_hebb_oja -- --ignored"]
+#[ignore = "larger sweep, 200 chip cases (~12 s): cargo test --release -p nm-tests --test chip_hebb_oja -- --ignored"]
 fn oja_stays_within_the_angle_of_e1_sweep() {
+    use proptest::strategy::{Strategy, ValueTree};
     let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
-        cases: 200,
-        failure_persistence: None,
         rng_seed: proptest::test_runner::RngSeed::Fixed(PROPTEST_SEED + 1),
         ..Default::default()
     });
     let strategy = (proptest::bool::ANY, 6u8..=8, 0u32..=10, 0u64..100_000, 1u64..=20);
-    runner
-        .run(&strategy, |(small, wb, spread, chip_seed, seed)| {
-            oja_within_angle(if small { "small" } else { "default" }, wb, spread, chip_seed, seed);
-            Ok(())
-        })
-        .expect("Oja stays within the angle of e1");
+    let (mut misses, mut lowest) = (Vec::new(), (f64::INFINITY, String::new()));
+    for _ in 0..200 {
+        let (small, wb, spread, chip_seed, seed) = strategy.new_tree(&mut runner).expect("a case").current();
+        let target = variant_target(if small { "small" } else { "default" }, wb, spread, chip_seed);
+        let r = oja_run(seed, &target, Hw::Mismatch(chip_seed));
+        if r.chip.abs_cos < lowest.0 {
+            lowest = (r.chip.abs_cos, format!("{target}, data seed {seed}, float {:.4}", r.float.abs_cos));
+        }
+        if r.chip.abs_cos < 0.93 {
+            misses.push((target, seed, r.chip.abs_cos, r.float.abs_cos));
+        }
+    }
+    eprintln!("lowest |cos| {:.4} ({}); {} misses: {misses:?}", lowest.0, lowest.1, misses.len());
+    assert!(misses.iter().all(|m| m.1 > 5), "a miss on check B's data seeds 1-5: {misses:?}");
+    // The float run of each missing chip keeps the angle: the miss is the chip's.
+    assert!(misses.iter().all(|m| m.3 >= 0.93), "{misses:?}");
+    let got: Vec<(&str, u64)> = misses.iter().map(|m| (m.0.as_str(), m.1)).collect();
+    assert_eq!(got, SWEEP_MISSES, "the sweep's misses changed: update the list and docs/reproductions.md");
+}
+
+/// The cases of [`oja_stays_within_the_angle_of_e1_sweep`] that miss the angle (target, data seed).
+const SWEEP_MISSES: &[(&str, u64)] = &[];
+
+/// A counter-example outside the property's domain, found by an earlier form of the sweep (its
+/// cases drawn by proptest's runner, shrunk from 9 % on chip seed 44186): data seed 8 (beyond
+/// check B's seeds 1–5, and the hardest draw: the float run reaches only 0.94) on chip seed 43496
+/// at 8 % mismatch ends below the stated 0.93 with 6-bit and with 8-bit weights alike, while the
+/// ideal chip on the same samples and the float run with this chip's learning-rate gains keep
+/// it: the miss is the efficacy gains (`y = Σ g_i w_i x_i` moves the fixed point, by ±0.007 in cos
+/// on check B's seeds) on a draw with little margin, not the weight width. Pinned, so that a
+/// change of the chip model or the compiler shows up here (docs/reproductions.md, paper 4).
+#[test]
+fn a_mismatched_chip_misses_the_angle_on_data_seed_8() {
+    let run = |bits: u8| oja_run(8, &variant_target("default", bits, 8, 43496), Hw::Mismatch(43496));
+    let (r6, r8) = (run(6), run(8));
+    let ideal = oja_run(8, &variant_target("default", 8, 0, 0), Hw::Ideal);
+    eprintln!(
+        "data seed 8, chip seed 43496, 8 %: 6-bit chip |cos| {:.4} (float {:.4}), 8-bit chip {:.4} (float {:.4}); \
+         ideal 8-bit chip {:.4} (float {:.4})",
+        r6.chip.abs_cos, r6.float.abs_cos, r8.chip.abs_cos, r8.float.abs_cos, ideal.chip.abs_cos, ideal.float.abs_cos
+    );
+    for (bits, r) in [(6, &r6), (8, &r8)] {
+        assert!((0.92..0.93).contains(&r.chip.abs_cos), "{bits}-bit chip |cos| {:.4}", r.chip.abs_cos);
+        assert!(r.float.abs_cos >= 0.93, "{bits}-bit float |cos| {:.4}", r.float.abs_cos);
+    }
+    assert!(ideal.chip.abs_cos >= 0.93, "ideal chip |cos| {:.4}", ideal.chip.abs_cos);
 }
 
 /// Check A through the whole emulator: `file` (with `round nearest`, so that every step is

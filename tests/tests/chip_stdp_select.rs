@@ -31,7 +31,7 @@ use nm_emulator::mismatch::gain_q12;
 use nm_emulator::plot::{lines_svg, Curve, Scale};
 use nm_emulator::{Emulator, RunConfig};
 use nm_isa::calibration;
-use nm_isa::fixed_point::trim_lgain_q12;
+use nm_isa::fixed_point::{accumulator_frac_bits, trim_lgain_q12};
 use nm_isa::program::{InputKind, Program};
 use nm_tests::chip;
 use nm_tests::reference::stdp_select::{self, argmax, p_stats, Config, RATES};
@@ -67,6 +67,9 @@ struct ChipOutcome {
     /// Last sample of the weight probe (8-bit readouts), and the readout maximum.
     final_readout: Vec<i32>,
     w_top: i32,
+    /// The accumulators at the end, and one readout LSB in accumulator units.
+    final_acc: Vec<i32>,
+    readout_lsb: i32,
 }
 
 impl ChipOutcome {
@@ -215,6 +218,8 @@ fn chip_run(p: &Program, run_seed: u64, chip_seed: u64, ideal: bool) -> ChipOutc
         recorded_post_spikes: emu.recordings().spikes[0].times.len(),
         final_readout: chip::last_sample(&emu, "src->out"),
         w_top: p.chip.weight_max(),
+        final_acc: acc.to_vec(),
+        readout_lsb: 1 << accumulator_frac_bits(p.chip.formats.accumulator_bits, p.chip.formats.weight_bits),
         gain,
         lgain,
         rates,
@@ -277,10 +282,15 @@ fn check_run(o: &ChipOutcome) {
     assert!(o.spikes_to_99.is_some(), "{tag}: p_max never reached 0.99 in {} steps", o.steps);
     // The weight probe shows the vertex: the winner at the top of the readout (the stochastic
     // readout of an accumulator one unit below the top reads one LSB less now and then), every
-    // loser at 0.
-    let w = &o.final_readout;
+    // loser at 0 — or, where the probe read 1, an accumulator below one readout LSB (its
+    // stochastic readout reads 1 now and then; seen with 6-bit weights, where an LSB is 1/63).
+    let (w, acc) = (&o.final_readout, &o.final_acc);
     assert!(w[o.winner] >= o.w_top - 1, "{tag}: recorded readouts {w:?}");
-    assert!(w.iter().enumerate().all(|(i, &x)| i == o.winner || x == 0), "{tag}: recorded readouts {w:?}");
+    assert!(
+        w.iter().zip(acc).enumerate().all(|(i, (&x, &a))| i == o.winner || x == 0 || (x == 1 && a < o.readout_lsb)),
+        "{tag}: recorded readouts {w:?}, accumulators {acc:?} (one readout LSB: {})",
+        o.readout_lsb
+    );
 }
 
 /// Run seeds 0..40 on chip seeds `chip_seeds(s)`, each chip calibrated, the program compiled with
