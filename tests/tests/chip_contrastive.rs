@@ -299,7 +299,7 @@ fn geometric_and_alternating_phases_learn_on_the_chip() {
 /// learning-rate-mismatch chip everywhere. About 40 chip runs of 2M steps:
 /// `cargo test --release -p nm-tests --test chip_contrastive -- --ignored full_grid`.
 #[test]
-#[ignore = "long, beyond the CI budget: ~40 chip runs of 2M steps (several minutes on 2 cores): cargo test --release -p nm-tests --test chip_contrastive full_grid -- --ignored"]
+#[ignore = "long, beyond the CI budget: ~40 chip runs of 2M steps (~2.5 min on 2 cores): cargo test --release -p nm-tests --test chip_contrastive full_grid -- --ignored"]
 fn full_grid() {
     let mut cases = vec![];
     for tau in [10, 20] {

@@ -372,7 +372,7 @@ proptest! {
 /// conditions. Asserts that every run converges; counts the chips on which the outcome class
 /// fails, and how many of those the float model of the same chip also shows.
 #[test]
-#[ignore = "larger sweep (~5 min on 2 loaded cores): cargo test --release -p nm-tests --test chip_pitchfork -- --ignored"]
+#[ignore = "larger sweep (~1.5 min on 2 idle cores, ~5 min loaded): cargo test --release -p nm-tests --test chip_pitchfork -- --ignored"]
 fn one_attractor_for_k_at_least_minus_6_sweep() {
     const CHIPS: usize = 100;
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {

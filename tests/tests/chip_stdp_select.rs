@@ -647,7 +647,7 @@ fn selects_argmax_of_rate_times_gain_over_hardware_variability() {
 }
 
 #[test]
-#[ignore = "larger sweep, beyond the CI budget (~64 cases x 5 runs, 4 min): cargo test --release -p nm-tests --test chip_stdp_select selects_argmax_over_hardware_variability_sweep -- --ignored; see docs/reproductions.md"]
+#[ignore = "larger sweep, beyond the CI budget (~64 cases x 5 runs, 1-2 min on 2 cores): cargo test --release -p nm-tests --test chip_stdp_select selects_argmax_over_hardware_variability_sweep -- --ignored; see docs/reproductions.md"]
 fn selects_argmax_over_hardware_variability_sweep() {
     let clear = run_property(64, 2);
     assert!(clear >= 32, "only {clear}/64 cases had a clear favourite");
