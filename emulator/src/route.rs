@@ -275,6 +275,9 @@ fn finger_partition(v: &[(u32, u32, u32)], hint: usize, key: u32) -> usize {
     }
 }
 
+/// [`Router::core_index`] of a core id without a runtime core.
+const NO_CORE: u32 = u32::MAX;
+
 /// Direction bits 1..=4 as `(bit, dx, dy)`.
 const CARDINALS: [(u8, i64, i64); 4] =
     [(Dirs::NORTH.0, 0, 1), (Dirs::EAST.0, 1, 0), (Dirs::SOUTH.0, 0, -1), (Dirs::WEST.0, -1, 0)];
@@ -292,8 +295,8 @@ pub struct Router<'p> {
     visit_gen: u32,
     #[allow(clippy::type_complexity)]
     stack: Vec<(i64, i64, u8, u64, u32, u32, u8)>,
-    /// Core id → runtime core index.
-    core_index: FastMap<u32, u32>,
+    /// Core id → runtime core index ([`NO_CORE`]: no runtime core), over the system's core ids.
+    core_index: Vec<u32>,
     /// Per runtime core: axon-map entries sorted by key as `(key_base, count, axon_base)`, or
     /// `None` when entries overlap (then the first match in program order decides, by a scan).
     sorted_maps: Vec<Option<Vec<(u32, u32, u32)>>>,
@@ -315,9 +318,37 @@ pub struct Router<'p> {
     care: u32,
     /// The last fault-free walk, for the keys that take the same tree (see [`WalkTrace`]).
     trace: WalkTrace,
-    /// Reuse that walk (on by default; off: every key walks its tree, the reference for tests).
+    /// Reuse that walk and read the tables through [`LookupMemo`] (on by default; off: every
+    /// key walks its tree and looks up every router's table itself, the reference for tests).
     pub reuse_walks: bool,
+    /// Built at the first walk with `reuse_walks` (`None` until then, or where it does not apply).
+    memo: Option<LookupMemo>,
+    memo_tried: bool,
 }
+
+/// Every router's first-match result for every distinct `key & care` of the program's sources,
+/// computed router by router (so that a router's table is read while it is in cache, instead of
+/// once per walk that passes it: at 64k neurons 1 334 walks of ~1 400 routers, each lookup a few
+/// cache misses into hash maps of ~40 MB in all) and stored one row per tag, which a walk then
+/// reads instead of the tables. Two keys that agree on the care bits first-match the same entry
+/// at every router, so the row of `key & care` is the key's own lookup.
+#[derive(Debug)]
+struct LookupMemo {
+    /// The distinct `key & care`, ascending.
+    tags: Vec<u32>,
+    /// Row length: core ids of the system.
+    width: usize,
+    /// `dirs[tag index · width + core id]`: the matching entry's directions, or [`NO_MATCH`]
+    /// (no table, or no entry matches).
+    dirs: Vec<u8>,
+}
+
+/// [`LookupMemo::dirs`] of a router without a match (validated directions are below 32).
+const NO_MATCH: u8 = u8::MAX;
+
+/// Largest [`LookupMemo::dirs`] built, in bytes (tags × core ids); beyond it the walks look the
+/// tables up themselves.
+const MEMO_BYTES: usize = 1 << 26;
 
 /// What a fault-free walk did that does not depend on the key beyond the tables' care bits:
 /// the routers and links it passed (in walk order), its hops and link crossings, its drops off
@@ -336,6 +367,24 @@ struct WalkTrace {
     /// Where the walk's router and link lists start in the table it was appended to: a replay
     /// that finds the same lists there points its source at them instead of copying them.
     at: (u32, u32),
+    /// The deliveries of every key of the tree's block, built at the tree's first replay
+    /// ([`Router::index_block`]); `None` until then, or where it does not apply.
+    block: Option<BlockIndex>,
+    /// Whether `block` was tried for this tree (it is built at most once per walk).
+    block_tried: bool,
+}
+
+/// The keys that take one tree (those with the tag's care bits, when they are a contiguous
+/// range) and what each delivers to: for every local output of the walk, in walk order, the
+/// axon its core maps a key of the range to. A replay reads a key's deliveries here instead of
+/// looking the key up in the axon map of every local core (at 64k neurons a core's tree has
+/// ~1 300 local outputs, of which a key reaches ~80).
+#[derive(Debug, Default)]
+struct BlockIndex {
+    /// First key of the range.
+    lo: u32,
+    /// `(key − lo, local output index, runtime core, axon)`, sorted by key, then local index.
+    deliv: Vec<(u32, u32, u32, u32)>,
 }
 
 impl<'p> Router<'p> {
@@ -349,7 +398,12 @@ impl<'p> Router<'p> {
                 *slot = Some(RouteIndex::new(&t.entries));
             }
         }
-        let core_index = program.cores.iter().enumerate().map(|(i, c)| (c.id.0, i as u32)).collect();
+        let mut core_index = vec![NO_CORE; total];
+        for (i, c) in program.cores.iter().enumerate() {
+            if let Some(slot) = core_index.get_mut(c.id.0 as usize) {
+                *slot = i as u32;
+            }
+        }
         let sorted_maps = program
             .cores
             .iter()
@@ -371,6 +425,8 @@ impl<'p> Router<'p> {
             care,
             trace: WalkTrace::default(),
             reuse_walks: true,
+            memo: None,
+            memo_tried: false,
             finger: program.cores.iter().map(|_| std::cell::Cell::new(0)).collect(),
             spec: &program.chip,
             geo: Geometry::new(&program.chip),
@@ -386,6 +442,11 @@ impl<'p> Router<'p> {
             faults: None,
             tree: FaultTree::default(),
         }
+    }
+
+    /// The runtime core index of core id `id`, if it has one.
+    fn core_idx(&self, id: u32) -> Option<u32> {
+        self.core_index.get(id as usize).copied().filter(|&ci| ci != NO_CORE)
     }
 
     fn axon_of(&self, core_idx: u32, key: u32) -> Option<u32> {
@@ -435,6 +496,8 @@ impl<'p> Router<'p> {
             t.tag = None;
             t.locals.clear();
             t.edge_drops = 0;
+            t.block = None;
+            t.block_tried = false;
         }
         if faulty && self.tree.hop_start.is_empty() {
             self.tree.hop_start.push(0);
@@ -493,8 +556,26 @@ impl<'p> Router<'p> {
         cost.links_len = t.links.len() as u32;
         (cost.hops, cost.link_crossings) = (t.hops, t.link_crossings);
         let mut dropped = t.edge_drops;
+        if !self.trace.block_tried {
+            self.trace.block_tried = true;
+            self.trace.block = self.index_block();
+        }
+        let t = &self.trace;
+        if let Some(b) = &t.block {
+            let off = key.wrapping_sub(b.lo);
+            let i = b.deliv.partition_point(|d| d.0 < off);
+            let mut found = 0u64;
+            for &(_, j, ci, axon) in b.deliv[i..].iter().take_while(|d| d.0 == off) {
+                out.dest_core.push(ci);
+                out.dest_axon.push(axon);
+                cost.latency = cost.latency.max(t.locals[j as usize].1);
+                found += 1;
+            }
+            self.dropped += dropped + t.locals.len() as u64 - found;
+            return;
+        }
         for &(id, lat) in &t.locals {
-            match self.core_index.get(&id).copied().and_then(|ci| self.axon_of(ci, key).map(|a| (ci, a))) {
+            match self.core_idx(id).and_then(|ci| self.axon_of(ci, key).map(|a| (ci, a))) {
                 Some((ci, axon)) => {
                     out.dest_core.push(ci);
                     out.dest_axon.push(axon);
@@ -504,6 +585,74 @@ impl<'p> Router<'p> {
             }
         }
         self.dropped += dropped;
+    }
+
+    /// The [`BlockIndex`] of the tree in `self.trace`, if the keys with its tag are one range
+    /// (the care bits are high bits) and every local core's axon map is sorted and disjoint (as
+    /// [`Router::axon_of`] then reads it: a key maps where an entry's range holds it). Each
+    /// key's deliveries are then those of `axon_of` at each local output, in walk order.
+    fn index_block(&self) -> Option<BlockIndex> {
+        let t = &self.trace;
+        let (_, tag) = t.tag?;
+        let span = (!self.care).checked_add(1);
+        if span.is_some_and(|s| !s.is_power_of_two()) {
+            return None;
+        }
+        // The range `lo .. lo + span` (`span` = 2^32 when nothing is cared about).
+        let (lo, hi) = (u64::from(tag), u64::from(tag) + span.map_or(1 << 32, u64::from));
+        let mut deliv = Vec::new();
+        for (j, &(id, _)) in t.locals.iter().enumerate() {
+            let Some(ci) = self.core_idx(id) else { continue };
+            let v = self.sorted_maps.get(ci as usize)?.as_ref()?;
+            // The entries overlapping the range: the last one starting at or below `lo` (if it
+            // reaches into the range), then those starting inside it. Blocks are indexed in
+            // ascending key order, so the core's finger is usually just below `lo`.
+            let f = self.finger.get(ci as usize);
+            let p = f.map_or_else(|| v.partition_point(|e| e.0 <= tag), |f| finger_partition(v, f.get(), tag));
+            let first = p.saturating_sub(1);
+            let mut end = first;
+            for &(base, count, axon) in v[first..].iter().take_while(|e| u64::from(e.0) < hi) {
+                let (b, e) = (u64::from(base).max(lo), (u64::from(base) + u64::from(count)).min(hi));
+                for k in b..e {
+                    deliv.push(((k - lo) as u32, j as u32, ci, axon + (k - u64::from(base)) as u32));
+                }
+                end += 1;
+            }
+            if let Some(f) = f {
+                f.set(end.max(p));
+            }
+        }
+        deliv.sort_unstable_by_key(|d| (d.0, d.1));
+        Some(BlockIndex { lo: tag, deliv })
+    }
+
+    /// The [`LookupMemo`] of the program's sources (neurons and input channels), unless its
+    /// size exceeds [`MEMO_BYTES`] or a table entry's directions collide with [`NO_MATCH`].
+    fn build_memo(&self) -> Option<LookupMemo> {
+        let width = self.tables.len();
+        let p = self.program;
+        let neuron_keys = p.cores.iter().flat_map(|c| (0..c.neurons.len() as u32).map(|i| c.key_base.wrapping_add(i)));
+        let input_keys = p.inputs.iter().flat_map(|s| (0..s.channels).map(|ch| s.key_base.wrapping_add(ch)));
+        let mut tags: Vec<u32> = neuron_keys.chain(input_keys).map(|k| k & self.care).collect();
+        tags.sort_unstable();
+        tags.dedup();
+        if tags.len().checked_mul(width)? > MEMO_BYTES {
+            return None;
+        }
+        let tables = self.tables.iter().flatten();
+        if tables.flat_map(|t| t.entries.iter()).any(|e| e.dirs.0 == NO_MATCH) {
+            return None;
+        }
+        let mut dirs = vec![NO_MATCH; tags.len() * width];
+        for (id, t) in self.tables.iter().enumerate() {
+            let Some(t) = t else { continue };
+            for (ti, &tag) in tags.iter().enumerate() {
+                if let Some(e) = t.lookup(tag) {
+                    dirs[ti * width + id] = e.dirs.0;
+                }
+            }
+        }
+        Some(LookupMemo { tags, width, dirs })
     }
 
     /// The walk of [`Router::resolve`] from the packets on `stack`.
@@ -517,6 +666,35 @@ impl<'p> Router<'p> {
         stack: &mut Vec<(i64, i64, u8, u64, u32, u32, u8)>,
         lost_core: &mut u32,
         lost_link: &mut u32,
+    ) -> Result<(), EmuError> {
+        if self.reuse_walks && !self.memo_tried {
+            self.memo_tried = true;
+            self.memo = self.build_memo();
+        }
+        // The memo's row of this key (taken out of `self` while the walk borrows it mutably).
+        let memo = if self.reuse_walks { self.memo.take() } else { None };
+        let row = memo.as_ref().and_then(|m| {
+            let ti = m.tags.binary_search(&(key & self.care)).ok()?;
+            m.dirs.get(ti * m.width..(ti + 1) * m.width)
+        });
+        let result = self.walk_with(source, key, out, cost, stack, lost_core, lost_link, row);
+        self.memo = memo;
+        result
+    }
+
+    /// [`Router::walk`] reading each router's match from `row` (the key's [`LookupMemo`] row),
+    /// or from the tables where there is none.
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    fn walk_with(
+        &mut self,
+        source: CoreId,
+        key: u32,
+        out: &mut FanoutTable,
+        cost: &mut MeshCost,
+        stack: &mut Vec<(i64, i64, u8, u64, u32, u32, u8)>,
+        lost_core: &mut u32,
+        lost_link: &mut u32,
+        row: Option<&[u8]>,
     ) -> Result<(), EmuError> {
         while let Some((gx, gy, dir, lat, hops, hop, mut dead)) = stack.pop() {
             // The walk stays on the mesh (pushes are bounds-checked): the slot exists.
@@ -532,9 +710,14 @@ impl<'p> Router<'p> {
                 )));
             }
             let id = self.geo.id(self.spec, gx, gy);
-            let entry = self.tables.get(id.0 as usize).and_then(Option::as_ref).and_then(|t| t.lookup(key));
+            let entry = match row {
+                Some(r) => r.get(id.0 as usize).copied().filter(|&d| d != NO_MATCH).map(Dirs),
+                None => {
+                    self.tables.get(id.0 as usize).and_then(Option::as_ref).and_then(|t| t.lookup(key)).map(|e| e.dirs)
+                }
+            };
             let dirs = match entry {
-                Some(e) => e.dirs,
+                Some(d) => d,
                 None if dir == 0 => continue, // no targets at the source
                 None => Dirs(dir),
             };
@@ -549,7 +732,7 @@ impl<'p> Router<'p> {
                 if self.faults.is_none() {
                     self.trace.locals.push((id.0, lat));
                 }
-                match self.core_index.get(&id.0).copied().and_then(|ci| self.axon_of(ci, key).map(|a| (ci, a))) {
+                match self.core_idx(id.0).and_then(|ci| self.axon_of(ci, key).map(|a| (ci, a))) {
                     Some(_) if dead == 1 => *lost_core += 1,
                     Some(_) if dead == 2 => *lost_link += 1,
                     Some((ci, axon)) => {

@@ -133,9 +133,11 @@ fn reused_walks_equal_own_walks(p: &Program) -> usize {
 }
 
 /// The router reuses a walk for the next key of the same tree (keys that agree on every table's
-/// care bits): the fan-out equals every key's own walk, with the full tables (one entry per
-/// source core, so a core's keys share a tree), with minimised ones (entries that also care
-/// about neuron bits) and on CUBA.
+/// care bits), reads each router's match from its lookup memo and each key's deliveries from
+/// the tree's block index: the fan-out equals every key's own walk over the tables, with the
+/// full tables (one entry per source core, so a core's keys share a tree), with minimised ones
+/// (entries that also care about neuron bits), with axon maps of other shapes, and on CUBA at
+/// 4k and 16k neurons.
 #[test]
 fn reused_walks_equal_every_keys_own_walk() {
     let full = program(ChipSpec::default_profile(), 11);
@@ -150,7 +152,38 @@ fn reused_walks_equal_every_keys_own_walk() {
     let t = odd.routes.iter_mut().find(|t| t.core == c.id).expect("its table");
     t.entries
         .insert(0, nm_isa::program::RouteEntry { key: c.key_base + 2, mask: u32::MAX, dirs: nm_isa::program::Dirs(0) });
-    for p in [&full, &small, &cuba, &odd] {
+    // Axon maps of other shapes than one entry per sending core: on some cores an entry split in
+    // two, one reaching past the keys its source sends, one starting below a block and ending
+    // inside it, and one core whose entries overlap (looked up by a scan in program order).
+    let mut shapes = full.clone();
+    let mut split = 0;
+    for (ci, c) in shapes.cores.iter_mut().enumerate() {
+        let Some(e) = c.axon_map.iter().position(|m| m.count >= 3) else { continue };
+        let m = c.axon_map[e];
+        match ci % 4 {
+            0 => {
+                c.axon_map[e].count = 1;
+                c.axon_map.push(nm_isa::program::AxonMapEntry {
+                    key_base: m.key_base + 2,
+                    count: m.count - 2,
+                    axon_base: m.axon_base + 2,
+                });
+                split += 1;
+            }
+            1 => c.axon_map[e].count = m.count + 7,
+            2 if m.key_base > 0 && m.axon_base > 0 => {
+                c.axon_map[e] = nm_isa::program::AxonMapEntry {
+                    key_base: m.key_base - 1,
+                    count: m.count,
+                    axon_base: m.axon_base - 1,
+                };
+            }
+            _ => c.axon_map.push(nm_isa::program::AxonMapEntry { key_base: m.key_base + 1, count: 1, axon_base: 0 }),
+        }
+    }
+    assert!(split > 3, "{split}");
+    let cuba16 = nm_emulator::bench::cuba(nm_emulator::bench::Cuba { n: 16000, fan_in: 80, seed: 1, steps: 10 });
+    for p in [&full, &small, &cuba, &odd, &shapes, &cuba16] {
         assert!(reused_walks_equal_own_walks(p) > 100);
     }
     // CUBA's keys of a core take one tree: its lists are stored once per core, not per key.
