@@ -513,7 +513,18 @@ impl<'p> Router<'p> {
             self.visit.fill(0);
             self.visit_gen = 1;
         }
-        let result = self.walk(source, key, out, &mut cost, &mut stack, &mut lost_core, &mut lost_link);
+        if self.reuse_walks && !self.memo_tried {
+            self.memo_tried = true;
+            self.memo = self.build_memo();
+        }
+        // The memo's row of this key (taken out of `self` while the walk borrows it mutably).
+        let memo = if self.reuse_walks { self.memo.take() } else { None };
+        let row = memo.as_ref().and_then(|m| {
+            let ti = m.tags.binary_search(&(key & self.care)).ok()?;
+            m.dirs.get(ti * m.width..(ti + 1) * m.width)
+        });
+        let result = self.walk(source, key, out, &mut cost, &mut stack, &mut lost_core, &mut lost_link, row);
+        self.memo = memo;
         self.stack = stack;
         result?;
         if !faulty {
@@ -655,37 +666,10 @@ impl<'p> Router<'p> {
         Some(LookupMemo { tags, width, dirs })
     }
 
-    /// The walk of [`Router::resolve`] from the packets on `stack`.
+    /// The walk of [`Router::resolve`] from the packets on `stack`, reading each router's match
+    /// from `row` (the key's [`LookupMemo`] row), or from the tables where there is none.
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     fn walk(
-        &mut self,
-        source: CoreId,
-        key: u32,
-        out: &mut FanoutTable,
-        cost: &mut MeshCost,
-        stack: &mut Vec<(i64, i64, u8, u64, u32, u32, u8)>,
-        lost_core: &mut u32,
-        lost_link: &mut u32,
-    ) -> Result<(), EmuError> {
-        if self.reuse_walks && !self.memo_tried {
-            self.memo_tried = true;
-            self.memo = self.build_memo();
-        }
-        // The memo's row of this key (taken out of `self` while the walk borrows it mutably).
-        let memo = if self.reuse_walks { self.memo.take() } else { None };
-        let row = memo.as_ref().and_then(|m| {
-            let ti = m.tags.binary_search(&(key & self.care)).ok()?;
-            m.dirs.get(ti * m.width..(ti + 1) * m.width)
-        });
-        let result = self.walk_with(source, key, out, cost, stack, lost_core, lost_link, row);
-        self.memo = memo;
-        result
-    }
-
-    /// [`Router::walk`] reading each router's match from `row` (the key's [`LookupMemo`] row),
-    /// or from the tables where there is none.
-    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
-    fn walk_with(
         &mut self,
         source: CoreId,
         key: u32,
