@@ -554,10 +554,13 @@ impl FusedW {
 
     /// `out[i] = term(traces[i])` for every trace, op after op over the whole slice; with
     /// `kernel` AVX2 / AVX-512 the same loops compiled for those features (vectorised; every
-    /// kernel gives the same values).
+    /// kernel gives the same values). `out` is padded to a multiple of 16 values with `term(0)`
+    /// (what the kernels read beyond the traces), so that every loop runs in whole vectors.
     pub fn terms_into(&self, traces: &[i32], out: &mut Vec<i32>, kernel: crate::core::LifKernel) {
         out.clear();
         out.extend_from_slice(traces);
+        // Zeros do not move the folds of `chain_over` (they start at 0).
+        out.resize(traces.len().next_multiple_of(16), 0);
         let (chain, out) = (&self.chain[..], &mut out[..]);
         with_kernel!(kernel, chain_over(chain: &[Unary], out: &mut [i32]))
     }
@@ -623,6 +626,35 @@ mod tests {
                             with_kernel!(kernel, chain_over(chain: &[Unary], out: &mut [i32]));
                             assert_eq!(got, want, "{u:?} on {kernel:?}, values up to {most}");
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `terms_into` gives `term` of every trace, then `term(0)` up to a multiple of 16 values,
+    /// on every kernel: lengths around the vector widths, chains of several ops with a negation
+    /// (`term(0)` is then not 0 only where an `Addi` precedes), traces near saturation.
+    #[test]
+    fn terms_into_pads_with_the_term_of_zero() {
+        let chains = [
+            vec![Unary::Muli(3417, 12)],
+            vec![Unary::Muli(1 << 15, 12), Unary::Neg],
+            vec![Unary::Addi(-7), Unary::Muli(46341, 3), Unary::Shr(2), Unary::Maxi(-100)],
+            vec![Unary::Muli(i32::MAX, 1), Unary::Abs],
+        ];
+        for chain in chains {
+            let fz = FusedW { src: Src::Y0, chain, combine: Combine::WMinusD, len: 1, cycles: 1 };
+            for n in [0usize, 1, 9, 15, 16, 17, 25, 31, 33, 1000] {
+                let traces: Vec<i32> =
+                    (0..n as i32).map(|i| (i * 7919) % 65536 + if i % 5 == 0 { i32::MAX - i } else { 0 }).collect();
+                for kernel in LifKernel::available() {
+                    let mut out = vec![-1; 3];
+                    fz.terms_into(&traces, &mut out, kernel);
+                    assert_eq!(out.len(), n.next_multiple_of(16), "{n} on {kernel:?}");
+                    for (i, &v) in out.iter().enumerate() {
+                        let want = fz.term(traces.get(i).copied().unwrap_or(0));
+                        assert_eq!(v, want, "{:?}: value {i} of {n} on {kernel:?}", fz.chain);
                     }
                 }
             }
