@@ -413,14 +413,29 @@ pub struct FusedW {
 }
 
 /// Apply `chain` to every value of `out`, op after op (each a loop the compiler vectorises).
+/// `known`: `(least, most)` with every value of `out` in `least ..= most` before the first op
+/// (`least ≤ 0`, `most ≥ 0`: a bound, not necessarily reached). A `Muli` picks its loop from the
+/// bound instead of a pass over the values (every loop gives the same values where it applies,
+/// so a looser bound picks a loop as exact), and the bound follows the values through the ops
+/// that keep non-negative values non-negative and ordered (`Muli` by `imm ≥ 0`, `Shr`: then
+/// `op(most)` bounds the results).
 #[inline(always)]
-fn chain_over(chain: &[Unary], out: &mut [i32]) {
+fn chain_over(chain: &[Unary], out: &mut [i32], mut known: Option<(i32, u32)>) {
     for &u in chain {
+        let bound = known.take();
+        // Non-negative values up to `m` (≤ `i32::MAX`) stay in `0 ..= u(m)` under `u`.
+        known = match (u, bound) {
+            (Unary::Muli(imm, _), Some((0, m))) if imm >= 0 && m <= i32::MAX as u32 => {
+                Some((0, u.apply(m as i32) as u32))
+            }
+            (Unary::Shr(_), Some((0, m))) if m <= i32::MAX as u32 => Some((0, u.apply(m as i32) as u32)),
+            _ => None,
+        };
         match u {
             Unary::Muli(imm, sh) => {
-                // A fold, not `all`: no early exit, so it vectorises.
-                let most = out.iter().fold(0u32, |m, &v| m.max(v.unsigned_abs()));
-                let least = out.iter().fold(0i32, |m, &v| m.min(v));
+                // One fold, not `all`: no early exit, so it vectorises.
+                let (least, most) = bound
+                    .unwrap_or_else(|| out.iter().fold((0i32, 0u32), |(l, m), &v| (l.min(v), m.max(v.unsigned_abs()))));
                 if muli_fits32(most, imm, sh) {
                     out.iter_mut().for_each(|v| *v = nearest32(*v * imm, sh))
                 } else if least >= 0 && imm >= 0 && (1..=62).contains(&sh) {
@@ -556,13 +571,16 @@ impl FusedW {
     /// `kernel` AVX2 / AVX-512 the same loops compiled for those features (vectorised; every
     /// kernel gives the same values). `out` is padded to a multiple of 16 values with `term(0)`
     /// (what the kernels read beyond the traces), so that every loop runs in whole vectors.
-    pub fn terms_into(&self, traces: &[i32], out: &mut Vec<i32>, kernel: crate::core::LifKernel) {
+    /// Every trace lies in `0 ..= max` (the trace format: `trace_add` saturates there, decays
+    /// keep it, a restored checkpoint is checked; as `core::decay_traces` relies on).
+    pub fn terms_into(&self, traces: &[i32], out: &mut Vec<i32>, kernel: crate::core::LifKernel, max: i32) {
+        debug_assert!(traces.iter().all(|&x| (0..=max).contains(&x)), "trace outside 0..={max}");
         out.clear();
         out.extend_from_slice(traces);
-        // Zeros do not move the folds of `chain_over` (they start at 0).
+        // Zeros do not move the folds of `chain_over` (they start at 0) nor leave `0 ..= max`.
         out.resize(traces.len().next_multiple_of(16), 0);
-        let (chain, out) = (&self.chain[..], &mut out[..]);
-        with_kernel!(kernel, chain_over(chain: &[Unary], out: &mut [i32]))
+        let (chain, out, known) = (&self.chain[..], &mut out[..], Some((0, max.max(0) as u32)));
+        with_kernel!(kernel, chain_over(chain: &[Unary], out: &mut [i32], known: Option<(i32, u32)>))
     }
 
     /// The value the handler stores, from the accumulator `w` and the term `d`.
@@ -615,16 +633,29 @@ mod tests {
                     vals.extend([most, -most, most / 2, -(most / 3)]);
                     // Also the non-negative values alone (traces: the unsigned 64-bit path).
                     let traces: Vec<i32> = vals.iter().chain(&base).copied().filter(|&v| v >= 0).collect();
-                    for (u, vals) in
-                        [Unary::Muli(imm, sh), Unary::Shr(sh)].into_iter().flat_map(|u| [(u, &vals), (u, &traces)])
+                    // And those up to the edge alone (bounded traces: the bound decides the loop).
+                    let bounded: Vec<i32> = vals.iter().copied().filter(|&v| v >= 0).collect();
+                    for (u, vals) in [Unary::Muli(imm, sh), Unary::Shr(sh)]
+                        .into_iter()
+                        .flat_map(|u| [(u, &vals), (u, &traces), (u, &bounded)])
                     {
                         let want: Vec<i32> = vals.iter().map(|&v| u.apply(v)).collect();
+                        // Without a bound, and (values all non-negative) with the exact
+                        // bound, a looser one and the loosest.
+                        let top = vals.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0);
+                        let mut bounds = vec![None];
+                        if vals.iter().all(|&v| v >= 0) {
+                            let looser = top.saturating_mul(2).min(i32::MAX as u32);
+                            bounds.extend([top, looser, i32::MAX as u32].map(|b| Some((0, b))));
+                        }
                         for kernel in LifKernel::available() {
-                            let mut got = vals.clone();
-                            let chain = [u];
-                            let (chain, out) = (&chain[..], &mut got[..]);
-                            with_kernel!(kernel, chain_over(chain: &[Unary], out: &mut [i32]));
-                            assert_eq!(got, want, "{u:?} on {kernel:?}, values up to {most}");
+                            for &known in &bounds {
+                                let mut got = vals.clone();
+                                let chain = [u];
+                                let (chain, out) = (&chain[..], &mut got[..]);
+                                with_kernel!(kernel, chain_over(chain: &[Unary], out: &mut [i32], known: Option<(i32, u32)>));
+                                assert_eq!(got, want, "{u:?} on {kernel:?}, values up to {most}, bound {known:?}");
+                            }
                         }
                     }
                 }
@@ -634,7 +665,7 @@ mod tests {
 
     /// `terms_into` gives `term` of every trace, then `term(0)` up to a multiple of 16 values,
     /// on every kernel: lengths around the vector widths, chains of several ops with a negation
-    /// (`term(0)` is then not 0 only where an `Addi` precedes), traces near saturation.
+    /// (`term(0)` is then not 0 only where an `Addi` precedes), traces up to `i32::MAX`.
     #[test]
     fn terms_into_pads_with_the_term_of_zero() {
         let chains = [
@@ -642,15 +673,29 @@ mod tests {
             vec![Unary::Muli(1 << 15, 12), Unary::Neg],
             vec![Unary::Addi(-7), Unary::Muli(46341, 3), Unary::Shr(2), Unary::Maxi(-100)],
             vec![Unary::Muli(i32::MAX, 1), Unary::Abs],
+            // The pair-STDP terms `nmc` emits (gmax · a_pre · trace in two steps), and with a
+            // shift, a negative factor and a saturating one between them (the bound follows
+            // through the first two only).
+            vec![Unary::Muli(886_646_177, 15), Unary::Muli(3417, 31)],
+            vec![Unary::Muli(886_646_177, 15), Unary::Shr(3), Unary::Muli(3417, 28)],
+            vec![Unary::Muli(886_646_177, 15), Unary::Muli(-3417, 31), Unary::Muli(3, 0)],
+            vec![Unary::Muli(1 << 20, 0), Unary::Muli(1 << 12, 1), Unary::Muli(3, 1)],
+            // 32 767 · 65 540 is just past 2^31: the bound after the first op picks 64 bits.
+            vec![Unary::Muli(1, 0), Unary::Muli(65_540, 0)],
+            // and after a shift: 16 384 · 131 080 is just past 2^31.
+            vec![Unary::Shr(1), Unary::Muli(131_080, 0)],
         ];
         for chain in chains {
             let fz = FusedW { src: Src::Y0, chain, combine: Combine::WMinusD, len: 1, cycles: 1 };
-            for n in [0usize, 1, 9, 15, 16, 17, 25, 31, 33, 1000] {
+            for (n, max) in
+                [0usize, 1, 9, 15, 16, 17, 25, 31, 33, 1000].into_iter().flat_map(|n| [(n, i32::MAX), (n, 32767)])
+            {
+                // Traces up to `max` (reached at every 5th value), the others spread below.
                 let traces: Vec<i32> =
-                    (0..n as i32).map(|i| (i * 7919) % 65536 + if i % 5 == 0 { i32::MAX - i } else { 0 }).collect();
+                    (0..n as i32).map(|i| if i % 5 == 0 { max - i } else { (i * 7919) % (max / 2) }).collect();
                 for kernel in LifKernel::available() {
                     let mut out = vec![-1; 3];
-                    fz.terms_into(&traces, &mut out, kernel);
+                    fz.terms_into(&traces, &mut out, kernel, max);
                     assert_eq!(out.len(), n.next_multiple_of(16), "{n} on {kernel:?}");
                     for (i, &v) in out.iter().enumerate() {
                         let want = fz.term(traces.get(i).copied().unwrap_or(0));

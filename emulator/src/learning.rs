@@ -789,7 +789,7 @@ fn fused_pre_events(
     let in_place = batched && (!post_later || spikes.is_empty());
     TERMS.with_borrow_mut(|terms| {
         if !per_axon {
-            fz.terms_into(traces, terms, env.fm.lif_kernel);
+            fz.terms_into(traces, terms, env.fm.lif_kernel, env.fm.trace_max);
         }
         PRE_LANES.with_borrow_mut(|lanes| {
             lanes.n = 0;
@@ -1386,7 +1386,7 @@ fn fused_post_events(
                 continue;
             }
             if per_axon && !have_terms {
-                fz.terms_into(traces, terms, env.fm.lif_kernel);
+                fz.terms_into(traces, terms, env.fm.lif_kernel, env.fm.trace_max);
                 have_terms = true;
             }
             let d_post = if per_axon { 0 } else { fz.term(traces.get(post).copied().unwrap_or(0)) };
