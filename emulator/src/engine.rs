@@ -706,6 +706,23 @@ impl Emulator {
         &self.g.recordings
     }
 
+    /// Drop the recorded spikes of the steps before `t` (the series stay): a long run that needs
+    /// only its last spikes keeps its memory bounded by calling this between `run`s.
+    pub fn forget_spikes_before(&mut self, t: u64) {
+        for r in &mut self.g.recordings.spikes {
+            let mut k = 0;
+            for i in 0..r.times.len() {
+                if u64::try_from(r.times[i]).is_ok_and(|s| s >= t) {
+                    r.times[k] = r.times[i];
+                    r.ids[k] = r.ids[i];
+                    k += 1;
+                }
+            }
+            r.times.truncate(k);
+            r.ids.truncate(k);
+        }
+    }
+
     /// Cycles of every step run so far.
     pub fn step_cycles(&self) -> &[u64] {
         &self.g.step_cycles

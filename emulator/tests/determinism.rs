@@ -204,6 +204,36 @@ proptest! {
     }
 }
 
+/// Dropping old spikes between runs (`Emulator::forget_spikes_before`) keeps exactly the later
+/// spikes of the whole run and changes nothing else (state, counters, series, cycles).
+#[test]
+fn forgetting_old_spikes_keeps_the_rest_of_the_run() {
+    for seed in [3u64, 11, 29] {
+        let prog = random_program_with(seed, 3, 1);
+        let mut whole = Emulator::new(&prog, cfg(1, 2)).unwrap();
+        whole.run(300);
+        let mut chunked = Emulator::new(&prog, cfg(1, 2)).unwrap();
+        for (len, forget) in [(70u64, 50u64), (80, 120), (150, 140)] {
+            chunked.run(len);
+            chunked.forget_spikes_before(forget);
+        }
+        let (w, c) = (whole.recordings(), chunked.recordings());
+        assert_eq!(w.series, c.series);
+        assert_eq!(w.spikes.len(), c.spikes.len());
+        let mut kept = 0;
+        for (a, b) in w.spikes.iter().zip(&c.spikes) {
+            let later: Vec<(i64, i32)> =
+                a.times.iter().zip(&a.ids).filter(|(&t, _)| t >= 140).map(|(&t, &i)| (t, i)).collect();
+            let left: Vec<(i64, i32)> = b.times.iter().copied().zip(b.ids.iter().copied()).collect();
+            assert_eq!(later, left, "{}", a.name);
+            kept += left.len();
+        }
+        assert!(kept > 0 && kept < w.spikes.iter().map(|r| r.times.len()).sum::<usize>(), "seed {seed}");
+        let strip = |e: &Emulator| fingerprint(e).split_once('|').map(|(_, rest)| rest.to_string());
+        assert_eq!(strip(&whole), strip(&chunked));
+    }
+}
+
 /// A checkpoint with the header of `bytes` (magic and version) around the payload `body`, with
 /// its length and a valid CRC: how the crafted-payload tests below build their inputs.
 fn reencode(bytes: &[u8], body: &[u8]) -> Vec<u8> {

@@ -146,15 +146,33 @@ pub struct LongOutcome {
     pub secs: f64,
 }
 
+/// Epochs emulated between two drops of the spikes that the sampled KL no longer needs.
+pub const CHUNK_EPOCHS: usize = 500;
+
 /// Compile and emulate `c` (chip seed `chip_seed`, `ideal` = no mismatch; run seed
 /// `1000 + c.seed`, as check B).
 pub fn run_long(c: &LongCase, chip_seed: u64, ideal: bool) -> LongOutcome {
+    run_long_in_chunks(c, chip_seed, ideal, CHUNK_EPOCHS)
+}
+
+/// [`run_long`], emulating `chunk` epochs at a time and dropping the recorded spikes before the
+/// tail's first step minus `τ` after each (the only ones the sampled KL reads: an earlier spike's
+/// window ends before the tail), so that memory stays bounded on runs of 10⁹ steps; the result
+/// does not depend on `chunk`.
+pub fn run_long_in_chunks(c: &LongCase, chip_seed: u64, ideal: bool, chunk: usize) -> LongOutcome {
     let n = c.n;
     let text = network_text(c);
     let (prog, report) = compile_with_report("sal_long.nm", &text);
     let steps = c.steps();
+    let tail_from = c.epochs - (c.epochs / 10).max(1);
+    let from = c.epoch * tail_from as u64;
+    let keep_from = from.saturating_sub(u64::from(c.tau));
     let t0 = std::time::Instant::now();
-    let emu = run(&prog, config(chip_seed, ideal, Some(1000 + c.seed)), Some(steps));
+    let mut emu = run(&prog, config(chip_seed, ideal, Some(1000 + c.seed)), Some(0));
+    while emu.time() < steps {
+        emu.run((c.epoch * chunk.max(1) as u64).min(steps - emu.time()));
+        emu.forget_spikes_before(keep_from.min(emu.time()));
+    }
     let secs = t0.elapsed().as_secs_f64();
     let mut ws: Vec<Vec<f64>> = vec![vec![0.0; n * n]; c.epochs + 1];
     let mut lsb = 0.0;
@@ -179,7 +197,6 @@ pub fn run_long(c: &LongCase, chip_seed: u64, ideal: bool) -> LongOutcome {
     }
     ws.truncate(recorded);
     let asym: Vec<f64> = ws.iter().map(|w| asym_var(n, w)).collect();
-    let tail_from = c.epochs - (c.epochs / 10).max(1);
     let tail = &asym[(tail_from + 1).min(asym.len() - 1)..];
     let mut events: Vec<(u64, usize)> = vec![];
     for r in &emu.recordings().spikes {
@@ -190,8 +207,7 @@ pub fn run_long(c: &LongCase, chip_seed: u64, ideal: bool) -> LongOutcome {
     let mut last = vec![None::<u64>; n];
     let mut counts = vec![0u64; 1 << n];
     let mut k = 0;
-    let from = c.epoch * tail_from as u64;
-    for t in 0..steps {
+    for t in keep_from..steps {
         while k < events.len() && events[k].0 == t {
             last[events[k].1] = Some(t);
             k += 1;
@@ -214,6 +230,37 @@ pub fn run_long(c: &LongCase, chip_seed: u64, ideal: bool) -> LongOutcome {
     }
 }
 
+/// The float reference of `c` ([`crate::reference::sal::run_check_b`] at `c`'s settings: the
+/// document's model, with epoch-end updates, nearest-neighbour triangular pairings, the paper's
+/// exponential SAL kernel, clip at 2; the same target (stream 10) and amplitude normals (stream
+/// 11) as the chip run, the sampler on stream 1 of the target seed). `asym_var` is recorded
+/// at every epoch boundary as on the chip.
+pub fn run_long_float(c: &LongCase) -> LongOutcome {
+    let cfg = crate::reference::sal::CheckB {
+        n: c.n,
+        tau: c.tau,
+        epoch_steps: u32::try_from(c.epoch).expect("an epoch fits u32 steps"),
+        epochs: c.epochs,
+        eta: c.eta,
+        eta_sal: c.eta_sal,
+        amp_sd: c.sigma_p,
+        amp_on_sal: true,
+        amp_on_target: false,
+        clip: 2.0,
+        tail_fraction: 0.1,
+    };
+    let t0 = std::time::Instant::now();
+    let o = crate::reference::sal::run_check_b(&cfg, c.seed);
+    LongOutcome {
+        tail_asym_var: o.tail_asym_var,
+        sampled_kl: o.sampled_kl,
+        max_abs_w: o.max_abs_w,
+        clipped: o.clipped,
+        asym_var: o.asym_var,
+        secs: t0.elapsed().as_secs_f64(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,6 +269,35 @@ mod tests {
     fn keep_matches_the_check_a_and_b_programs() {
         assert_eq!(keep_numerator(25), 3935);
         assert_eq!(keep_numerator(10), 3706);
+    }
+
+    /// The float long run is wired as the chip run: with unit amplitudes and no SAL the task rule
+    /// keeps W exactly symmetric (the pairings and the target moments are symmetric); amplitude
+    /// noise makes it drift apart, and SAL pulls it back.
+    #[test]
+    fn float_long_run_drifts_only_with_amplitude_noise() {
+        let case = |sigma_p: f64, sal: bool| LongCase { epoch: 2_000, ..LongCase::authors(2_000, sigma_p, sal, 0) };
+        let flat = run_long_float(&case(0.0, false));
+        assert_eq!(flat.asym_var.len(), 2_001);
+        assert!(flat.asym_var.iter().all(|&v| v == 0.0), "{:?}", flat.asym_var);
+        let noisy = run_long_float(&case(0.05, false));
+        let aligned = run_long_float(&case(0.05, true));
+        assert!(noisy.tail_asym_var > 0.0);
+        assert!(aligned.tail_asym_var < noisy.tail_asym_var, "{} vs {}", aligned.tail_asym_var, noisy.tail_asym_var);
+        assert!(flat.sampled_kl.is_finite() && flat.sampled_kl > 0.0);
+    }
+
+    /// Dropping the spikes before the tail between chunks changes nothing that is measured.
+    #[test]
+    fn chunks_do_not_change_the_outcome() {
+        let c = LongCase { epoch: 1_000, ..LongCase::authors(40, 0.05, true, 1) };
+        let whole = run_long_in_chunks(&c, 1, true, c.epochs);
+        let chunked = run_long_in_chunks(&c, 1, true, 3);
+        assert_eq!(whole.asym_var, chunked.asym_var);
+        assert_eq!(whole.sampled_kl.to_bits(), chunked.sampled_kl.to_bits());
+        assert_eq!((whole.max_abs_w.to_bits(), whole.clipped), (chunked.max_abs_w.to_bits(), chunked.clipped));
+        // Weights are sampled at the epoch starts 0, T, …, (epochs − 1) T.
+        assert!(whole.sampled_kl.is_finite() && whole.asym_var.len() == c.epochs);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use clap::Parser;
 use nm_tests::reference::median;
-use nm_tests::sal_long::{run_long, LongCase};
+use nm_tests::sal_long::{run_long, run_long_float, LongCase};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -32,6 +32,10 @@ struct Cli {
     chip_seed: u64,
     #[arg(long)]
     mismatch: bool,
+    /// Run the float reference of the same experiment (`nm_tests::reference::sal::run_check_b`
+    /// at these settings: epoch-end updates, nearest-neighbour pairings) instead of the chip.
+    #[arg(long)]
+    float: bool,
     /// Only write the program of the first target, the last σ_p, with SAL, to this file (the
     /// bundled `programs/sal_long.nm` is this for the defaults).
     #[arg(long)]
@@ -60,18 +64,25 @@ fn main() -> ExitCode {
         .collect();
     println!(
         "nm-sal-long: {} runs of {} epochs × {} steps ({} steps each), targets {targets:?} (target: stream 10, amplitude \
-         normals: stream 11 of the target seed), chip seed {} ({}), run seed 1000 + target, {} threads",
+         normals: stream 11 of the target seed), {}, {} threads",
         cases.len(),
         cli.epochs,
         cases[0].epoch,
         cases[0].steps(),
-        cli.chip_seed,
-        if cli.mismatch { "default 10 % mismatch" } else { "ideal" },
+        if cli.float {
+            "float reference (sampler: stream 1 of the target seed)".to_string()
+        } else {
+            format!(
+                "chip seed {} ({}), run seed 1000 + target",
+                cli.chip_seed,
+                if cli.mismatch { "default 10 % mismatch" } else { "ideal" }
+            )
+        },
         cli.threads
     );
     let t0 = Instant::now();
     let outs = nm_tests::chip::parallel(cases.clone(), |c| {
-        let o = run_long(&c, cli.chip_seed, !cli.mismatch);
+        let o = if cli.float { run_long_float(&c) } else { run_long(&c, cli.chip_seed, !cli.mismatch) };
         println!(
             "  σ_p {:.2} target {} {}: sampled KL {:.4}, var(W−Wᵀ) {:.5}, max|W| {:.3}, at the clip {}, {:.0} s ({:.0} steps/s)",
             c.sigma_p,
