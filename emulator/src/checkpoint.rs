@@ -19,8 +19,9 @@ use std::path::Path;
 
 /// The checkpoint file's magic.
 pub const MAGIC: &[u8; 8] = b"NMCKPT\r\n";
-/// The checkpoint format version this build writes and reads.
-pub const VERSION: u32 = 1;
+/// The checkpoint format version this build writes and reads (2: cycles per step as the first
+/// steps' counts and a histogram, not one count per step).
+pub const VERSION: u32 = 2;
 const HEADER: usize = 8 + 4 + 8 + 4;
 
 #[derive(Serialize, Deserialize)]

@@ -57,7 +57,8 @@ pub struct GlobalState {
     pub inputs: Vec<InputState>,
     pub signals: SignalState,
     pub mesh_counts: Counts,
-    pub step_cycles: Vec<u64>,
+    /// Cycles of every step (the first steps' own counts and the histogram of all).
+    pub cycles: crate::timing::CycleLog,
     pub spikes: u64,
     pub recordings: Recordings,
     pub wall_seconds: f64,
@@ -688,7 +689,7 @@ impl Emulator {
             s.meter.step_cycles = 0;
         }
         let mesh_cycles = self.mesh.finish_step(costs);
-        self.g.step_cycles.push(slowest + mesh_cycles + costs.barrier);
+        self.g.cycles.push(slowest + mesh_cycles + costs.barrier);
         self.g.spikes += spikes_total;
         let sigs = &self.g.signals;
         let psig = &program.signals;
@@ -723,9 +724,15 @@ impl Emulator {
         }
     }
 
-    /// Cycles of every step run so far.
+    /// Cycles of each step run so far, for the first [`crate::timing::CycleLog::KEPT`] steps
+    /// (every step is in [`Emulator::cycle_log`]'s histogram).
     pub fn step_cycles(&self) -> &[u64] {
-        &self.g.step_cycles
+        self.g.cycles.first()
+    }
+
+    /// Cycles per step of the whole run (exact minimum, median, maximum and total).
+    pub fn cycle_log(&self) -> &crate::timing::CycleLog {
+        &self.g.cycles
     }
 
     /// The drawn mismatch deviations (standard normals) of every used core, in program core order.
@@ -958,8 +965,8 @@ impl Emulator {
         // Every step leaves one cycle count; a step counter that disagrees (found by the
         // checkpoint fuzz target: t = 2^32 - 1 made the Poisson inputs catch up for minutes) is
         // a damaged checkpoint.
-        if g.step_cycles.len() as u64 != g.t {
-            return Err(format!("step counter {} does not match the {} steps recorded", g.t, g.step_cycles.len()));
+        if g.cycles.steps() != g.t {
+            return Err(format!("step counter {} does not match the {} steps recorded", g.t, g.cycles.steps()));
         }
         for (k, st) in g.inputs.iter().enumerate() {
             if let Some(&n) = st.next.iter().find(|&&n| n < g.t) {

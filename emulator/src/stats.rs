@@ -63,16 +63,8 @@ pub struct Stats {
 impl Stats {
     pub fn new(emu: &Emulator, counts: Counts) -> Stats {
         let p = emu.program();
-        let cyc = emu.step_cycles();
-        let mut sorted = cyc.to_vec();
-        sorted.sort_unstable();
-        let total: u64 = cyc.iter().sum();
-        let cycles_per_step = CycleStats {
-            min: sorted.first().copied().unwrap_or(0),
-            median: sorted.get(sorted.len() / 2).copied().unwrap_or(0),
-            max: sorted.last().copied().unwrap_or(0),
-            total,
-        };
+        let (min, median, max, total) = emu.cycle_log().summary();
+        let cycles_per_step = CycleStats { min, median, max, total };
         let steps = emu.time();
         let chip_time_s = total as f64 / p.chip.timing.clock_hz;
         let model_time_s = steps as f64 * p.meta.dt_ns as f64 * 1e-9;

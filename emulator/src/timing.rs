@@ -473,3 +473,197 @@ mod tests {
         }
     }
 }
+
+/// Cycles per step over a run, in memory bounded however long the run: the value of each of
+/// the first [`CycleLog::KEPT`] steps, and the histogram of every step (exact minimum, median,
+/// maximum and total). Checkpointed as its sorted histogram, so equal runs give equal bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "CycleLogRepr", try_from = "CycleLogRepr")]
+pub struct CycleLog {
+    first: Vec<u64>,
+    hist: std::collections::HashMap<u64, u64, BuildMix>,
+    steps: u64,
+    total: u64,
+}
+
+/// The serialized form of a [`CycleLog`]: histogram entries `(cycles, steps)` in ascending order.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct CycleLogRepr {
+    first: Vec<u64>,
+    hist: Vec<(u64, u64)>,
+}
+
+impl From<CycleLog> for CycleLogRepr {
+    fn from(log: CycleLog) -> CycleLogRepr {
+        CycleLogRepr { hist: log.sorted(), first: log.first }
+    }
+}
+
+impl TryFrom<CycleLogRepr> for CycleLog {
+    type Error = String;
+    /// Refuses a histogram that is not strictly ascending, has an empty entry or overflows, and
+    /// per-step values that are not the histogram's first steps.
+    fn try_from(r: CycleLogRepr) -> Result<CycleLog, String> {
+        let mut log = CycleLog { first: Vec::new(), ..CycleLog::default() };
+        for (k, &(c, n)) in r.hist.iter().enumerate() {
+            if n == 0 || (k > 0 && r.hist[k - 1].0 >= c) {
+                return Err(format!("cycle histogram entry {k} ({c}: {n}) is empty or out of order"));
+            }
+            log.steps = log.steps.checked_add(n).ok_or("cycle histogram overflows")?;
+            log.total = c.checked_mul(n).and_then(|x| log.total.checked_add(x)).ok_or("cycle total overflows")?;
+            log.hist.insert(c, n);
+        }
+        let expect = log.steps.min(CycleLog::KEPT as u64) as usize;
+        let mut seen: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
+        for &c in &r.first {
+            *seen.entry(c).or_default() += 1;
+        }
+        if r.first.len() != expect || seen.iter().any(|(c, &n)| log.hist.get(c).is_none_or(|&h| h < n)) {
+            return Err(format!(
+                "{} per-step cycle counts do not fit a histogram of {} steps",
+                r.first.len(),
+                log.steps
+            ));
+        }
+        log.first = r.first;
+        Ok(log)
+    }
+}
+
+impl CycleLog {
+    /// Steps whose own cycle count is kept ([`CycleLog::first`]).
+    pub const KEPT: usize = 1 << 16;
+
+    /// Log one step of `cycles`.
+    #[inline]
+    pub fn push(&mut self, cycles: u64) {
+        if self.first.len() < Self::KEPT {
+            self.first.push(cycles);
+        }
+        *self.hist.entry(cycles).or_default() += 1;
+        self.steps += 1;
+        self.total = self.total.saturating_add(cycles);
+    }
+
+    /// The cycles of each of the first `min(steps, KEPT)` steps.
+    pub fn first(&self) -> &[u64] {
+        &self.first
+    }
+
+    /// Steps logged.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// `(cycles, steps)` in ascending order of cycles.
+    pub fn sorted(&self) -> Vec<(u64, u64)> {
+        let mut v: Vec<(u64, u64)> = self.hist.iter().map(|(&c, &n)| (c, n)).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// `(min, median, max, total)`; the median is the value at index `steps / 2` of the sorted
+    /// steps (0 for an empty log).
+    pub fn summary(&self) -> (u64, u64, u64, u64) {
+        let v = self.sorted();
+        let (Some(&(min, _)), Some(&(max, _))) = (v.first(), v.last()) else { return (0, 0, 0, 0) };
+        let mid = self.steps / 2;
+        let mut seen = 0;
+        let mut median = max;
+        for &(c, n) in &v {
+            seen += n;
+            if seen > mid {
+                median = c;
+                break;
+            }
+        }
+        (min, median, max, self.total)
+    }
+}
+
+/// The hasher of [`CycleLog`]'s histogram: one multiply of the key (the keys are cycle counts,
+/// not attacker-chosen at run time; a checkpoint's histogram is checked when read).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BuildMix;
+
+impl std::hash::BuildHasher for BuildMix {
+    type Hasher = Mix;
+    fn build_hasher(&self) -> Mix {
+        Mix(0)
+    }
+}
+
+/// See [`BuildMix`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Mix(u64);
+
+impl std::hash::Hasher for Mix {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0 ^ x).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
+    }
+}
+
+#[cfg(test)]
+mod cycle_log_tests {
+    //! The histogram against the per-step list it replaces.
+    use super::CycleLog;
+    use nm_isa::rng::HwRng;
+
+    /// `(min, value at index len / 2 of the sorted list, max, sum)`: what the stats computed
+    /// from the list of every step's cycles.
+    fn by_sorting(xs: &[u64]) -> (u64, u64, u64, u64) {
+        let mut v = xs.to_vec();
+        v.sort_unstable();
+        (
+            v.first().copied().unwrap_or(0),
+            v.get(v.len() / 2).copied().unwrap_or(0),
+            v.last().copied().unwrap_or(0),
+            v.iter().sum(),
+        )
+    }
+
+    #[test]
+    fn summary_equals_the_sorted_list() {
+        let mut r = HwRng::new(5, 0);
+        for len in [0usize, 1, 2, 3, 10, 101, 1000, CycleLog::KEPT + 3] {
+            for spread in [1u32, 7, 1000, u32::MAX] {
+                let xs: Vec<u64> = (0..len).map(|_| 16 + u64::from(r.next_u32() % spread)).collect();
+                let mut log = CycleLog::default();
+                for &x in &xs {
+                    log.push(x);
+                }
+                assert_eq!(log.summary(), by_sorting(&xs), "len {len}, spread {spread}");
+                assert_eq!(log.steps(), len as u64);
+                assert_eq!(log.first(), &xs[..len.min(CycleLog::KEPT)]);
+                let json = serde_json::to_string(&log).unwrap();
+                let back: CycleLog = serde_json::from_str(&json).unwrap();
+                assert_eq!(back, log);
+                assert_eq!(serde_json::to_string(&back).unwrap(), json, "the bytes are canonical");
+            }
+        }
+    }
+
+    #[test]
+    fn damaged_histograms_are_refused() {
+        let ok = r#"{"first":[5,3,5],"hist":[[3,1],[5,2]]}"#;
+        assert!(serde_json::from_str::<CycleLog>(ok).is_ok());
+        for bad in [
+            r#"{"first":[5,3,5],"hist":[[5,2],[3,1]]}"#,
+            r#"{"first":[5,3,5],"hist":[[3,1],[5,2],[9,0]]}"#,
+            r#"{"first":[5,3],"hist":[[3,1],[5,2]]}"#,
+            r#"{"first":[5,3,3],"hist":[[3,1],[5,2]]}"#,
+            r#"{"first":[],"hist":[[3,18446744073709551615],[5,2]]}"#,
+            r#"{"first":[],"hist":[[18446744073709551615,2]]}"#,
+        ] {
+            assert!(serde_json::from_str::<CycleLog>(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -204,6 +204,29 @@ proptest! {
     }
 }
 
+/// Past the steps whose own cycle counts are kept, a resumed run still equals the whole one
+/// (the cycle histogram is checkpointed), and the stats' cycles cover every step.
+#[test]
+fn resumed_run_past_the_kept_cycle_counts_is_bit_identical() {
+    let kept = nm_emulator::timing::CycleLog::KEPT as u64;
+    let prog = random_program_with(17, 2, 1);
+    let mut whole = Emulator::new(&prog, cfg(1, 4)).unwrap();
+    whole.run(kept + 700);
+    let mut first = Emulator::new(&prog, cfg(1, 4)).unwrap();
+    first.run(kept + 300);
+    let bytes = checkpoint::to_bytes(&first).unwrap();
+    let mut resumed = checkpoint::from_bytes(&bytes, "mem", None).unwrap();
+    resumed.run(400);
+    assert_eq!(fingerprint(&whole), fingerprint(&resumed));
+    assert_eq!(whole.step_cycles().len() as u64, kept);
+    assert_eq!(whole.cycle_log().steps(), kept + 700);
+    let st = whole.stats();
+    let mut head = whole.step_cycles().to_vec();
+    head.sort_unstable();
+    assert!(st.cycles_per_step.total > head.iter().sum::<u64>());
+    assert!(st.cycles_per_step.min <= head[0] && st.cycles_per_step.max >= head[head.len() - 1]);
+}
+
 /// Dropping old spikes between runs (`Emulator::forget_spikes_before`) keeps exactly the later
 /// spikes of the whole run and changes nothing else (state, counters, series, cycles).
 #[test]
