@@ -34,7 +34,7 @@ struct Cli {
     mismatch: bool,
     /// Run the float reference of the same experiment (`nm_tests::reference::sal::run_check_b`
     /// at these settings: epoch-end updates, nearest-neighbour pairings) instead of the chip.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["mismatch", "chip_seed"])]
     float: bool,
     /// Only write the program of the first target, the last σ_p, with SAL, to this file (the
     /// bundled `programs/sal_long.nm` is this for the defaults).
