@@ -477,14 +477,28 @@ mod tests {
 /// Cycles per step over a run, in memory bounded however long the run: the value of each of
 /// the first [`CycleLog::KEPT`] steps, and the histogram of every step (exact minimum, median,
 /// maximum and total). Checkpointed as its sorted histogram, so equal runs give equal bytes.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(into = "CycleLogRepr", try_from = "CycleLogRepr")]
 pub struct CycleLog {
     first: Vec<u64>,
+    /// Steps of `c` cycles at index `c`, for `c < DENSE` (grown to the largest seen): a step is
+    /// one increment, not a hash-map update.
+    dense: Vec<u64>,
+    /// Steps of `c ≥ DENSE` cycles.
     hist: std::collections::HashMap<u64, u64, BuildMix>,
     steps: u64,
     total: u64,
 }
+
+impl PartialEq for CycleLog {
+    fn eq(&self, other: &CycleLog) -> bool {
+        (self.steps, self.total) == (other.steps, other.total)
+            && self.first == other.first
+            && self.sorted() == other.sorted()
+    }
+}
+
+impl Eq for CycleLog {}
 
 /// The serialized form of a [`CycleLog`]: histogram entries `(cycles, steps)` in ascending order.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -511,14 +525,14 @@ impl TryFrom<CycleLogRepr> for CycleLog {
             }
             log.steps = log.steps.checked_add(n).ok_or("cycle histogram overflows")?;
             log.total = c.checked_mul(n).and_then(|x| log.total.checked_add(x)).ok_or("cycle total overflows")?;
-            log.hist.insert(c, n);
+            *log.slot(c) = n;
         }
         let expect = log.steps.min(CycleLog::KEPT as u64) as usize;
         let mut seen: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
         for &c in &r.first {
             *seen.entry(c).or_default() += 1;
         }
-        if r.first.len() != expect || seen.iter().any(|(c, &n)| log.hist.get(c).is_none_or(|&h| h < n)) {
+        if r.first.len() != expect || seen.iter().any(|(&c, &n)| log.count(c) < n) {
             return Err(format!(
                 "{} per-step cycle counts do not fit a histogram of {} steps",
                 r.first.len(),
@@ -534,13 +548,39 @@ impl CycleLog {
     /// Steps whose own cycle count is kept ([`CycleLog::first`]).
     pub const KEPT: usize = 1 << 16;
 
+    /// Cycle counts below this are counted in a dense array.
+    const DENSE: u64 = 1 << 16;
+
+    /// The counter of `cycles`.
+    #[inline]
+    fn slot(&mut self, cycles: u64) -> &mut u64 {
+        if cycles < Self::DENSE {
+            let c = cycles as usize;
+            if c >= self.dense.len() {
+                self.dense.resize(c + 1, 0);
+            }
+            &mut self.dense[c]
+        } else {
+            self.hist.entry(cycles).or_default()
+        }
+    }
+
+    /// Steps of `cycles` cycles.
+    fn count(&self, cycles: u64) -> u64 {
+        if cycles < Self::DENSE {
+            self.dense.get(cycles as usize).copied().unwrap_or(0)
+        } else {
+            self.hist.get(&cycles).copied().unwrap_or(0)
+        }
+    }
+
     /// Log one step of `cycles`.
     #[inline]
     pub fn push(&mut self, cycles: u64) {
         if self.first.len() < Self::KEPT {
             self.first.push(cycles);
         }
-        *self.hist.entry(cycles).or_default() += 1;
+        *self.slot(cycles) += 1;
         self.steps += 1;
         self.total = self.total.saturating_add(cycles);
     }
@@ -557,9 +597,10 @@ impl CycleLog {
 
     /// `(cycles, steps)` in ascending order of cycles.
     pub fn sorted(&self) -> Vec<(u64, u64)> {
-        let mut v: Vec<(u64, u64)> = self.hist.iter().map(|(&c, &n)| (c, n)).collect();
-        v.sort_unstable();
-        v
+        let dense = self.dense.iter().enumerate().filter(|(_, &n)| n > 0).map(|(c, &n)| (c as u64, n));
+        let mut wide: Vec<(u64, u64)> = self.hist.iter().map(|(&c, &n)| (c, n)).collect();
+        wide.sort_unstable();
+        dense.chain(wide).collect()
     }
 
     /// `(min, median, max, total)`; the median is the value at index `steps / 2` of the sorted
