@@ -484,8 +484,8 @@ pub struct CycleLog {
     /// Steps of `c` cycles at index `c`, for `c < DENSE` (grown to the largest seen): a step is
     /// one increment, not a hash-map update.
     dense: Vec<u64>,
-    /// Steps of `c ≥ DENSE` cycles.
-    hist: std::collections::HashMap<u64, u64, BuildMix>,
+    /// Steps of `c ≥ DENSE` cycles (rare: such a step does thousands of operations).
+    hist: std::collections::HashMap<u64, u64>,
     steps: u64,
     total: u64,
 }
@@ -619,36 +619,6 @@ impl CycleLog {
             }
         }
         (min, median, max, self.total)
-    }
-}
-
-/// The hasher of [`CycleLog`]'s histogram: one multiply of the key (the keys are cycle counts,
-/// not attacker-chosen at run time; a checkpoint's histogram is checked when read).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct BuildMix;
-
-impl std::hash::BuildHasher for BuildMix {
-    type Hasher = Mix;
-    fn build_hasher(&self) -> Mix {
-        Mix(0)
-    }
-}
-
-/// See [`BuildMix`].
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Mix(u64);
-
-impl std::hash::Hasher for Mix {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u64(&mut self, x: u64) {
-        self.0 = (self.0 ^ x).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
     }
 }
 
